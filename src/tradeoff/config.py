@@ -1,0 +1,262 @@
+"""Typed study configuration: one place for defaults, YAML profiles only override.
+
+A *profile* (``params/<name>.yaml``) describes a whole grid: which datasets, models, input
+lengths and seeds, plus the data source, the model scale and the training protocol. A *cell*
+is one point of that grid. Everything that can change a cell's result is resolved into
+:func:`cell_params`, whose hash names the cell's run record, so a finished cell is never redone
+and a changed setting never reuses a stale record.
+
+Validation happens here, before any compute: unknown keys, wrong types, unknown datasets or
+models and impossible lengths all raise :class:`ConfigError` with one clear line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DATASETS = ("govreport", "summscreenfd", "qmsum", "qasper")
+MODELS = ("led-base", "led-large", "bigbird-large")
+TASKS = {"govreport": "summarization", "summscreenfd": "summarization",
+         "qmsum": "summarization", "qasper": "qa"}
+
+PARAMS_DIR = Path(__file__).resolve().parents[2] / "params"
+
+# SCROLLS' LED-base learning rates at input length 1024 and 4096 (PAPER.md); lengths in
+# between take the nearer anchor (ties go to the shorter one).
+SCROLLS_LEARNING_RATES = {
+    "govreport": {1024: 1e-4, 4096: 1e-4},
+    "summscreenfd": {1024: 5e-5, 4096: 2e-5},
+    "qmsum": {1024: 5e-5, 4096: 1e-5},
+    "qasper": {1024: 2e-5, 4096: 5e-5},
+}
+# The paper validates every 500 steps for summarization, every 10 for QA.
+PAPER_EVAL_STEPS = {"summarization": 500, "qa": 10}
+# SCROLLS trains 10 epochs for summarization, 20 for Qasper.
+SCROLLS_EPOCHS = {"summarization": 10.0, "qa": 20.0}
+# Generation budget: SCROLLS decodes up to the 1024-token target limit; QA answers are short.
+DEFAULT_MAX_NEW_TOKENS = {"govreport": 1024, "summscreenfd": 1024, "qmsum": 1024, "qasper": 128}
+
+# Fields that only describe the grid or where results go: they do not change a cell's result,
+# so they stay out of its hash.
+_NOT_IN_HASH = {"name", "description", "datasets", "models", "lengths", "seeds", "results_dir",
+                "qasper_grad_accum_study", "batch_study_model"}
+
+Dataset = Literal["govreport", "summscreenfd", "qmsum", "qasper"]
+ModelName = Literal["led-base", "led-large", "bigbird-large"]
+
+
+class ConfigError(ValueError):
+    """A profile or command-line value that cannot run; raised before any compute."""
+
+
+class Profile(BaseModel):
+    """Every setting of a study grid, with the paper's protocol as the default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field("custom", description="profile name; names the results folder")
+    description: str = Field("", description="one line shown in the book's banners")
+
+    # The grid.
+    datasets: list[Dataset] = Field(list(DATASETS), description="SCROLLS datasets to run")
+    models: list[ModelName] = Field(list(MODELS), description="model presets to compare")
+    lengths: list[int] = Field([1024, 2048, 3072, 4096], description="input lengths (tokens)")
+    seeds: list[int] = Field([0], description="random seeds; one cell per seed")
+    results_dir: str | None = Field(None, description="where run records go (default results/<name>)")
+
+    # Data.
+    source: Literal["aclsum", "scrolls"] = Field(
+        "scrolls", description="'scrolls' (official data) or 'aclsum' (offline stand-ins)")
+    data_dir: str | None = Field(None, description="local SCROLLS zip or folder (offline use)")
+    max_train_samples: int | None = Field(None, description="cap on training rows (None: all)")
+    max_eval_samples: int | None = Field(None, description="cap on validation rows (None: all)")
+
+    # Model.
+    init: Literal["pretrained", "random"] = Field("pretrained", description="checkpoint or random weights")
+    scale: Literal["full", "mini"] = Field("full", description="paper architecture or CPU-sized mini")
+    vocab_size: int = Field(8000, description="BPE vocabulary trained for random-init models")
+
+    # Training protocol (SCROLLS' LED baseline unless the paper says otherwise).
+    batch_size: int | Literal["auto"] = Field(
+        "auto", description="per-device batch; 'auto' finds the largest that fits (paper)")
+    max_auto_batch_size: int = Field(64, description="upper bound for the batch-size finder")
+    gpu_memory_gb: float | None = Field(
+        None, description="cap on GPU memory, to emulate the paper's 48 GB A6000")
+    gradient_accumulation_steps: int = Field(1, description="accumulation steps (paper's QA: 4)")
+    learning_rate: float | None = Field(None, description="None: SCROLLS' rate for dataset/length")
+    num_train_epochs: float | None = Field(None, description="None: SCROLLS' 10 (summ.) / 20 (QA)")
+    max_steps: int | None = Field(None, description="cap on optimizer steps (None: no cap)")
+    eval_steps: int | None = Field(None, description="validate every N steps (None: paper's 500/10)")
+    patience: int | None = Field(
+        3, description="stop after N validations without improvement (None: fixed steps)")
+    convergence_metric: Literal["task", "loss"] = Field(
+        "task", description="validation signal for the convergence rule: task metric or loss")
+    warmup_ratio: float = Field(0.1, description="linear schedule warm-up fraction")
+    weight_decay: float = Field(0.001, description="AdamW weight decay")
+    adam_beta2: float = Field(0.98, description="AdamW beta2 (beta1 is 0.9)")
+    adam_epsilon: float = Field(1e-6, description="AdamW epsilon")
+    dropout: float = Field(0.1, description="dropout probability")
+    max_target_length: int = Field(1024, description="target tokens kept for training")
+    mixed_precision: Literal["no", "fp16", "bf16"] = Field("no", description="paper: no")
+    gradient_checkpointing: bool = Field(False, description="paper: no")
+    measure_after_steps: int = Field(
+        0, description="steps excluded from the steady-state throughput window (warm-up)")
+
+    # Inference.
+    infer_batch_size: int = Field(16, description="inference batch (paper: 16)")
+    max_new_tokens: dict[str, int] = Field(
+        dict(DEFAULT_MAX_NEW_TOKENS), description="greedy generation budget per dataset")
+    num_beams: int = Field(1, description="1 = greedy, as SCROLLS")
+    fixed_generation_length: bool = Field(
+        False, description="always generate max_new_tokens (random weights: comparable cost)")
+
+    # Energy.
+    sample_interval_s: float = Field(0.1, description="power/utilization sampling period")
+    cpu_watts_per_core: float = Field(
+        10.0, description="assumed W per busy core for the CPU-time estimate (no RAPL)")
+    idle_baseline_s: float = Field(0.0, description="seconds of idle power measured per cell")
+
+    # The paper's preliminary Qasper study: also run these accumulation steps for qasper.
+    qasper_grad_accum_study: list[int] = Field(
+        [], description="extra gradient-accumulation values for Qasper's batch-size effect")
+    batch_study_model: ModelName = Field(
+        "led-base", description="model of that study (the paper's preliminary study: LED-base)")
+
+    @field_validator("lengths")
+    @classmethod
+    def _positive_lengths(cls, lengths: list[int]) -> list[int]:
+        bad = [n for n in lengths if n <= 0]
+        if bad:
+            raise ValueError(f"input lengths must be positive, got {bad}")
+        return lengths
+
+    @field_validator("max_new_tokens")
+    @classmethod
+    def _known_datasets(cls, table: dict[str, int]) -> dict[str, int]:
+        unknown = set(table) - set(DATASETS)
+        if unknown:
+            raise ValueError(f"unknown dataset(s) {sorted(unknown)}; valid: {', '.join(DATASETS)}")
+        return {**DEFAULT_MAX_NEW_TOKENS, **table}
+
+    @property
+    def results_path(self) -> Path:
+        return Path(self.results_dir) if self.results_dir else Path("results") / self.name
+
+    def cells(self) -> list[Cell]:
+        """Expand the grid in a stable order: dataset, model, length, seed (plus accumulation)."""
+        cells = []
+        for dataset in self.datasets:
+            for model in self.models:
+                accums = [self.gradient_accumulation_steps]
+                if dataset == "qasper" and model == self.batch_study_model:
+                    accums += [a for a in self.qasper_grad_accum_study if a not in accums]
+                for length in self.lengths:
+                    for seed in self.seeds:
+                        for accum in accums:
+                            cells.append(Cell(dataset, model, length, seed, accum))
+        return cells
+
+
+class Cell(NamedTuple):
+    """One grid point. ``grad_accum`` varies only in Qasper's batch-size study."""
+
+    dataset: str
+    model: str
+    length: int
+    seed: int = 0
+    grad_accum: int = 1
+
+    @property
+    def label(self) -> str:
+        accum = f"-ga{self.grad_accum}" if self.grad_accum != 1 else ""
+        return f"{self.dataset}/{self.model}/L{self.length}/s{self.seed}{accum}"
+
+
+def _nearest_anchor(table: dict[int, float], length: int) -> float:
+    anchor = min(table, key=lambda a: (abs(a - length), a))
+    return table[anchor]
+
+
+def cell_params(profile: Profile, cell: Cell) -> dict:
+    """Resolve everything that determines one cell's result into a flat, JSON-able dict.
+
+    Args:
+        profile: the validated profile.
+        cell: the grid point.
+
+    Returns:
+        The profile's settings (less grid bookkeeping) with the cell's coordinates and the
+        dataset-dependent defaults filled in: learning rate, epochs, validation interval and
+        generation budget.
+    """
+    task = TASKS[cell.dataset]
+    params = {k: v for k, v in profile.model_dump().items() if k not in _NOT_IN_HASH}
+    params.update(
+        dataset=cell.dataset, model=cell.model, length=cell.length, seed=cell.seed,
+        gradient_accumulation_steps=cell.grad_accum, task=task,
+        learning_rate=profile.learning_rate
+        or _nearest_anchor(SCROLLS_LEARNING_RATES[cell.dataset], cell.length),
+        num_train_epochs=profile.num_train_epochs or SCROLLS_EPOCHS[task],
+        eval_steps=profile.eval_steps or PAPER_EVAL_STEPS[task],
+        max_new_tokens=profile.max_new_tokens[cell.dataset],
+    )
+    return params
+
+
+def params_hash(params: dict) -> str:
+    """Short, stable hash of resolved parameters; names the run record."""
+    blob = json.dumps(params, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def load_profile(name_or_path: str | Path, **overrides) -> Profile:
+    """Load a profile from ``params/<name>.yaml`` (or a path) and apply overrides.
+
+    Args:
+        name_or_path: a profile name in ``params/`` or a path to a YAML file.
+        **overrides: settings that win over the file (e.g. ``results_dir``); ``None`` is ignored.
+
+    Returns:
+        The validated profile.
+
+    Raises:
+        ConfigError: the file is missing, or a key is unknown or of the wrong type.
+    """
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = PARAMS_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in PARAMS_DIR.glob("*.yaml")))
+        raise ConfigError(f"profile '{name_or_path}' not found (looked for {path}); known: {known}")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a profile must be a mapping of settings")
+    raw.setdefault("name", path.stem)
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    return validate_profile(raw, origin=str(path))
+
+
+def validate_profile(raw: dict, origin: str = "profile") -> Profile:
+    """Validate a mapping of settings into a :class:`Profile`, one clear line per error."""
+    try:
+        return Profile.model_validate(raw)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'profile'}: {e['msg']}" for e in err.errors())
+        raise ConfigError(f"{origin}: {problems}") from None
+
+
+def check_cell(cell: Cell) -> None:
+    """Reject an unknown dataset or model with one clear line (lengths are checked per model)."""
+    if cell.dataset not in DATASETS:
+        raise ConfigError(f"unknown dataset '{cell.dataset}'; valid: {', '.join(DATASETS)}")
+    if cell.model not in MODELS:
+        raise ConfigError(f"unknown model '{cell.model}'; valid: {', '.join(MODELS)}")
+    if cell.length <= 0:
+        raise ConfigError(f"input length must be positive, got {cell.length}")

@@ -1,0 +1,90 @@
+"""Profiles validate before any compute, and a cell's hash tracks what changes its result."""
+
+import pytest
+
+from tradeoff.config import (PARAMS_DIR, Cell, ConfigError, cell_params, load_profile,
+                             params_hash, validate_profile)
+from tradeoff.models import check_length, max_input_length
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in PARAMS_DIR.glob("*.yaml")))
+def test_every_shipped_profile_loads(name):
+    profile = load_profile(name)
+    assert profile.name == name
+    assert profile.cells()
+
+
+def test_unknown_key_is_an_error_naming_the_key():
+    with pytest.raises(ConfigError, match="learning_rat"):
+        validate_profile({"learning_rat": 1e-4})
+
+
+def test_wrong_type_is_an_error():
+    with pytest.raises(ConfigError, match="batch_size"):
+        validate_profile({"batch_size": "big"})
+
+
+@pytest.mark.parametrize("raw, needle", [
+    ({"lengths": [0]}, "positive"),
+    ({"datasets": ["arxiv"]}, "datasets"),
+    ({"models": ["t5-large"]}, "models"),
+    ({"max_new_tokens": {"arxiv": 3}}, "arxiv"),
+])
+def test_bad_grid_values_fail_with_one_line(raw, needle):
+    with pytest.raises(ConfigError, match=needle) as info:
+        validate_profile(raw)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_profile_names_the_known_ones():
+    with pytest.raises(ConfigError, match="smoke"):
+        load_profile("no-such-profile")
+
+
+def test_yaml_scientific_notation_is_a_float(tmp_path):
+    # PyYAML reads '1e-4' as a string; the profile must still accept it as the number meant.
+    path = tmp_path / "p.yaml"
+    path.write_text("learning_rate: 1e-4\n")
+    assert load_profile(path).learning_rate == pytest.approx(1e-4)
+
+
+def test_grid_expansion_and_batch_study():
+    profile = validate_profile({"datasets": ["govreport", "qasper"], "models": ["led-base", "led-large"],
+                                "lengths": [1024, 4096], "qasper_grad_accum_study": [4]})
+    cells = profile.cells()
+    # 2 datasets x 2 models x 2 lengths, plus accumulation 4 for Qasper's LED-base only.
+    assert len(cells) == 8 + 2
+    assert Cell("qasper", "led-base", 1024, 0, 4) in cells
+    assert Cell("qasper", "led-large", 1024, 0, 4) not in cells
+
+
+def test_scrolls_learning_rate_follows_length_and_profile_wins():
+    profile = validate_profile({})
+    assert cell_params(profile, Cell("qmsum", "led-base", 1024))["learning_rate"] == 5e-5
+    assert cell_params(profile, Cell("qmsum", "led-base", 4096))["learning_rate"] == 1e-5
+    assert cell_params(profile, Cell("qmsum", "led-base", 3072))["learning_rate"] == 1e-5
+    assert cell_params(profile, Cell("qmsum", "led-base", 2048))["learning_rate"] == 5e-5
+    assert cell_params(profile, Cell("qasper", "led-base", 1024))["eval_steps"] == 10
+    assert cell_params(profile, Cell("govreport", "led-base", 1024))["eval_steps"] == 500
+    custom = validate_profile({"learning_rate": 3e-4})
+    assert cell_params(custom, Cell("qmsum", "led-base", 1024))["learning_rate"] == 3e-4
+
+
+def test_hash_changes_with_results_but_not_with_bookkeeping():
+    a = validate_profile({"name": "a", "description": "x"})
+    b = validate_profile({"name": "b", "description": "y", "results_dir": "elsewhere"})
+    c = validate_profile({"name": "a", "max_steps": 7})
+    cell = Cell("govreport", "led-base", 1024)
+    assert params_hash(cell_params(a, cell)) == params_hash(cell_params(b, cell))
+    assert params_hash(cell_params(a, cell)) != params_hash(cell_params(c, cell))
+    assert params_hash(cell_params(a, cell)) != params_hash(cell_params(a, cell._replace(seed=1)))
+
+
+@pytest.mark.parametrize("model, scale, limit", [
+    ("led-base", "full", 16384), ("bigbird-large", "full", 4096), ("led-large", "mini", 4096)])
+def test_length_limits(model, scale, limit):
+    assert max_input_length(model, scale) == limit
+    check_length(model, scale, limit)
+    for bad in (0, limit + 1):
+        with pytest.raises(ConfigError, match="impossible"):
+            check_length(model, scale, bad)
