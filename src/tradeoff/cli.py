@@ -1,0 +1,116 @@
+"""Command line: ``tradeoff run | grid | env | book`` (also ``python -m tradeoff``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from .config import Cell, ConfigError, load_profile
+
+
+def _profile_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", default="demo", help="profile name in params/ or a YAML path")
+    parser.add_argument("--results-dir", help="where run records go (default results/<profile>)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tradeoff", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run one grid cell and write its record")
+    _profile_args(run)
+    run.add_argument("--dataset", required=True, help="govreport | summscreenfd | qmsum | qasper")
+    run.add_argument("--model", required=True, help="led-base | led-large | bigbird-large")
+    run.add_argument("--length", required=True, type=int, help="input length in tokens")
+    run.add_argument("--seed", type=int, default=0, help="random seed")
+    run.add_argument("--grad-accum", type=int, help="gradient accumulation (default: profile's)")
+    run.add_argument("--force", action="store_true", help="re-run even if a record exists")
+
+    grid = sub.add_parser("grid", help="run every cell of a profile (resumable)")
+    _profile_args(grid)
+    grid.add_argument("--list", action="store_true", help="print one cell per line and exit")
+    grid.add_argument("--force", action="store_true", help="re-run cells that have a record")
+    grid.add_argument("--retry-failed", action="store_true", help="re-run oom/failed cells")
+
+    env = sub.add_parser("env", help="what the energy meter can see and which method it uses")
+    env.add_argument("--json", action="store_true", help="print JSON")
+
+    book = sub.add_parser("book", help="grid -> executed notebooks -> jupyter-book HTML")
+    _profile_args(book)
+    book.add_argument("--build-dir", default="_build", help="build folder")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return _dispatch(args)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except RuntimeError as err:
+        from .data import DataUnavailableError
+
+        if isinstance(err, DataUnavailableError):
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        raise
+
+
+def _dispatch(args) -> int:
+    if args.command == "env":
+        return _env(args)
+    profile = load_profile(args.profile, results_dir=args.results_dir)
+    if args.command == "run":
+        from .grid import run_cell
+
+        cell = Cell(args.dataset, args.model, args.length, args.seed,
+                    args.grad_accum or profile.gradient_accumulation_steps)
+        record = run_cell(profile, cell, force=args.force)
+        print(f"{cell.label}: {record.status} {record.reason}".rstrip())
+        return 0 if record.status == "ok" else 1
+    if args.command == "grid":
+        if args.list:
+            from .grid import validate_cells
+
+            validate_cells(profile, profile.cells())
+            for cell in profile.cells():
+                print(f"--dataset {cell.dataset} --model {cell.model} --length {cell.length} "
+                      f"--seed {cell.seed} --grad-accum {cell.grad_accum}")
+            return 0
+        from .grid import run_grid
+
+        records = run_grid(profile, force=args.force, retry_failed=args.retry_failed)
+        failed = [r for r in records if r.status != "ok"]
+        print(f"{len(records) - len(failed)}/{len(records)} cells ok; records in {profile.results_path}")
+        for r in failed:
+            print(f"  {r.label}: {r.status}: {r.reason}")
+        return 0
+    if args.command == "book":
+        from .book import build_book
+
+        print(build_book(profile, build_dir=args.build_dir))
+        return 0
+    raise AssertionError(args.command)
+
+
+def _env(args) -> int:
+    from .energy import EnergyMeter
+    from .env import describe_environment
+
+    meter = EnergyMeter(sample=False)
+    try:
+        report = {"energy": meter.describe(), "environment": describe_environment()}
+    finally:
+        meter.close()
+    if args.json:
+        print(json.dumps(report, indent=1, default=str))
+    else:
+        for section, values in report.items():
+            print(f"[{section}]")
+            for key, value in values.items():
+                print(f"  {key}: {value}")
+    return 0

@@ -1,0 +1,68 @@
+"""Timed greedy inference on the validation set, as the paper measures it (batch size 16).
+
+One batch is generated before the measured window opens, so one-off costs (memory allocation,
+kernel selection, lazy initialisation) do not count against the model; the window itself is
+synchronised with the accelerator at both edges by the energy meter.
+"""
+
+from __future__ import annotations
+
+import torch
+from tqdm.auto import tqdm
+
+
+def _batches(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _encode(tokenizer, texts: list[str], length: int, global_first_token: bool, device):
+    enc = tokenizer(texts, max_length=length, truncation=True, padding="max_length",
+                    return_tensors="pt")
+    if global_first_token:
+        enc["global_attention_mask"] = torch.zeros_like(enc["input_ids"])
+        enc["global_attention_mask"][:, 0] = 1
+    return {k: v.to(device) for k, v in enc.items()}
+
+
+@torch.inference_mode()
+def timed_generate(model, tokenizer, inputs: list[str], *, length: int, batch_size: int,
+                   max_new_tokens: int, num_beams: int, meter, global_first_token: bool,
+                   fixed_length: bool = False, show_progress: bool = True):
+    """Generate for every input inside one energy window.
+
+    Args:
+        model: the fine-tuned model.
+        tokenizer: its tokenizer.
+        inputs: one validation input per unique id.
+        length: input tokens (truncated or padded, as in training).
+        batch_size: inference batch (paper: 16).
+        max_new_tokens: generation budget.
+        num_beams: 1 for greedy decoding (SCROLLS).
+        meter: energy meter; the window is named ``inference``.
+        global_first_token: LED's global attention on the first token.
+        fixed_length: generate exactly ``max_new_tokens`` (no early stop at end-of-sequence), so
+            random-weight models of different families decode the same number of tokens.
+        show_progress: show a progress bar.
+
+    Returns:
+        ``(predictions, measurement, generated_tokens)``.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    settings = dict(max_new_tokens=max_new_tokens, num_beams=num_beams, do_sample=False,
+                    min_new_tokens=max_new_tokens if fixed_length else None)
+
+    warmup = _encode(tokenizer, inputs[:batch_size], length, global_first_token, device)
+    model.generate(**warmup, **settings)
+
+    predictions, generated_tokens = [], 0
+    meter.begin("inference")
+    for batch in tqdm(list(_batches(inputs, batch_size)), desc="inference", unit="batch",
+                      disable=not show_progress, leave=False):
+        encoded = _encode(tokenizer, batch, length, global_first_token, device)
+        output = model.generate(**encoded, **settings)
+        generated_tokens += int((output != tokenizer.pad_token_id).sum())
+        predictions += tokenizer.batch_decode(output, skip_special_tokens=True)
+    measurement = meter.end("inference")
+    return [p.strip() for p in predictions], measurement, generated_tokens

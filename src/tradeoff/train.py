@@ -1,0 +1,207 @@
+"""Fine-tuning with the paper's protocol on top of ``Seq2SeqTrainer``.
+
+The paper fine-tunes each model at each input length with the largest batch that fits a 48 GB
+card, validates every 500 steps (summarization) or 10 steps (QA), and stops once the task metric
+has not improved for three validations. Everything here is the stock HF machinery configured
+that way: ``auto_find_batch_size`` for the batch, ``EarlyStoppingCallback`` for the convergence
+rule, and a ``TrainerCallback`` that opens the energy meter's windows, so the same code runs
+unchanged under ``accelerate launch`` or ``torchrun``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+from transformers import (DataCollatorForSeq2Seq, EarlyStoppingCallback, Seq2SeqTrainer,
+                          Seq2SeqTrainingArguments, TrainerCallback)
+
+from .config import ConfigError
+
+log = logging.getLogger(__name__)
+
+HEADLINE_METRIC = {"summarization": "rouge_geomean", "qa": "f1"}
+
+
+def tokenize(dataset, tokenizer, length: int, max_target_length: int, global_first_token: bool):
+    """Tokenize a split to exactly ``length`` input tokens (truncated or padded).
+
+    Padding every input to the cell's length makes each step's compute a function of the length
+    alone, which is what the study varies; it also keeps BigBird's block-sparse attention on for
+    every batch (see :func:`tradeoff.models.guard_block_sparse`).
+
+    Args:
+        dataset: a ``datasets.Dataset`` with ``input`` and ``output`` columns.
+        tokenizer: the model's tokenizer.
+        length: input tokens per example.
+        max_target_length: target tokens kept for the loss.
+        global_first_token: add LED's ``global_attention_mask`` on the first token.
+
+    Returns:
+        The tokenized dataset (input_ids, attention_mask, labels[, global_attention_mask]).
+    """
+    def encode(batch):
+        features = tokenizer(batch["input"], max_length=length, truncation=True,
+                             padding="max_length")
+        features["labels"] = tokenizer(text_target=batch["output"], max_length=max_target_length,
+                                       truncation=True)["input_ids"]
+        if global_first_token:
+            features["global_attention_mask"] = [[1] + [0] * (len(ids) - 1)
+                                                  for ids in features["input_ids"]]
+        return features
+
+    return dataset.map(encode, batched=True, remove_columns=dataset.column_names,
+                       desc=f"tokenizing to {length}")
+
+
+class EnergyCallback(TrainerCallback):
+    """Measure the training run in the meter's windows.
+
+    ``train`` covers the whole run, validations included, as the paper's W&B system metrics
+    did; ``steady`` starts after ``measure_after_steps`` optimizer steps, so warm-up (allocator,
+    kernel selection) stays out of the throughput a fixed-step profile reports.
+    """
+
+    def __init__(self, meter, measure_after_steps: int = 0):
+        self.meter = meter
+        self.measure_after_steps = measure_after_steps
+        self.steady_from_step = None
+        self.measurements = {}
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        # Called again when auto_find_batch_size retries after an OOM: restart the windows so
+        # the failed attempt is not counted.
+        self.meter.begin("train")
+        self.steady_from_step = None
+        if self.measure_after_steps == 0:
+            self.meter.begin("steady")
+            self.steady_from_step = 0
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.steady_from_step is None and state.global_step >= self.measure_after_steps:
+            self.meter.begin("steady")
+            self.steady_from_step = state.global_step
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.measurements["train"] = self.meter.end("train")
+        if self.steady_from_step is not None:
+            self.measurements["steady"] = self.meter.end("steady")
+            self.measurements["steady_steps"] = state.global_step - self.steady_from_step
+
+
+def training_arguments(params: dict, output_dir: Path, use_cuda: bool,
+                       show_progress: bool) -> Seq2SeqTrainingArguments:
+    """Map resolved cell parameters onto ``Seq2SeqTrainingArguments``.
+
+    Raises:
+        ConfigError: ``batch_size: auto`` without a GPU (the finder searches GPU memory).
+    """
+    auto = params["batch_size"] == "auto"
+    if auto and not use_cuda:
+        raise ConfigError("batch_size 'auto' searches GPU memory and needs a GPU; "
+                          "set an integer batch_size in the profile")
+    converge = params["patience"] is not None
+    by_task = params["convergence_metric"] == "task"
+    return Seq2SeqTrainingArguments(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=params["max_auto_batch_size"] if auto else params["batch_size"],
+        auto_find_batch_size=auto,
+        per_device_eval_batch_size=params["infer_batch_size"],
+        gradient_accumulation_steps=params["gradient_accumulation_steps"],
+        learning_rate=params["learning_rate"],
+        num_train_epochs=params["num_train_epochs"],
+        max_steps=params["max_steps"] or -1,
+        lr_scheduler_type="linear",
+        warmup_steps=params["warmup_ratio"],
+        weight_decay=params["weight_decay"],
+        adam_beta1=0.9, adam_beta2=params["adam_beta2"], adam_epsilon=params["adam_epsilon"],
+        fp16=params["mixed_precision"] == "fp16",
+        bf16=params["mixed_precision"] == "bf16",
+        gradient_checkpointing=params["gradient_checkpointing"],
+        eval_strategy="steps" if converge else "no",
+        eval_steps=params["eval_steps"],
+        save_strategy="steps" if converge else "no",
+        save_steps=params["eval_steps"],
+        save_total_limit=1 if converge else None,
+        load_best_model_at_end=converge,
+        metric_for_best_model=(f"eval_{HEADLINE_METRIC[params['task']]}" if by_task
+                               else "eval_loss") if converge else None,
+        greater_is_better=by_task if converge else None,
+        predict_with_generate=converge and by_task,
+        generation_max_length=None,
+        generation_num_beams=params["num_beams"],
+        logging_steps=1,
+        report_to="none",
+        disable_tqdm=not show_progress,
+        seed=params["seed"],
+        use_cpu=not use_cuda,
+        dataloader_num_workers=0,
+        remove_unused_columns=True,
+    )
+
+
+def build_trainer(model, tokenizer, train_set, eval_set, params: dict, meter, output_dir: Path,
+                  use_cuda: bool, compute_metrics=None, show_progress: bool = True):
+    """Assemble the ``Seq2SeqTrainer`` for one cell.
+
+    Args:
+        model: the model to fine-tune.
+        tokenizer: its tokenizer.
+        train_set: tokenized training split.
+        eval_set: tokenized validation split (validation loss, convergence checks).
+        params: resolved cell parameters (:func:`tradeoff.config.cell_params`).
+        meter: the :class:`tradeoff.energy.EnergyMeter` measuring the run.
+        output_dir: checkpoints of the convergence rule go here.
+        use_cuda: train on the GPU.
+        compute_metrics: task metric for validations with generation.
+        show_progress: show the Trainer's progress bar.
+
+    Returns:
+        ``(trainer, energy_callback)``.
+    """
+    args = training_arguments(params, output_dir, use_cuda, show_progress)
+    energy = EnergyCallback(meter, params["measure_after_steps"])
+    callbacks = [energy]
+    if params["patience"] is not None:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=params["patience"]))
+    trainer = Seq2SeqTrainer(
+        model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model),
+        processing_class=tokenizer, compute_metrics=compute_metrics, callbacks=callbacks,
+    )
+    trainer.model.generation_config.max_new_tokens = params["max_new_tokens"]
+    return trainer, energy
+
+
+def summarize_training(trainer, train_metrics: dict, energy: EnergyCallback) -> dict:
+    """What the run did: batch, steps, samples, convergence and the loss curve."""
+    state, args = trainer.state, trainer.args
+    batch = state.train_batch_size or args.per_device_train_batch_size
+    effective = batch * args.gradient_accumulation_steps * args.world_size
+    history = [
+        {k: float(v) for k, v in entry.items() if isinstance(v, (int, float))}
+        for entry in state.log_history if "loss" in entry or "eval_loss" in entry
+    ]
+    return {
+        "batch_size": batch,
+        "gradient_accumulation_steps": args.gradient_accumulation_steps,
+        "world_size": args.world_size,
+        "effective_batch_size": effective,
+        "steps": state.global_step,
+        "epochs": float(state.epoch or 0.0),
+        "samples_trained": state.global_step * effective,
+        "trainer_samples_per_s": float(train_metrics.get("train_samples_per_second", math.nan)),
+        "trainer_runtime_s": float(train_metrics.get("train_runtime", math.nan)),
+        "best_step": _best_step(state),
+        "best_metric": state.best_metric,
+        "stopped_early": state.global_step < state.max_steps,
+        "steady_steps": energy.measurements.get("steady_steps"),
+        "log_history": history,
+    }
+
+
+def _best_step(state) -> int | None:
+    if state.best_model_checkpoint:
+        return int(Path(state.best_model_checkpoint).name.rsplit("-", 1)[-1])
+    return None
