@@ -1,0 +1,423 @@
+"""EnergyMeter against fake hardware: a fake NVML module and a fake powercap folder.
+
+Every energy below is hand-computed from the fake's power x time; a fake clock drives the
+meter, so nothing depends on real timing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from types import SimpleNamespace
+from unittest import mock
+
+import pandas as pd
+import pynvml
+import pytest
+
+from tradeoff import energy
+from tradeoff.energy import EnergyMeter, EnergyMeterError, Measurement, decimate, summarize_trace
+
+MIB = 2**20
+
+
+class FakeHardware:
+    """A clock, GPU power/energy counters and process CPU time that advance together."""
+
+    def __init__(self, n_gpus: int = 2, counter: bool = True, init_error: bool = False):
+        self.t = 100.0
+        self.power_w = [250.0, 100.0][:n_gpus]
+        self.energy_mj = [7e9, 3e9][:n_gpus]  # counters start far from 0: only deltas count
+        self.util_pct = [80.0] * n_gpus
+        self.mem_mib = [1024.0] * n_gpus
+        self.busy_cores = 1.0
+        self.cpu_s = 50.0
+        self.nvml = self._fake_nvml(n_gpus, counter, init_error)
+
+    def clock(self) -> float:
+        return self.t
+
+    def advance(self, dt: float) -> None:
+        self.t += dt
+        self.cpu_s += self.busy_cores * dt
+        for i, p in enumerate(self.power_w):
+            self.energy_mj[i] += p * dt * 1000.0
+
+    def cpu_time_s(self) -> float:
+        return self.cpu_s
+
+    def _fake_nvml(self, n_gpus: int, counter: bool, init_error: bool) -> SimpleNamespace:
+        def init():
+            if init_error:
+                raise pynvml.NVMLError(pynvml.NVML_ERROR_LIBRARY_NOT_FOUND)
+
+        def total_energy(handle):
+            if not counter:
+                raise pynvml.NVMLError_NotSupported()
+            return int(self.energy_mj[handle])
+
+        impls = {
+            "nvmlInit": init,
+            "nvmlShutdown": lambda: None,
+            "nvmlDeviceGetCount": lambda: n_gpus,
+            "nvmlDeviceGetHandleByIndex": lambda index: index,
+            "nvmlDeviceGetName": lambda handle: f"Fake GPU {handle}",
+            "nvmlDeviceGetTotalEnergyConsumption": total_energy,
+            "nvmlDeviceGetPowerUsage": lambda handle: int(self.power_w[handle] * 1000),
+            "nvmlDeviceGetUtilizationRates":
+                lambda handle: SimpleNamespace(gpu=self.util_pct[handle], memory=0),
+            "nvmlDeviceGetMemoryInfo":
+                lambda handle: SimpleNamespace(used=int(self.mem_mib[handle] * MIB)),
+        }
+        # autospec: a call that the real pynvml would reject fails here too.
+        fns = {name: mock.create_autospec(getattr(pynvml, name), side_effect=impl)
+               for name, impl in impls.items()}
+        return SimpleNamespace(NVMLError=pynvml.NVMLError, **fns)
+
+
+def make_meter(hw: FakeHardware, tmp_path, **kwargs) -> EnergyMeter:
+    kwargs = {"nvml": hw.nvml, "powercap_root": tmp_path / "no-powercap", "sample": False,
+              "rank": 0, "clock": hw.clock, "sleep": hw.advance,
+              "cpu_time_s": hw.cpu_time_s, **kwargs}
+    return EnergyMeter(**kwargs)
+
+
+def write_zone(path, name: str, energy_uj: int, max_uj: int = 10_000_000) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "name").write_text(name + "\n")
+    (path / "energy_uj").write_text(f"{energy_uj}\n")
+    (path / "max_energy_range_uj").write_text(f"{max_uj}\n")
+
+
+def make_powercap(root, package_uj: int, dram_uj: int):
+    """Layout of /sys/class/powercap, with the zones that must NOT be counted."""
+    package, dram = root / "intel-rapl:0", root / "intel-rapl:0" / "intel-rapl:0:0"
+    write_zone(package, "package-0", package_uj)
+    write_zone(dram, "dram", dram_uj)
+    write_zone(package / "intel-rapl:0:1", "core", 0)  # already inside the package
+    write_zone(root / "intel-rapl:1", "psys", 0)  # platform zone, overlaps the package
+    (root / "intel-rapl:0:0").symlink_to(dram)  # sysfs also links subzones at the top
+    return package, dram
+
+
+def set_uj(zone, energy_uj: int) -> None:
+    (zone / "energy_uj").write_text(f"{energy_uj}\n")
+
+
+# ----------------------------------------------------------------------- Measurement
+
+
+def test_measurement_totals_methods_and_idle_math():
+    m = Measurement("w", time_s=10.0, gpu_energy_j={0: 2000.0, 1: 1000.0}, cpu_energy_j=500.0,
+                    gpu_method="nvml-counter", cpu_method="rapl",
+                    idle_gpu_power_w=60.0, idle_cpu_power_w=20.0)
+    assert m.total_gpu_energy_j == 3000.0
+    assert m.total_energy_j == 3500.0
+    assert m.avg_gpu_power_w == 300.0
+    assert m.avg_power_w == 350.0
+    assert m.energy_kwh == pytest.approx(3500.0 / 3.6e6)
+    assert m.idle_subtracted_energy_j == 3500.0 - (60.0 + 20.0) * 10.0
+    assert m.method == "nvml-counter+rapl"
+
+
+def test_measurement_without_gpu_is_nan_not_zero():
+    m = Measurement("w", 4.0, {}, 40.0, "none", "cpu-time-estimate", reason="no GPU")
+    assert math.isnan(m.total_gpu_energy_j) and math.isnan(m.avg_gpu_power_w)
+    assert m.total_energy_j == 40.0
+    assert m.method == "cpu-time-estimate"
+    assert math.isnan(m.idle_subtracted_energy_j)  # no baseline taken
+    nothing = Measurement("w", 4.0, {}, math.nan, "none", "none", reason="nothing")
+    assert math.isnan(nothing.total_energy_j) and nothing.method == "none"
+
+
+def test_measurement_dict_round_trip_through_json():
+    m = Measurement("train", 2.0, {0: 1.5, 1: 2.5}, 3.0, "nvml-counter", "rapl")
+    d = json.loads(json.dumps(m.to_dict()))
+    assert d["total_energy_j"] == 7.0 and d["method"] == "nvml-counter+rapl"
+    again = Measurement.from_dict(d)
+    assert again.gpu_energy_j == {0: 1.5, 1: 2.5}
+    assert again.total_energy_j == m.total_energy_j and again.key == "train"
+
+
+# ----------------------------------------------------------------------- GPU
+
+
+def test_nvml_counter_difference_per_device(tmp_path):
+    hw = FakeHardware()
+    meter = make_meter(hw, tmp_path)
+    meter.begin("train")
+    hw.advance(4.0)
+    m = meter.end("train")
+    assert m.time_s == 4.0
+    assert m.gpu_energy_j == {0: pytest.approx(1000.0), 1: pytest.approx(400.0)}  # 250/100 W
+    assert m.total_gpu_energy_j == pytest.approx(1400.0)
+    assert m.avg_gpu_power_w == pytest.approx(350.0)
+    assert m.cpu_energy_j == pytest.approx(40.0)  # 1 busy core x 4 s x 10 W
+    assert m.total_energy_j == pytest.approx(1440.0)
+    assert m.gpu_method == "nvml-counter" and m.cpu_method == "cpu-time-estimate"
+    assert m.method == "nvml-counter+cpu-time-estimate"
+    meter.close()
+    hw.nvml.nvmlShutdown.assert_called_once()
+
+
+def test_cuda_visible_devices_selects_and_reindexes(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    hw = FakeHardware()
+    meter = make_meter(hw, tmp_path)
+    with meter.measure("w") as window:
+        hw.advance(2.0)
+    assert window.measurement.gpu_energy_j == {0: pytest.approx(200.0)}  # NVML GPU 1, 100 W
+    assert meter.describe()["gpu"]["devices"] == [
+        {"index": 0, "nvml_index": 1, "name": "Fake GPU 1", "energy_counter": True}]
+
+
+def test_sampled_power_is_integrated_with_trapezoid(tmp_path):
+    hw = FakeHardware(n_gpus=1, counter=False)
+    meter = make_meter(hw, tmp_path)
+    hw.power_w[0] = 100.0
+    meter.begin("w")  # sample: 100 W at t=0
+    hw.advance(1.0)
+    hw.power_w[0] = 200.0
+    meter.sample_now()  # 200 W at t=1
+    hw.advance(1.0)
+    hw.power_w[0] = 400.0
+    m = meter.end("w")  # 400 W at t=2
+    assert m.gpu_method == "nvml-sampled"
+    # trapezoid 150 + 300; left rectangles would give 300, right ones 600
+    assert m.gpu_energy_j[0] == pytest.approx((100 + 200) / 2 * 1 + (200 + 400) / 2 * 1)
+    assert "trapezoid" in m.reason
+    assert meter.describe()["gpu"]["devices"][0]["energy_counter"] is False
+
+
+def test_overlapping_windows(tmp_path):
+    hw = FakeHardware(n_gpus=1)
+    meter = make_meter(hw, tmp_path)
+    hw.power_w[0] = 100.0
+    meter.begin("train")
+    hw.advance(2.0)  # 200 J
+    hw.power_w[0] = 300.0
+    with meter.measure("eval") as window:
+        hw.advance(3.0)  # 900 J
+    hw.power_w[0] = 100.0
+    hw.advance(1.0)  # 100 J
+    train = meter.end("train")
+    assert window.measurement.time_s == 3.0
+    assert window.measurement.gpu_energy_j[0] == pytest.approx(900.0)
+    assert train.time_s == 6.0
+    assert train.gpu_energy_j[0] == pytest.approx(1200.0)
+    with pytest.raises(ValueError, match="not open"):
+        meter.end("train")
+    meter.begin("x")
+    with pytest.raises(ValueError, match="already open"):
+        meter.begin("x")
+
+
+def test_measure_sets_measurement_when_block_raises(tmp_path):
+    hw = FakeHardware(n_gpus=1)
+    meter = make_meter(hw, tmp_path)
+    with pytest.raises(RuntimeError), meter.measure("w") as window:
+        hw.advance(2.0)
+        raise RuntimeError("boom")
+    assert window.measurement.gpu_energy_j[0] == pytest.approx(500.0)
+    meter.begin("w")  # the window was closed
+
+
+# ----------------------------------------------------------------------- CPU
+
+
+def test_rapl_sums_packages_and_dram_only(tmp_path):
+    root = tmp_path / "powercap"
+    package, dram = make_powercap(root, package_uj=1_000_000, dram_uj=500_000)
+    meter = make_meter(FakeHardware(n_gpus=0), tmp_path, powercap_root=root)
+    meter.begin("w")
+    set_uj(package, 4_000_000)  # +3 J
+    set_uj(dram, 1_500_000)  # +1 J
+    set_uj(package / "intel-rapl:0:1", 9_000_000)  # core: inside the package, not added
+    set_uj(root / "intel-rapl:1", 9_000_000)  # psys: not added
+    m = meter.end("w")
+    assert m.cpu_method == "rapl" and m.reason.startswith("no GPU measured")
+    assert m.cpu_energy_j == pytest.approx(4.0)
+    assert len(meter.describe()["cpu"]["rapl_domains"]) == 2
+
+
+def test_rapl_wraparound(tmp_path):
+    root = tmp_path / "powercap"
+    package, dram = make_powercap(root, package_uj=9_000_000, dram_uj=100_000)
+    meter = make_meter(FakeHardware(n_gpus=0), tmp_path, powercap_root=root)
+    meter.begin("w")
+    set_uj(package, 500_000)  # wrapped at 10_000_000: (10e6 - 9e6) + 0.5e6 = 1.5 J
+    set_uj(dram, 350_000)  # +0.25 J
+    assert meter.end("w").cpu_energy_j == pytest.approx(1.75)
+
+
+def test_rapl_unwraps_several_wraps_seen_by_samples(tmp_path):
+    root = tmp_path / "powercap"
+    package, _ = make_powercap(root, package_uj=9_000_000, dram_uj=0)
+    meter = make_meter(FakeHardware(n_gpus=0), tmp_path, powercap_root=root)
+    meter.begin("w")
+    for value in (2_000_000, 8_000_000, 1_000_000):  # +3, +6, +3 (wrapped twice)
+        set_uj(package, value)
+        meter.sample_now()
+    assert meter.end("w").cpu_energy_j == pytest.approx(12.0)  # more than one range
+
+
+def test_unreadable_rapl_falls_back_to_labelled_estimate(tmp_path, monkeypatch):
+    root = tmp_path / "powercap"
+    make_powercap(root, 0, 0)
+    real_read_int = energy._read_int
+
+    def denied(path):  # as in a container: root-only energy_uj
+        if path.name == "energy_uj":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_read_int(path)
+
+    monkeypatch.setattr(energy, "_read_int", denied)
+    hw = FakeHardware(n_gpus=0)
+    hw.busy_cores = 1.5
+    meter = make_meter(hw, tmp_path, powercap_root=root, cpu_watts_per_core=12.0)
+    with meter.measure("w") as window:
+        hw.advance(4.0)
+    m = window.measurement
+    assert m.cpu_method == "cpu-time-estimate"
+    assert m.cpu_energy_j == pytest.approx(1.5 * 4.0 * 12.0)
+    assert "permission denied" in m.reason and "ESTIMATE" in m.reason
+    with pytest.raises(EnergyMeterError, match="chmod"):
+        make_meter(hw, tmp_path, powercap_root=root, require="rapl")
+
+
+def test_no_hardware_and_no_estimate_gives_nan_with_reason(tmp_path):
+    hw = FakeHardware(init_error=True)
+    meter = make_meter(hw, tmp_path, cpu_watts_per_core=None)
+    with meter.measure("w") as window:
+        hw.advance(3.0)
+    m = window.measurement
+    assert m.gpu_energy_j == {} and m.gpu_method == "none"
+    assert math.isnan(m.cpu_energy_j) and math.isnan(m.total_energy_j)
+    assert m.method == "none" and m.time_s == 3.0
+    assert "NVML unavailable" in m.reason and "no CPU energy" in m.reason
+    assert meter.describe()["method"] == "none"
+
+
+def test_probes(tmp_path):
+    assert energy.probe_nvml(FakeHardware().nvml) is True
+    assert energy.probe_nvml(FakeHardware(init_error=True).nvml) is False
+    assert energy.probe_rapl(tmp_path / "missing") is False
+    make_powercap(tmp_path / "pc", 0, 0)
+    assert energy.probe_rapl(tmp_path / "pc") is True
+
+
+# ----------------------------------------------------------------------- policy
+
+
+def test_require_raises_with_fix(tmp_path):
+    with pytest.raises(EnergyMeterError, match="nvidia-ml-py"):
+        make_meter(FakeHardware(init_error=True), tmp_path, require="nvml")
+    with pytest.raises(EnergyMeterError, match="Volta"):
+        make_meter(FakeHardware(counter=False), tmp_path, require=["nvml-counter"])
+    with pytest.raises(ValueError, match="unknown require"):
+        make_meter(FakeHardware(), tmp_path, require="gpu")
+    assert make_meter(FakeHardware(), tmp_path, require="nvml-counter").gpu_method == (
+        "nvml-counter")
+
+
+@pytest.mark.parametrize("rank, env", [(1, None), (None, "2")])
+def test_non_zero_local_rank_measures_nothing(tmp_path, monkeypatch, rank, env):
+    if env is not None:
+        monkeypatch.setenv("LOCAL_RANK", env)
+    hw = FakeHardware()
+    meter = make_meter(hw, tmp_path, rank=rank, require="nvml")  # no raise off rank 0
+    meter.begin("w")
+    hw.advance(2.0)
+    m = meter.end("w")
+    assert m.method == "none" and m.reason == "not local rank 0"
+    assert m.gpu_energy_j == {} and math.isnan(m.total_energy_j) and m.time_s == 2.0
+    hw.nvml.nvmlInit.assert_not_called()
+    assert meter.trace("w").empty
+
+
+def test_idle_baseline_subtraction(tmp_path):
+    hw = FakeHardware(n_gpus=1)
+    meter = make_meter(hw, tmp_path)
+    hw.power_w[0], hw.busy_cores = 50.0, 0.1
+    idle = meter.idle_baseline(5.0)  # sleeps through hw.advance
+    assert idle.time_s == 5.0
+    assert idle.idle_gpu_power_w == pytest.approx(50.0)
+    assert idle.idle_cpu_power_w == pytest.approx(1.0)  # 0.1 core x 10 W
+    hw.power_w[0], hw.busy_cores = 300.0, 2.0
+    with meter.measure("train") as window:
+        hw.advance(10.0)
+    m = window.measurement
+    assert m.total_energy_j == pytest.approx(3000.0 + 200.0)
+    assert m.idle_gpu_power_w == pytest.approx(50.0)
+    assert m.idle_subtracted_energy_j == pytest.approx((3000.0 - 500.0) + (200.0 - 10.0))
+
+
+# ----------------------------------------------------------------------- traces
+
+
+def test_trace_columns_and_summary(tmp_path):
+    hw = FakeHardware(n_gpus=2)
+    meter = make_meter(hw, tmp_path)
+    meter.sample_now()  # before the window: excluded from its trace
+    hw.advance(1.0)
+    hw.busy_cores = 1.5
+    meter.begin("w")
+    for util in (20.0, 60.0, 100.0):
+        hw.advance(1.0)
+        hw.util_pct[1] = util
+        hw.mem_mib[1] = 10 * util
+        meter.sample_now()
+    meter.end("w")
+    df = meter.trace("w")
+    assert list(df.columns) == [
+        "t_s", "cpu_util_pct", "rss_mib",
+        "gpu0_power_w", "gpu0_util_pct", "gpu0_mem_mib",
+        "gpu1_power_w", "gpu1_util_pct", "gpu1_mem_mib"]
+    assert df["t_s"].tolist() == [0.0, 1.0, 2.0, 3.0, 3.0]  # begin, 3 samples, end
+    # % of one core since the previous sample: 1 core before the window, then 1.5; the end
+    # sample has the same timestamp as the last one, so no rate (NaN).
+    assert df["cpu_util_pct"].tolist() == pytest.approx([100.0, 150.0, 150.0, 150.0, math.nan],
+                                                        nan_ok=True)
+    assert df["gpu0_power_w"].tolist() == [250.0] * 5
+    summary = summarize_trace(df)
+    # gpu util: gpu0 80 x5; gpu1 at begin 80, then 20, 60, 100, 100 (end) -> mean of 10 values
+    assert summary["gpu_util_mean_pct"] == pytest.approx((80 * 5 + 80 + 20 + 60 + 100 + 100) / 10)
+    assert summary["gpu_util_peak_pct"] == 100.0
+    assert summary["gpu_mem_peak_mib"] == 1024.0
+    assert summary["cpu_util_mean_pct"] == pytest.approx((100.0 + 3 * 150.0) / 4)
+    assert summary["cpu_util_peak_pct"] == pytest.approx(150.0)
+    assert summary["rss_peak_mib"] > 0 and summary["n_samples"] == 5
+    assert len(meter.trace()) == 6  # all samples, including the one before the window
+
+
+def test_summary_without_gpu_is_nan():
+    df = pd.DataFrame({"t_s": [0.0, 1.0], "cpu_util_pct": [math.nan, 50.0],
+                       "rss_mib": [100.0, 300.0]})
+    s = summarize_trace(df)
+    assert math.isnan(s["gpu_util_mean_pct"]) and math.isnan(s["gpu_mem_peak_mib"])
+    assert s["cpu_util_mean_pct"] == 50.0 and s["rss_mean_mib"] == 200.0
+
+
+def test_decimate_averages_bins():
+    df = pd.DataFrame({"t_s": range(1000), "cpu_util_pct": [float(i % 2) for i in range(1000)]})
+    small = decimate(df, max_points=200)
+    assert len(small) == 200
+    assert small["t_s"].iloc[0] == 2.0  # mean of 0..4
+    assert small["cpu_util_pct"].tolist() == pytest.approx([0.4, 0.6] * 100)
+    assert decimate(df.head(10), max_points=200).equals(df.head(10))
+
+
+def test_background_sampler_runs_and_stops(tmp_path):
+    hw = FakeHardware(n_gpus=1)
+    meter = EnergyMeter(nvml=hw.nvml, powercap_root=tmp_path, sample_interval_s=0.005, rank=0)
+    deadline = time.monotonic() + 5.0
+    while len(meter.trace()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(meter.trace()) >= 3
+    assert meter.describe()["sampler"]["running"] is True
+    meter.close()
+    assert meter.describe()["sampler"]["running"] is False
+    n = len(meter.trace())
+    time.sleep(0.05)
+    assert len(meter.trace()) == n
