@@ -211,6 +211,10 @@ def test_overlapping_windows(tmp_path):
     meter.begin("x")
     with pytest.raises(ValueError, match="already open"):
         meter.begin("x")
+    assert meter.cancel("x") is True and meter.cancel("x") is False
+    meter.begin("x")  # a retried attempt restarts the window
+    hw.advance(1.0)
+    assert meter.end("x").time_s == 1.0
 
 
 def test_measure_sets_measurement_when_block_raises(tmp_path):

@@ -373,6 +373,19 @@ class EnergyMeter:
             idle_gpu_power_w=self._idle_gpu_w, idle_cpu_power_w=self._idle_cpu_w,
         )
 
+    def cancel(self, key: str) -> bool:
+        """Discard window ``key`` without measuring it, e.g. a training attempt that ran out
+        of memory and will be retried under the same name.
+
+        Args:
+            key: Window name.
+
+        Returns:
+            Whether ``key`` was open.
+        """
+        with self._lock:
+            return self._open.pop(key, None) is not None
+
     @contextlib.contextmanager
     def measure(self, key: str) -> Iterator[Window]:
         """Measure the enclosed block as window ``key``.
