@@ -232,7 +232,9 @@ def _execute(params: dict, data, show_progress: bool) -> dict:
 
     train_m, steady_m = energy.measurements["train"], energy.measurements.get("steady")
     efficiency = _efficiency(train_m, steady_m, training, infer_m, len(predictions), generated)
-    efficiency |= {f"train_{k}": v for k, v in summarize_trace(train_trace).items()}
+    trace_stats = summarize_trace(train_trace)
+    trace_stats["trace_points"] = trace_stats.pop("n_samples")
+    efficiency |= {f"train_{k}": v for k, v in trace_stats.items()}
     return dict(
         accuracy_metric=headline,
         accuracy={**scores, "val_loss": float(val_loss)},

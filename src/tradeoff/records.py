@@ -35,16 +35,17 @@ class RunRecord(BaseModel):
     # Headline accuracy: "rouge_geomean" (summarization) or "f1" (QA), plus every metric computed
     # and the teacher-forced validation loss (the only meaningful signal at demo scale).
     accuracy_metric: str = ""
-    accuracy: dict[str, float] = {}
-    # Speeds, energies, power, utilization and memory; units in the keys.
-    efficiency: dict[str, float] = {}
+    accuracy: dict[str, float | None] = {}
+    # Speeds, energies, power, utilization and memory; units in the keys. JSON has no NaN, so
+    # a quantity that could not be measured is stored as null (read back as NaN by to_frame).
+    efficiency: dict[str, float | None] = {}
     energy_method: str = "none"
     energy_reason: str = ""
     train: dict[str, Any] = {}
     inference: dict[str, Any] = {}
     model: dict[str, Any] = {}
     data: dict[str, Any] = {}
-    traces: dict[str, list[dict[str, float]]] = {}
+    traces: dict[str, list[dict[str, float | None]]] = {}
     env: dict[str, Any] = {}
     started_at: str = ""
     wall_time_s: float = math.nan
@@ -99,6 +100,10 @@ def load_records(results_dir: Path | str) -> list[RunRecord]:
 _KEY_COLUMNS = ["profile", "dataset", "model", "length", "seed", "grad_accum", "status", "reason"]
 
 
+def _number(value) -> float:
+    return math.nan if value is None else float(value)
+
+
 def to_frame(records: list[RunRecord]):
     """One tidy row per record: coordinates, status, accuracy and efficiency columns.
 
@@ -121,7 +126,7 @@ def to_frame(records: list[RunRecord]):
             "status": r.status, "reason": r.reason, "task": p.get("task"),
             "source": p.get("source"), "init": p.get("init"), "scale": p.get("scale"),
             "accuracy_metric": r.accuracy_metric,
-            "accuracy": r.accuracy.get(r.accuracy_metric, math.nan),
+            "accuracy": _number(r.accuracy.get(r.accuracy_metric)),
             "energy_method": r.energy_method,
             "batch_size": r.train.get("batch_size", math.nan),
             "effective_batch_size": r.train.get("effective_batch_size", math.nan),
@@ -129,8 +134,8 @@ def to_frame(records: list[RunRecord]):
             "parameters": r.model.get("parameters", math.nan),
             "params_hash": r.params_hash,
         }
-        row |= {f"acc_{k}": v for k, v in r.accuracy.items()}
-        row |= r.efficiency
+        row |= {f"acc_{k}": _number(v) for k, v in r.accuracy.items()}
+        row |= {k: _number(v) for k, v in r.efficiency.items()}
         rows.append(row)
     frame = pd.DataFrame(rows)
     if frame.empty:

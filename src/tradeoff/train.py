@@ -72,6 +72,8 @@ class EnergyCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         # Called again when auto_find_batch_size retries after an OOM: restart the windows so
         # the failed attempt is not counted.
+        self.meter.cancel("train")
+        self.meter.cancel("steady")
         self.meter.begin("train")
         self.steady_from_step = None
         if self.measure_after_steps == 0:
@@ -118,7 +120,6 @@ def training_arguments(params: dict, output_dir: Path, use_cuda: bool,
         adam_beta1=0.9, adam_beta2=params["adam_beta2"], adam_epsilon=params["adam_epsilon"],
         fp16=params["mixed_precision"] == "fp16",
         bf16=params["mixed_precision"] == "bf16",
-        gradient_checkpointing=params["gradient_checkpointing"],
         eval_strategy="steps" if converge else "no",
         eval_steps=params["eval_steps"],
         save_strategy="steps" if converge else "no",
@@ -138,6 +139,8 @@ def training_arguments(params: dict, output_dir: Path, use_cuda: bool,
         use_cpu=not use_cuda,
         dataloader_num_workers=0,
         remove_unused_columns=True,
+        # Passed only when asked for: the argument is being renamed across transformers versions.
+        **({"gradient_checkpointing": True} if params["gradient_checkpointing"] else {}),
     )
 
 
