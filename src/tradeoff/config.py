@@ -258,5 +258,3 @@ def check_cell(cell: Cell) -> None:
         raise ConfigError(f"unknown dataset '{cell.dataset}'; valid: {', '.join(DATASETS)}")
     if cell.model not in MODELS:
         raise ConfigError(f"unknown model '{cell.model}'; valid: {', '.join(MODELS)}")
-    if cell.length <= 0:
-        raise ConfigError(f"input length must be positive, got {cell.length}")

@@ -1,0 +1,32 @@
+# The two commands of the README, each runnable on a fresh machine: `make book` and `make test`.
+PYTHON ?= python3
+PROFILE ?= demo
+STAMP := .cache/installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: install book grid test browser clean
+
+$(STAMP): pyproject.toml
+	@mkdir -p .cache
+	# The CPU build of torch first: an unpinned torch would pull gigabytes of CUDA packages.
+	$(PYTHON) -m pip install --quiet torch==2.13.0
+	$(PYTHON) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+install: $(STAMP)
+
+book: install  ## the main job: demo grid -> executed notebooks -> rendered book
+	$(PYTHON) -m tradeoff book --profile $(PROFILE)
+
+grid: install  ## only the runs of a profile, no book
+	$(PYTHON) -m tradeoff grid --profile $(PROFILE)
+
+browser:  ## headless Chromium for the rendered-book test (Debian packages)
+	@command -v chromium >/dev/null || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+		|| echo "chromium could not be installed: the browser test will be skipped"
+
+test: install browser  ## the test suite
+	$(PYTHON) -m pytest -q
+
+clean:
+	rm -rf _build .cache/hf

@@ -1,0 +1,150 @@
+"""One cell end to end, caching and resume, failures recorded, bad input rejected up front."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tradeoff import grid
+from tradeoff.config import Cell, ConfigError, load_profile
+from tradeoff.records import load_record
+
+CELL = Cell("qasper", "led-base", 1024)
+
+
+@pytest.fixture
+def profile(tmp_path):
+    return load_profile("smoke", results_dir=str(tmp_path / "results"))
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """One real smoke cell, shared by the tests that only read its record."""
+    profile = load_profile("smoke", results_dir=str(tmp_path_factory.mktemp("results")))
+    return profile, grid.run_cell(profile, CELL, show_progress=False)
+
+
+def test_cell_runs_end_to_end_and_labels_its_energy_method(finished):
+    profile, record = finished
+    assert record.status == "ok", record.reason
+    assert record.energy_method == "cpu-time-estimate"  # no NVML, no RAPL on the test machines
+    assert "ESTIMATE" in record.energy_reason
+    assert record.train["steps"] == 2 and record.train["batch_size"] == 2
+    assert record.accuracy_metric == "f1" and 0 <= record.accuracy["f1"] <= 100
+    assert record.accuracy["val_loss"] > 0
+    eff = record.efficiency
+    assert eff["train_energy_j"] > 0 and eff["train_samples_per_s"] > 0
+    assert eff["power_efficiency_samples_per_s_per_w"] == pytest.approx(
+        eff["train_samples_per_s"] / eff["train_avg_power_w"])
+    assert record.data["stand_in"] is True
+    # The saved file validates and matches what was returned.
+    saved = load_record(grid.cell_record_path(profile, CELL))
+    assert saved.accuracy == record.accuracy
+
+
+def test_finished_cell_is_never_redone(finished, monkeypatch):
+    profile, record = finished
+    monkeypatch.setattr(grid, "_execute", lambda *a: pytest.fail("a finished cell ran again"))
+    assert grid.run_cell(profile, CELL).started_at == record.started_at
+    assert grid.run_grid(profile, [CELL], show_progress=False)[0].started_at == record.started_at
+
+
+def test_same_seed_same_metrics(finished, tmp_path):
+    profile, record = finished
+    again = grid.run_cell(load_profile("smoke", results_dir=str(tmp_path)), CELL,
+                          show_progress=False)
+    assert again.accuracy == record.accuracy
+    losses = lambda r: [h["loss"] for h in r.train["log_history"] if "loss" in h]
+    assert losses(again) == losses(record)
+
+
+def _fake_execute(calls, fail=None):
+    def execute(params, data, show_progress):
+        calls.append((params["dataset"], params["length"]))
+        if fail and params["length"] in fail:
+            raise fail[params["length"]]
+        return dict(accuracy_metric="f1", accuracy={"f1": 1.0}, efficiency={})
+    return execute
+
+
+def test_interrupted_grid_resumes_without_redoing_cells(profile, monkeypatch):
+    cells = [CELL._replace(length=n) for n in (1024, 2048, 3072)]
+    calls = []
+    monkeypatch.setattr(grid, "_execute", _fake_execute(calls, {2048: KeyboardInterrupt()}))
+    with pytest.raises(KeyboardInterrupt):
+        grid.run_grid(profile, cells, show_progress=False)
+    assert calls == [("qasper", 1024), ("qasper", 2048)]
+    calls.clear()
+    monkeypatch.setattr(grid, "_execute", _fake_execute(calls))
+    grid.run_grid(profile, cells, show_progress=False)
+    assert calls == [("qasper", 2048), ("qasper", 3072)]
+
+
+def test_failures_are_recorded_and_the_grid_goes_on(profile, monkeypatch):
+    import torch
+
+    cells = [CELL._replace(length=n) for n in (1024, 2048, 3072)]
+    calls = []
+    monkeypatch.setattr(grid, "_execute", _fake_execute(calls, {
+        1024: torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+        2048: ValueError("tokenizer exploded")}))
+    records = grid.run_grid(profile, cells, show_progress=False)
+    assert [r.status for r in records] == ["oom", "failed", "ok"]
+    assert "tokenizer exploded" in records[1].reason
+    # Recorded failures are kept unless asked to retry them.
+    calls.clear()
+    grid.run_grid(profile, cells, show_progress=False)
+    assert calls == []
+    grid.run_grid(profile, cells, retry_failed=True, show_progress=False)
+    assert calls == [("qasper", 1024), ("qasper", 2048)]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--dataset", "arxiv", "--model", "led-base", "--length", "1024"], "unknown dataset 'arxiv'"),
+    (["--dataset", "qasper", "--model", "t5", "--length", "1024"], "unknown model 't5'"),
+    (["--dataset", "qasper", "--model", "led-base", "--length", "0"], "impossible"),
+    (["--dataset", "qasper", "--model", "bigbird-large", "--length", "8192"], "impossible"),
+])
+def test_cli_rejects_bad_input_with_one_line_before_compute(args, needle, tmp_path):
+    out = subprocess.run([sys.executable, "-m", "tradeoff", "run", "--profile", "smoke",
+                          "--results-dir", str(tmp_path), *args],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert needle in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir())  # nothing ran, nothing written
+
+
+def test_missing_data_fails_before_compute(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    profile = load_profile("smoke", results_dir=str(tmp_path), source="scrolls")
+    monkeypatch.setattr(grid, "_execute", lambda *a: pytest.fail("training started"))
+    from tradeoff.data import DataUnavailableError
+
+    with pytest.raises(DataUnavailableError, match="qasper"):
+        grid.run_grid(profile, [CELL], show_progress=False)
+    assert not list(tmp_path.iterdir())
+
+
+def test_batch_size_auto_needs_a_gpu(tmp_path):
+    profile = load_profile("smoke", results_dir=str(tmp_path), batch_size="auto")
+    with pytest.raises(ConfigError, match="needs a GPU"):
+        grid.run_cell(profile, CELL, show_progress=False)
+
+
+def test_grid_list_prints_one_schedulable_cell_per_line():
+    out = subprocess.run([sys.executable, "-m", "tradeoff", "grid", "--profile", "smoke", "--list"],
+                         capture_output=True, text=True, timeout=120, check=True)
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == len(load_profile("smoke").cells()) == 4 * 3 * 2 + 2
+    assert lines[0].startswith("--dataset govreport --model led-base --length 1024")
+
+
+def test_env_command_says_which_method_it_will_use():
+    out = subprocess.run([sys.executable, "-m", "tradeoff", "env", "--json"],
+                         capture_output=True, text=True, timeout=120, check=True)
+    report = json.loads(out.stdout)
+    assert report["energy"]["method"] == "cpu-time-estimate"
+    assert report["environment"]["cpu_cores"] >= 1
