@@ -148,3 +148,17 @@ def test_env_command_says_which_method_it_will_use():
     report = json.loads(out.stdout)
     assert report["energy"]["method"] == "cpu-time-estimate"
     assert report["environment"]["cpu_cores"] >= 1
+
+
+def test_cell_runs_unchanged_under_torchrun_with_two_gloo_processes(tmp_path):
+    # The paper's QA runs are data-parallel; the same command must work under torchrun.
+    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                          "-m", "tradeoff", "run", "--profile", "smoke", "--dataset", "qasper",
+                          "--model", "led-base", "--length", "1024", "--results-dir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    [path] = tmp_path.glob("*.json")  # only rank 0 writes
+    record = load_record(path)
+    assert record.status == "ok"
+    assert record.train["world_size"] == 2
+    assert record.train["effective_batch_size"] == 2 * record.train["batch_size"]
