@@ -1,0 +1,455 @@
+"""Figures, tables and banners on hand-made run records; notebook conventions on every notebook.
+
+Records are built here (no run, no /tmp data): `record` makes one RunRecord with the fields the
+figures read, so each test knows exactly how many lines, points and bars to expect.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from tradeoff import figures as F
+from tradeoff.config import Profile
+from tradeoff.records import RunRecord
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+MODELS = ("led-base", "led-large", "bigbird-large")
+
+CPU_ENV = {"cpu": "AMD EPYC", "cpu_cores": 2, "gpu": "none", "gpu_count": 0}
+GPU_ENV = {"cpu": "Intel Xeon", "cpu_cores": 16, "gpu": "NVIDIA H100", "gpu_count": 2}
+CPU_REASON = ("RAPL unreadable: CPU energy is an ESTIMATE, process CPU time x 10 W per busy "
+              "core (assumed)")
+
+
+def record(dataset="govreport", model="led-base", length=1024, *, grad_accum=1, seed=0,
+           status="ok", gpu=False, source="aclsum", init="random", scale="mini", energy_kwh=None,
+           power_eff=None, val_loss=None, reason="") -> RunRecord:
+    """One run record; efficiency falls with length, larger models are slower."""
+    k = length / 1024
+    size = {"led-base": 1.0, "led-large": 2.0, "bigbird-large": 3.0}[model]
+    params = {"dataset": dataset, "model": model, "length": length, "seed": seed,
+              "gradient_accumulation_steps": grad_accum, "source": source, "init": init,
+              "scale": scale, "task": "qa" if dataset == "qasper" else "summarization",
+              "cpu_watts_per_core": 10.0}
+    if status != "ok":
+        return RunRecord(profile="test", label=f"{dataset}/{model}/L{length}",
+                         params_hash=f"{dataset}-{model}-{length}-{grad_accum}-{seed}",
+                         params=params, status=status, reason=reason,
+                         env=GPU_ENV if gpu else CPU_ENV, wall_time_s=1.0)
+    efficiency = {
+        "train_time_s": 10.0 * size * k,
+        "train_samples_per_s": 8.0 / size / k,
+        "infer_samples_per_s": 4.0 / size / k,
+        "train_energy_j": 36.0 * size * k,
+        "train_energy_kwh": energy_kwh if energy_kwh is not None else 1e-5 * size * k,
+        "train_avg_power_w": 3.6,
+        "power_efficiency_samples_per_s_per_w": power_eff if power_eff is not None
+        else 0.2 / size / k,
+        "train_cpu_util_mean_pct": 150.0 - 10 * size,
+        "train_rss_mean_mib": 1000.0 * size,
+        "train_gpu_util_mean_pct": (90.0 - 10 * size) if gpu else None,
+        "train_gpu_mem_mean_mib": (20000.0 * size) if gpu else None,
+    }
+    if gpu:
+        trace = [{"t_s": t, "cpu_util_pct": 100.0, "rss_mib": 900.0, "gpu0_power_w": 200.0,
+                  "gpu1_power_w": 100.0, "gpu0_util_pct": 80.0, "gpu1_util_pct": 70.0}
+                 for t in (0.0, 0.5, 1.0)]
+    else:
+        trace = [{"t_s": t, "cpu_util_pct": 100.0 + t, "rss_mib": 900.0} for t in (0.0, 0.5, 1.0)]
+    loss = val_loss if val_loss is not None else 7.0 - 0.1 * size + 0.01 * k - 0.05 * grad_accum
+    return RunRecord(
+        profile="test", label=f"{dataset}/{model}/L{length}",
+        params_hash=f"{dataset}-{model}-{length}-{grad_accum}-{seed}", params=params,
+        status="ok", accuracy_metric="f1" if dataset == "qasper" else "rouge_geomean",
+        accuracy={"f1" if dataset == "qasper" else "rouge_geomean": 20.0 + size + k,
+                  "val_loss": loss},
+        efficiency=efficiency, energy_method="nvml-counter" if gpu else "cpu-time-estimate",
+        energy_reason="" if gpu else CPU_REASON,
+        train={"batch_size": 2, "effective_batch_size": 2 * grad_accum},
+        data={"stand_in": source == "aclsum", "description": "test data"},
+        traces={"train": trace, "inference": trace}, env=GPU_ENV if gpu else CPU_ENV,
+        wall_time_s=1.0)
+
+
+def grid(datasets=("govreport",), lengths=(1024, 2048), **kwargs) -> list[RunRecord]:
+    return [record(d, m, n, **kwargs) for d in datasets for m in MODELS for n in lengths]
+
+
+@pytest.fixture(scope="module")
+def cpu_frame():
+    return F.tidy(grid(datasets=("govreport", "qasper")))
+
+
+def _texts(fig: Figure) -> str:
+    return " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+
+
+def _labels(fig: Figure) -> str:
+    return " ".join(ax.get_xlabel() + " " + ax.get_ylabel() + " " + ax.get_title()
+                    for ax in fig.axes) + " " + (fig._suptitle.get_text() if fig._suptitle else "")
+
+
+# --------------------------------------------------------------------------------------------
+# Figures
+
+
+def test_accuracy_vs_power_efficiency_draws_one_line_per_model(cpu_frame):
+    fig = F.accuracy_vs_power_efficiency(cpu_frame, "govreport", "val_loss")
+    ax = fig.axes[0]
+    assert isinstance(fig, Figure)
+    assert len(ax.lines) == 3
+    assert all(len(line.get_xdata()) == 2 for line in ax.lines)
+    base = ax.lines[0]  # models in the book's order: led-base first
+    assert list(base.get_xdata()) == pytest.approx([0.2, 0.1])
+    assert base.get_color() == F.MODEL_COLORS["led-base"]
+    assert sorted(t.get_text() for t in ax.texts) == ["1024"] * 3 + ["2048"] * 3
+    assert "lower is better" in ax.get_ylabel()
+    assert "estimated" in ax.get_xlabel()
+
+
+def test_energy_vs_accuracy_rescales_small_energies_to_joules(cpu_frame):
+    fig = F.energy_vs_accuracy(cpu_frame, "govreport", "headline")
+    ax = fig.axes[0]
+    assert len(ax.lines) == 3
+    assert "(J)" in ax.get_xlabel()
+    assert list(ax.lines[0].get_xdata()) == pytest.approx([36.0, 72.0])  # 1e-5 kWh = 36 J
+    assert "ROUGE" in ax.get_ylabel()
+
+
+def test_energy_stays_in_kwh_when_large():
+    frame = F.tidy([record(model=m, length=n, energy_kwh=2.0 * n / 1024) for m in MODELS
+                    for n in (1024, 4096)])
+    ax = F.energy_vs_accuracy(frame, "govreport", "val_loss").axes[0]
+    assert "(kWh)" in ax.get_xlabel()
+    assert list(ax.lines[0].get_xdata()) == pytest.approx([2.0, 8.0])
+
+
+@pytest.mark.parametrize("which, column", [("train", "train_samples_per_s"),
+                                           ("infer", "infer_samples_per_s")])
+def test_speed_vs_length(cpu_frame, which, column):
+    ax = F.speed_vs_length(cpu_frame, "qasper", which).axes[0]
+    assert len(ax.lines) == 3
+    assert list(ax.lines[0].get_xdata()) == [1024, 2048]
+    expected = cpu_frame.query("dataset == 'qasper' and model == 'led-base'")[column]
+    assert list(ax.lines[0].get_ydata()) == pytest.approx(list(expected))
+    with pytest.raises(ValueError):
+        F.speed_vs_length(cpu_frame, "qasper", "eval")
+
+
+def test_qasper_efficiency_has_four_panels_of_three_lines(cpu_frame):
+    fig = F.qasper_efficiency(cpu_frame)
+    assert len(fig.axes) == 4
+    assert [len(ax.lines) for ax in fig.axes] == [3, 3, 3, 3]
+
+
+def test_batch_size_effect_one_line_per_accumulation():
+    records = grid(datasets=("qasper",)) + [record("qasper", "led-base", n, grad_accum=4)
+                                            for n in (1024, 2048)]
+    fig = F.batch_size_effect(F.tidy(records), "val_loss")
+    accuracy, energy = fig.axes[:2]
+    assert len(accuracy.lines) == 2 and len(energy.lines) == 2
+    labels = [line.get_label() for line in accuracy.lines]
+    assert labels == ["accumulation 1, effective batch 2", "accumulation 4, effective batch 8"]
+    assert "LED-base" in fig._suptitle.get_text()
+
+
+def test_batch_gain_is_large_minus_small_accumulation():
+    records = [record("qasper", "led-base", 1024, val_loss=7.0),
+               record("qasper", "led-base", 1024, grad_accum=4, val_loss=6.5)]
+    gain = F.batch_gain(F.tidy(records), "val_loss")
+    assert gain["change"].tolist() == pytest.approx([-0.5])
+    assert F.batch_gain(F.tidy(records[:1]), "val_loss").empty
+
+
+def test_deep_dive_labels_cpu_equivalents_on_a_cpu_run(cpu_frame):
+    fig = F.deep_dive(cpu_frame)
+    assert len(fig.axes) == 3
+    assert [len(ax.patches) for ax in fig.axes] == [6, 6, 6]  # 3 models x 2 lengths
+    labels = _labels(fig)
+    assert "CPU utilization" in labels and "CPU equivalent" in labels
+    assert "GPU utilization (%)" not in labels
+
+
+def test_deep_dive_uses_gpu_columns_on_a_gpu_run():
+    fig = F.deep_dive(F.tidy(grid(gpu=True)))
+    assert "mean GPU utilization (%)" in fig.axes[0].get_ylabel()
+    heights = sorted(p.get_height() for p in fig.axes[0].patches)
+    assert heights == pytest.approx([60, 60, 70, 70, 80, 80])
+
+
+def test_power_traces_cpu_and_gpu():
+    cpu = F.power_traces(grid(lengths=(1024, 2048, 4096)), "govreport")
+    ax = cpu.axes[0]
+    assert len(ax.lines) == 6  # per model: shortest and longest length
+    assert "CPU" in ax.get_title() and "CPU utilization" in ax.get_ylabel()
+    gpu = F.power_traces(grid(gpu=True), "govreport", models=["led-base"])
+    ax = gpu.axes[0]
+    assert len(ax.lines) == 2
+    assert list(ax.lines[0].get_ydata()) == pytest.approx([300.0] * 3)  # gpu0 + gpu1
+    assert "GPU power" in ax.get_ylabel()
+    assert len(F.power_traces(grid(), "govreport", max_runs=2).axes[0].lines) == 2
+
+
+def test_pareto_frontiers_one_panel_per_dataset(cpu_frame):
+    fig = F.pareto_frontiers(cpu_frame, "val_loss")
+    visible = [ax for ax in fig.axes if ax.get_visible() and ax.get_title()]
+    assert [ax.get_title() for ax in visible] == ["GovReport", "Qasper"]
+    for ax in visible:
+        assert len(ax.lines) == 1  # the frontier
+        assert len(ax.collections) == 3  # one scatter per model
+
+
+def test_time_vs_energy(cpu_frame):
+    assert len(F.time_vs_energy(cpu_frame).axes[0].lines) == 3
+
+
+EMPTY_FIGURES = [
+    lambda f, r: F.accuracy_vs_power_efficiency(f, "govreport", "headline"),
+    lambda f, r: F.energy_vs_accuracy(f, "govreport", "val_loss"),
+    lambda f, r: F.speed_vs_length(f, "govreport", "train"),
+    lambda f, r: F.speed_vs_length(f, "govreport", "infer"),
+    lambda f, r: F.qasper_efficiency(f),
+    lambda f, r: F.batch_size_effect(f, "headline"),
+    lambda f, r: F.deep_dive(f),
+    lambda f, r: F.time_vs_energy(f),
+    lambda f, r: F.power_traces(r, "govreport"),
+    lambda f, r: F.pareto_frontiers(f, "headline"),
+]
+
+
+@pytest.mark.parametrize("draw", EMPTY_FIGURES)
+@pytest.mark.parametrize("case", ["no records", "only failures", "bare columns"])
+def test_missing_data_gives_a_note_not_an_error(draw, case):
+    if case == "no records":
+        records, frame = [], F.tidy([])
+    elif case == "only failures":
+        records = [record(m, status="oom", reason="CUDA out of memory") for m in ("govreport",)]
+        frame = F.tidy(records)
+    else:  # a hand-made table with coordinates only: no efficiency or accuracy columns
+        records = []
+        frame = pd.DataFrame({"dataset": ["govreport"], "model": ["led-base"], "length": [1024],
+                              "seed": [0], "grad_accum": [1], "status": ["ok"]})
+    fig = draw(frame, records)
+    assert isinstance(fig, Figure)
+    assert all(not ax.lines for ax in fig.axes)
+    assert "no finished runs" in _texts(fig) or "not measured" in _texts(fig)
+
+
+def test_figures_stay_out_of_pyplot(cpu_frame):
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    F.accuracy_vs_power_efficiency(cpu_frame, "govreport")
+    assert plt.get_fignums() == before
+
+
+# --------------------------------------------------------------------------------------------
+# Signal, banner and tables
+
+
+def test_accuracy_signal_and_labels(cpu_frame):
+    assert F.accuracy_signal(cpu_frame) == "val_loss"
+    pretrained = F.tidy(grid(init="pretrained", scale="full", source="scrolls"))
+    assert F.accuracy_signal(pretrained) == "headline"
+    assert F.accuracy_signal(F.tidy([])) == "headline"
+    assert F.signal_label("val_loss") == "validation loss (lower is better)"
+    assert F.signal_label("headline", "qasper").startswith("token F1")
+    assert F.signal_label("headline", "govreport").startswith("ROUGE geometric mean")
+    with pytest.raises(ValueError):
+        F.signal_label("bleu")
+
+
+def test_signal_values_are_raw(cpu_frame):
+    values = F.configurations(cpu_frame, "val_loss", dataset="govreport")["value"]
+    assert (values > 6).all()  # the loss itself, not the claims' negated score
+
+
+def test_banner_for_a_cpu_demo_says_stand_in_and_estimated(cpu_frame):
+    profile = Profile(name="demo", description="CPU demo", source="aclsum", init="random",
+                      scale="mini")
+    text = F.banner(profile, cpu_frame).data
+    assert ":class: warning" in text
+    assert "stand-in" in text and "not the SCROLLS data" in text
+    assert "estimated from CPU time" in text and "10 W per busy core" in text
+    assert "random initialization" in text and "mini architectures" in text
+    assert "CPU only: 2 cores" in text
+    assert "validation loss" in text
+    assert "12 runs" in text
+
+
+def test_banner_for_a_paper_run_says_scrolls():
+    frame = F.tidy(grid(gpu=True, source="scrolls", init="pretrained", scale="full"))
+    text = F.banner("no-such-profile", frame).data
+    assert "SCROLLS" in text and "stand-in" not in text
+    assert "2 x NVIDIA H100" in text
+    assert "NVML GPU energy counter" in text
+    assert ":class: note" in text and "Demo" not in text
+    assert "ROUGE geometric mean" in text
+
+
+def test_banner_without_records():
+    text = F.banner(Profile(name="demo"), F.tidy([])).data
+    assert "none found" in text and ":class: warning" in text
+
+
+def test_failed_runs_table_shows_failures():
+    records = grid() + [record(model="bigbird-large", length=4096, status="oom",
+                               reason="CUDA out of memory at batch 1")]
+    table = F.failed_runs_table(F.tidy(records))
+    assert len(table) == 1
+    row = table.iloc[0]
+    assert (row["model"], row["length"], row["status"]) == ("bigbird-large", 4096, "oom")
+    assert "out of memory" in row["reason"]
+    assert F.failed_runs_table(F.tidy(grid())).empty
+    assert F.failed_runs_table(F.tidy([])).empty
+
+
+def test_protocol_table_reflects_the_profile(cpu_frame):
+    profile = Profile(name="demo", source="aclsum", init="random", scale="mini",
+                      lengths=[1024, 2048], batch_size=2, max_steps=6, patience=None)
+    table = F.protocol_table(profile, cpu_frame).set_index("aspect")["this run"]
+    assert "stand-ins" in table["data"]
+    assert table["weights"] == "random initialization"
+    assert table["input lengths"] == "1024, 2048"
+    assert "fixed per-device batch of 2" in table["batch size rule"]
+    assert "6 optimizer steps" in table["convergence"]
+    assert "estimated from CPU time" in table["energy measurement"]
+    assert table["hardware"].startswith("CPU only")
+    paper = F.protocol_table("paper").set_index("aspect")  # params/paper.yaml
+    assert "48 GB" in paper.loc["batch size rule", "this run"]
+    assert "3 validations" in paper.loc["convergence", "this run"]
+
+
+def test_length_effect_ratio_and_text():
+    frame = F.tidy([record(model="led-base", length=1024, power_eff=0.2),
+                    record(model="led-base", length=4096, power_eff=0.05),
+                    record(model="led-large", length=1024, power_eff=0.1)])
+    table = F.length_effect(frame, "govreport", F.POWER_EFFICIENCY)
+    assert table.loc["led-base", "ratio"] == pytest.approx(0.25)
+    assert F.effect_text(table, "led-base") == "x0.25 (4096 vs 1024 tokens)"
+    assert math.isnan(table.loc["led-large", "ratio"])
+    assert F.effect_text(table, "led-large").startswith("n/a")
+    assert F.effect_text(table, "bigbird-large").startswith("n/a")
+
+
+def test_recommendations_show_the_loss_and_the_reason(cpu_frame):
+    table = F.recommendations(cpu_frame, "val_loss")
+    assert list(table["dataset"]) == ["govreport", "qasper"]
+    assert (table["validation loss"] > 6).all()
+    none_fit = F.recommendations(cpu_frame, "val_loss", max_energy_kwh=1e-9)
+    assert none_fit["model"].isna().all()
+    assert none_fit["reason"].str.contains("none of the").all()
+
+
+def test_selection_filters_records():
+    records = grid(lengths=(1024, 2048, 4096))
+    kept = F.select_records(records, models=["led-base"], lengths=[4096])
+    assert [(r.params["model"], r.params["length"]) for r in kept] == [("led-base", 4096)]
+
+
+def test_load_reads_a_folder(tmp_path):
+    from tradeoff.records import save_record
+
+    for r in grid():
+        save_record(r, tmp_path / f"{r.params_hash}.json")
+    records, frame = F.load(tmp_path, models=["led-large"])
+    assert len(records) == 2 and set(frame["model"]) == {"led-large"}
+    assert frame.attrs["results_dir"] == str(tmp_path)
+    records, frame = F.load(tmp_path / "missing")
+    assert records == [] and frame.empty
+
+
+def test_importing_figures_does_not_import_torch():
+    code = ("import sys, tradeoff.figures; "
+            "print(sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook conventions, on every notebook in notebooks/ (including ones added later)
+
+
+def _code_cells(notebook: dict) -> list[dict]:
+    return [c for c in notebook["cells"] if c["cell_type"] == "code"]
+
+
+def _source(cell: dict) -> str:
+    source = cell["source"]
+    return "".join(source) if isinstance(source, list) else source
+
+
+def _python(cell: dict) -> str:
+    """A cell's source with IPython magics and shell escapes blanked out, for ast."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                     for line in _source(cell).splitlines())
+
+
+def test_there_are_notebooks():
+    names = {p.stem for p in NOTEBOOKS}
+    assert {"setup", "govreport", "summscreenfd", "qmsum", "qasper", "energy",
+            "conclusions"} <= names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_committed_without_outputs(path):
+    notebook = json.loads(path.read_text())
+    for cell in _code_cells(notebook):
+        assert cell.get("outputs", []) == [], f"{path.name}: a code cell has outputs"
+        assert cell.get("execution_count") is None, f"{path.name}: a cell has an execution count"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_first_code_cell_holds_literal_parameters(path):
+    notebook = json.loads(path.read_text())
+    cells = _code_cells(notebook)
+    assert cells, f"{path.name}: no code cell"
+    first = cells[0]
+    assert "parameters" in first.get("metadata", {}).get("tags", []), (
+        f"{path.name}: the first code cell is not tagged 'parameters'")
+    tree = ast.parse(_source(first))
+    names = set()
+    for statement in tree.body:
+        assert isinstance(statement, (ast.Assign, ast.AnnAssign)), (
+            f"{path.name}: parameters cell line {statement.lineno} is not an assignment")
+        assert statement.value is not None, f"{path.name}: line {statement.lineno} has no value"
+        ast.literal_eval(statement.value)  # raises on anything but a literal
+        targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+        names |= {t.id for t in targets if isinstance(t, ast.Name)}
+    assert {"profile", "results_dir"} <= names, f"{path.name}: profile / results_dir missing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_defines_no_functions_or_classes(path):
+    notebook = json.loads(path.read_text())
+    for cell in _code_cells(notebook):
+        for node in ast.walk(ast.parse(_python(cell))):
+            assert not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)), (
+                f"{path.name}: `{_source(cell).splitlines()[0]}...` defines code; move it into "
+                f"the package")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_opens_with_a_title(path):
+    notebook = json.loads(path.read_text())
+    first = notebook["cells"][0]
+    assert first["cell_type"] == "markdown" and _source(first).lstrip().startswith("# "), (
+        f"{path.name}: the first cell should be a markdown '# Title'")
+
+
+
+def test_styled_tables_escape_html_and_keep_small_numbers():
+    table = pd.DataFrame({"evidence": ["rho < 0 in 3/4 series with >= 2 lengths"],
+                          "train_energy_kwh": [6.2e-06]})
+    html = F.styled(table).to_html()
+    assert "rho &lt; 0" in html and "&gt;= 2" in html
+    assert "6.2e-06" in html
