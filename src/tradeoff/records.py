@@ -48,7 +48,7 @@ class RunRecord(BaseModel):
     traces: dict[str, list[dict[str, float | None]]] = {}
     env: dict[str, Any] = {}
     started_at: str = ""
-    wall_time_s: float = math.nan
+    wall_time_s: float | None = None
 
 
 class RecordError(ValueError):
