@@ -33,16 +33,11 @@ from typing import TYPE_CHECKING, Any
 import datasets
 import pandas as pd
 
+from .config import DATASETS, TASKS
+
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
 
-DATASETS = ("govreport", "summscreenfd", "qmsum", "qasper")
-TASKS = {
-    "govreport": "summarization",
-    "summscreenfd": "summarization",
-    "qmsum": "summarization",
-    "qasper": "qa",
-}
 SCROLLS_NAMES = {
     "govreport": "gov_report",
     "summscreenfd": "summ_screen_fd",

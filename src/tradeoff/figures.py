@@ -32,7 +32,7 @@ from IPython.display import Markdown
 from matplotlib.figure import Figure
 
 from . import claims as C
-from .config import ConfigError, Profile, load_profile
+from .config import DATASETS, MODELS, ConfigError, Profile, load_profile
 from .env import hardware_label
 from .records import RunRecord, load_records, to_frame
 
@@ -40,8 +40,6 @@ if TYPE_CHECKING:
     import datasets
     from pandas.io.formats.style import Styler
 
-MODELS = ("led-base", "led-large", "bigbird-large")
-DATASETS = ("govreport", "summscreenfd", "qmsum", "qasper")
 LENGTHS = (1024, 2048, 3072, 4096)
 
 # One color and marker per model across the whole book (seaborn's colour-blind palette).
