@@ -1,0 +1,334 @@
+"""The book end to end: grid -> lab records -> chapters -> ``jupyter-book build -W`` -> browser.
+
+One module-scoped build runs a reduced smoke grid (every dataset and model, one input length)
+with one cell seeded as failed, then builds again to check that nothing is executed twice. To keep
+the suite within its budget, all groups but one are run in this process first (one import of
+torch instead of twelve); the kernel of the remaining group (govreport x led-base) runs its cell,
+so the path "papermill runs the grid" is exercised too. The
+rendered pages are opened in headless Chromium (skipped when it is not installed: ``make
+browser`` installs it) to check that every chapter shows its title and its figures.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from tradeoff import book
+from tradeoff.config import PARAMS_DIR, Cell, load_profile
+from tradeoff.grid import cell_record_path, run_grid
+from tradeoff.records import RunRecord, save_record
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+FAILED_CELL = Cell("qasper", "bigbird-large", 1024)
+FAILED_REASON = "RuntimeError: seeded failure to check that failed cells are shown"
+KERNEL_GROUP = ("govreport", "led-base")  # the group whose cell the lab notebook runs
+
+
+def reduced_smoke(folder: Path):
+    """The smoke profile on one input length and without Qasper's batch study: 12 cells."""
+    raw = yaml.safe_load((PARAMS_DIR / "smoke.yaml").read_text())
+    raw.update(name="smoke-book", lengths=[1024], qasper_grad_accum_study=[])
+    path = folder / "smoke-book.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return load_profile(path, results_dir=str(folder / "results"))
+
+
+def seed_failed_cell(profile) -> None:
+    """A record that says the cell failed: the grid keeps it, and the book must show it."""
+    from tradeoff.config import cell_params, params_hash
+
+    params = cell_params(profile, FAILED_CELL)
+    record = RunRecord(profile=profile.name, label=FAILED_CELL.label,
+                       params_hash=params_hash(params), params=params, status="failed",
+                       reason=FAILED_REASON, train={"traceback": "Traceback: seeded\n"},
+                       wall_time_s=0.0)
+    save_record(record, cell_record_path(profile, FAILED_CELL))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("book")
+    profile = reduced_smoke(folder)
+    seed_failed_cell(profile)
+    run_grid(profile, cells=[c for c in profile.cells() if (c.dataset, c.model) != KERNEL_GROUP],
+             show_progress=False)
+    kernel_records = [cell_record_path(profile, c) for c in profile.cells()
+                      if (c.dataset, c.model) == KERNEL_GROUP]
+    assert not any(p.exists() for p in kernel_records)
+    build_dir = folder / "build"
+    index = book.build_book(profile, build_dir=build_dir, strict=True, show_progress=False)
+    first = book.read_report(build_dir)
+    index_again = book.build_book(profile, build_dir=build_dir, strict=True,
+                                  show_progress=False)
+    second = book.read_report(build_dir)
+    html_dir = index.parent
+    return SimpleNamespace(profile=profile, build_dir=build_dir, index=index, html=html_dir,
+                           first=first, second=second, index_again=index_again,
+                           folder=folder)
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+def test_build_returns_the_rendered_index(built):
+    assert built.index.name == "index.html" and built.index.is_file()
+    assert built.index == built.index_again
+    assert "book/intro.html" in built.index.read_text()  # jupyter-book's redirect to the root
+    assert "Efficiency vs. accuracy" in (built.html / "book" / "intro.html").read_text()
+
+
+def test_first_build_executes_every_notebook_and_keeps_the_failed_cell(built):
+    n_groups = len(built.profile.datasets) * len(built.profile.models)
+    assert built.first.executed == n_groups + len(book.CHAPTERS)
+    assert built.first.cached == 0
+    assert built.first.failed == []
+    assert built.first.failed_cells == [f"{FAILED_CELL.label}: failed: {FAILED_REASON}"]
+    # Every other cell ran and left a record, those of KERNEL_GROUP inside the lab notebook.
+    for cell in built.profile.cells():
+        assert cell_record_path(built.profile, cell).is_file(), cell.label
+    lab = [nb for nb in built.first.notebooks if nb.name.endswith("-".join(KERNEL_GROUP))]
+    assert [nb.status for nb in lab] == ["executed"]
+
+
+def test_rebuild_with_nothing_changed_executes_nothing(built):
+    assert built.second.executed == 0
+    assert built.second.cached == len(built.first.notebooks)
+    assert built.second.staged_files == 0
+
+
+def test_every_chapter_and_lab_page_exists(built):
+    for chapter in book.CHAPTERS:
+        assert (built.html / "notebooks" / f"{chapter}.html").is_file(), chapter
+    for page in ("method", "reproducing", "lab", "references"):
+        assert (built.html / "book" / f"{page}.html").is_file(), page
+    groups = book.lab_names(book._groups(built.profile, built.profile.cells()))
+    assert len(groups) == 12
+    for name in groups.values():
+        assert (built.html / "lab" / f"{name}.html").is_file(), name
+
+
+def test_lab_page_shows_each_cell_with_status_and_figure(built):
+    names = book.lab_names(book._groups(built.profile, built.profile.cells()))
+    page = (built.html / "lab" / f"{names['govreport', 'led-large']}.html").read_text()
+    assert "Lab record: govreport × led-large" in html.unescape(page)
+    assert "L1024/s0" in page and ">ok<" in page
+    assert "cpu-time-estimate" in page  # the energy method is named
+    assert re.search(r'<img[^>]+src="[^"]*_images/[^"]+\.png"', page)
+
+
+def test_failed_cell_is_shown_with_its_reason(built):
+    names = book.lab_names(book._groups(built.profile, built.profile.cells()))
+    page = html.unescape(
+        (built.html / "lab" / f"{names['qasper', 'bigbird-large']}.html").read_text())
+    assert ">failed<" in page
+    assert FAILED_REASON in page
+
+
+def test_pages_cite_the_references(built):
+    refs = (built.html / "book" / "references.html").read_text().lower()
+    for text in ("characterizing the efficiency", "2022.nlppower-1.12", "scrolls", "longformer",
+                 "big bird", "zeus", "aclsum"):
+        assert text in refs, text  # the bibliography style lowercases titles
+    intro = (built.html / "book" / "intro.html").read_text()
+    assert 'href="references.html#' in intro  # {cite} roles resolved to the bibliography
+
+
+def test_every_page_names_the_profile(built):
+    for page in [built.html / "book" / "intro.html", built.html / "notebooks" / "qasper.html"]:
+        assert "Built from profile <b>smoke-book</b>" in page.read_text()
+
+
+# ----------------------------------------------------------------------------- caching (no grid)
+
+
+def _tiny_notebook(path: Path, code: str) -> Path:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Tiny"),
+        nbformat.v4.new_code_cell('value: int = 1  # a parameter', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(code)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def test_cache_key_follows_records_notebook_and_parameters(tmp_path):
+    profile = load_profile("smoke", results_dir=str(tmp_path))
+    notebook = _tiny_notebook(tmp_path / "nb.ipynb", "print(value)")
+    record = tmp_path / "r.json"
+    record.write_text("{}")
+    key = book._cache_key(notebook, {"a": 1}, profile, "code", [record])
+    assert key == book._cache_key(notebook, {"a": 1}, profile, "code", [record])
+    assert key != book._cache_key(notebook, {"a": 2}, profile, "code", [record])
+    assert key != book._cache_key(notebook, {"a": 1}, profile, "code2", [record])
+    record.write_text('{"changed": 1}')
+    changed = book._cache_key(notebook, {"a": 1}, profile, "code", [record])
+    assert changed != key
+    record.unlink()
+    assert book._cache_key(notebook, {"a": 1}, profile, "code", [record]) not in (key, changed)
+
+
+def test_failed_notebook_is_kept_with_its_error_and_retried(tmp_path):
+    import nbformat
+
+    source = _tiny_notebook(tmp_path / "bad.ipynb", "raise ValueError('broken on purpose')")
+    out = tmp_path / "out" / "bad.ipynb"
+    out.parent.mkdir()
+    run = book._execute_cached("bad", source, out, {"value": 2}, key=lambda: "k", title=None,
+                               build_dir=tmp_path)
+    assert run.status == "failed" and "broken on purpose" in run.reason
+    nb = nbformat.read(out, as_version=4)
+    assert nb.cells[0].source.startswith("# Tiny")  # the page keeps its title
+    assert "{error}" in nb.cells[1].source and "broken on purpose" in nb.cells[1].source
+    assert nb.metadata["tradeoff"]["status"] == "failed"
+    # A failed execution is not cached: the next build tries again.
+    again = book._execute_cached("bad", source, out, {"value": 2}, key=lambda: "k",
+                                 title=None, build_dir=tmp_path)
+    assert again.status == "failed"
+
+    good = _tiny_notebook(tmp_path / "good.ipynb", "print(value * 10)")
+    target = tmp_path / "out" / "good.ipynb"
+    first = book._execute_cached("good", good, target, {"value": 3}, key=lambda: "k1",
+                                 title="Renamed", build_dir=tmp_path)
+    assert first.status == "executed"
+    executed = nbformat.read(target, as_version=4)
+    assert executed.cells[0].source.startswith("# Renamed")
+    assert any("30" in o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    assert book._execute_cached("good", good, target, {"value": 3}, key=lambda: "k1",
+                                title="Renamed", build_dir=tmp_path).status == "cached"
+    assert book._execute_cached("good", good, target, {"value": 3}, key=lambda: "k2",
+                                title="Renamed", build_dir=tmp_path).status == "executed"
+
+
+def test_staging_writes_only_changed_files(tmp_path):
+    root = tmp_path / "repo"
+    (root / "book").mkdir(parents=True)
+    (root / "_config.yml").write_text("title: T\n")
+    (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\n")
+    (root / "book" / "intro.md").write_text("# Intro\n")
+    src = tmp_path / "src"
+    assert book._stage(root, src, "banner") == 3
+    assert yaml.safe_load((src / "_config.yml").read_text())["html"]["announcement"] == "banner"
+    assert book._stage(root, src, "banner") == 0
+    (root / "book" / "intro.md").write_text("# Intro, changed\n")
+    (src / "book" / "stale.md").write_text("# Gone\n")
+    assert book._stage(root, src, "banner") == 2  # one copied, one removed
+    assert not (src / "book" / "stale.md").exists()
+
+
+def test_missing_chapter_notebook_is_reported_before_any_compute(tmp_path):
+    (tmp_path / "book").mkdir()
+    (tmp_path / "_config.yml").write_text("title: T\n")
+    (tmp_path / "_toc.yml").write_text("root: book/intro\n")
+    with pytest.raises(book.BookError, match="notebooks/qasper.ipynb"):
+        book.build_book(load_profile("smoke", results_dir=str(tmp_path / "r")),
+                        build_dir=tmp_path / "b", source_root=tmp_path, show_progress=False)
+    assert not (tmp_path / "r").exists()
+
+
+# ----------------------------------------------------------------------------- browser
+
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="headless Chromium not installed (/usr/bin/chromium; `make browser` or "
+           "`apt-get install chromium chromium-driver`)")
+
+
+def chromium(tmp_path: Path, *args: str, timeout: int = 90) -> str:
+    profile_dir = tmp_path / "chromium-profile"  # fresh for every call
+    shutil.rmtree(profile_dir, ignore_errors=True)
+    command = [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={profile_dir}", *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    shutil.rmtree(profile_dir, ignore_errors=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def chapter_title(built, chapter: str) -> str:
+    """The first heading of the executed chapter notebook, as plain words."""
+    nb = json.loads((built.build_dir / "src" / "notebooks" / f"{chapter}.ipynb").read_text())
+    for cell in nb["cells"]:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and (m := re.search(r"^# (.+)$", source, re.MULTILINE)):
+            return m.group(1).strip()
+    raise AssertionError(f"{chapter} has no title")
+
+
+def words(text: str) -> str:
+    return " ".join(re.findall(r"\w+", html.unescape(re.sub(r"<[^>]+>", " ", text))))
+
+
+@needs_chromium
+@pytest.mark.parametrize("chapter", book.CHAPTERS)
+def test_chromium_renders_chapter_with_title_and_figures(built, chapter, tmp_path):
+    page = built.html / "notebooks" / f"{chapter}.html"
+    dom = chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", page.as_uri())
+    h1 = re.search(r"<h1[^>]*>(.*?)</h1>", dom, re.DOTALL)
+    assert h1, f"{chapter}: no <h1> in the rendered DOM"
+    assert words(chapter_title(built, chapter)) in words(h1.group(1))
+    images = re.findall(r'<img[^>]+src="([^"]+)"', dom)
+    figures = [src for src in images if "_images/" in src]
+    assert figures, f"{chapter}: no figure in the rendered DOM"
+    for src in figures:
+        png = (page.parent / src).resolve()
+        assert png.is_file() and png.stat().st_size > 2000, src
+    assert "papermill-error-cell" not in dom and "This notebook failed" not in dom
+
+
+@needs_chromium
+def test_chromium_loads_every_chapter_figure(built, tmp_path):
+    """In the browser, every chapter image has loaded with a real width (not a broken link)."""
+    pages = [f"notebooks/{c}.html" for c in book.CHAPTERS]
+    probe = built.html / "_probe.html"
+    probe.write_text("""<html><body><pre id="out">pending</pre><script>
+const pages = PAGES; const result = {}; let left = pages.length;
+for (const page of pages) {
+  const frame = document.createElement('iframe');
+  frame.width = 1200; frame.height = 2000; frame.src = page;
+  frame.onload = () => {
+    const imgs = Array.from(frame.contentDocument.querySelectorAll('img'));
+    result[page] = imgs.map(i => [i.getAttribute('src'), i.complete && i.naturalWidth]);
+    if (--left === 0) document.getElementById('out').textContent = JSON.stringify(result);
+  };
+  document.body.appendChild(frame);
+}
+</script></body></html>""".replace("PAGES", json.dumps(pages)))
+    try:
+        dom = chromium(tmp_path, "--allow-file-access-from-files", "--virtual-time-budget=15000",
+                       "--dump-dom", probe.as_uri())
+    finally:
+        probe.unlink()
+    out = re.search(r'<pre id="out">(.*?)</pre>', dom, re.DOTALL).group(1)
+    result = json.loads(html.unescape(out))
+    assert sorted(result) == sorted(pages)
+    for page, imgs in result.items():
+        figures = [(src, width) for src, width in imgs if "_images/" in src]
+        assert figures, page
+        assert all(width and width > 100 for _, width in figures), (page, figures)
+
+
+@needs_chromium
+def test_chromium_screenshot_of_a_chapter_is_not_blank(built, tmp_path):
+    from PIL import Image
+
+    shot = tmp_path / "govreport.png"
+    chromium(tmp_path, "--window-size=1280,2400", "--hide-scrollbars",
+             f"--screenshot={shot}", (built.html / "notebooks" / "govreport.html").as_uri())
+    assert shot.stat().st_size > 10_000
+    with Image.open(shot) as image:
+        colors = image.convert("RGB").getcolors(maxcolors=1 << 20)
+    assert colors is None or len(colors) > 50  # text, plots and theme, not one flat colour
