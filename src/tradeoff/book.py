@@ -590,9 +590,10 @@ def lab_status(records):
             "energy_method": r.energy_method,
         })
     frame = pd.DataFrame(rows).set_index("cell")
-    numeric = frame.select_dtypes("number").columns
+    numeric = frame.select_dtypes("number").columns.drop("batch", errors="ignore")
     frame[numeric] = frame[numeric].apply(lambda col: col.map(
         lambda v: float(f"{v:.4g}") if pd.notna(v) else v))
+    frame["batch"] = frame["batch"].astype("Int64")  # a failed cell has none
     return frame
 
 
