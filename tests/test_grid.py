@@ -162,3 +162,12 @@ def test_cell_runs_unchanged_under_torchrun_with_two_gloo_processes(tmp_path):
     assert record.status == "ok"
     assert record.train["world_size"] == 2
     assert record.train["effective_batch_size"] == 2 * record.train["batch_size"]
+
+
+def test_accumulation_does_not_scale_the_loss(finished):
+    # The same first micro-batches with accumulation 2 must log a loss of the same size,
+    # not one summed over the accumulation steps.
+    profile, record = finished
+    accumulated = grid.run_cell(profile, CELL._replace(grad_accum=2), show_progress=False)
+    first = lambda r: next(h["loss"] for h in r.train["log_history"] if "loss" in h)
+    assert first(accumulated) == pytest.approx(first(record), rel=0.2)

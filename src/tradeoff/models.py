@@ -142,6 +142,11 @@ def build_model(name: str, init: str, scale: str, tokenizer=None, vocab_size: in
         config = build_config(name, scale, vocab_size=len(tokenizer), tokenizer=tokenizer,
                               dropout=dropout)
         model = AutoModelForSeq2SeqLM.from_config(config)
+    # LED and BigBird-Pegasus take **kwargs in forward but average their loss themselves,
+    # ignoring the token count the Trainer passes; left as is, the Trainer would skip its own
+    # division by the accumulation steps (and multiply by the world size under DDP), scaling
+    # the gradients and the logged loss by those factors.
+    model.accepts_loss_kwargs = False
     if preset.family == "bigbird_pegasus":
         guard_block_sparse(model)
     return model, tokenizer
