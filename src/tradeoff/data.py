@@ -83,38 +83,20 @@ class DataUnavailableError(RuntimeError):
 # --------------------------------------------------------------------------------------------
 
 
+def _check_choice(value: str, valid: Sequence[str], what: str) -> str:
+    if value not in valid:
+        raise ValueError(f"unknown {what} {value!r}; valid: {', '.join(valid)}")
+    return value
+
+
 def check_dataset(dataset: str) -> str:
-    """Return ``dataset`` if it is one of :data:`DATASETS`.
-
-    Args:
-        dataset: A dataset name such as ``"govreport"``.
-
-    Returns:
-        The same name.
-
-    Raises:
-        ValueError: If the name is unknown.
-    """
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; valid: {', '.join(DATASETS)}")
-    return dataset
+    """Return ``dataset`` if it is one of :data:`DATASETS`, else raise ``ValueError``."""
+    return _check_choice(dataset, DATASETS, "dataset")
 
 
 def check_source(source: str) -> str:
-    """Return ``source`` if it is one of :data:`SOURCES`.
-
-    Args:
-        source: ``"aclsum"`` or ``"scrolls"``.
-
-    Returns:
-        The same name.
-
-    Raises:
-        ValueError: If the source is unknown.
-    """
-    if source not in SOURCES:
-        raise ValueError(f"unknown data source {source!r}; valid: {', '.join(SOURCES)}")
-    return source
+    """Return ``source`` if it is one of :data:`SOURCES`, else raise ``ValueError``."""
+    return _check_choice(source, SOURCES, "data source")
 
 
 def describe_source(dataset: str, source: str) -> dict[str, Any]:
