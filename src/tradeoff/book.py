@@ -411,7 +411,7 @@ def _failed_cells(paths: list[Path]) -> list[str]:
 
 
 def _banner(profile: Profile, paths: list[Path]) -> str:
-    """Provenance line shown on every page: the profile and the energy method(s) it used."""
+    """Provenance line shown on every page: profile, data, weights and the energy method(s)."""
     from .records import RecordError, load_record
 
     methods = set()
@@ -420,9 +420,11 @@ def _banner(profile: Profile, paths: list[Path]) -> str:
             methods.add(load_record(path).energy_method)
         except (OSError, RecordError):
             continue
+    data = "ACLSum stand-ins, not SCROLLS" if profile.source == "aclsum" else "SCROLLS"
     text = f"Built from profile <b>{profile.name}</b>"
     if profile.description:
         text += f": {profile.description}"
+    text += f" &middot; data: {data} &middot; weights: {profile.init} ({profile.scale})"
     if methods:
         text += f" &middot; energy: {', '.join(sorted(methods))}"
     return text

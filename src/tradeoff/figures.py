@@ -176,12 +176,7 @@ def _ok(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["status"] == "ok"]
 
 
-def _main_grid(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset, the rows with the smallest gradient accumulation (as the claims do)."""
-    if rows.empty:
-        return rows
-    smallest = rows.groupby("dataset")["grad_accum"].transform("min")
-    return rows[rows["grad_accum"] == smallest]
+_main_grid = C._main_grid  # the same main-grid rule as the claims
 
 
 def configurations(frame: pd.DataFrame, signal: str = "headline", *, dataset: str | None = None,

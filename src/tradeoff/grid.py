@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from .config import Cell, ConfigError, Profile, cell_params, check_cell, params_hash
 from .models import check_length
-from .records import RunRecord, load_record, record_path, save_record
+from .records import RecordError, RunRecord, load_record, record_path, save_record
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def run_grid(profile: Profile, cells: list[Cell] | None = None, *, force: bool =
     """
     cells = profile.cells() if cells is None else cells
     validate_cells(profile, cells)
-    todo = [c for c in cells if _needs_run(profile, c, force, retry_failed)]
+    todo = {c for c in cells if _needs_run(profile, c, force, retry_failed)}
     if todo:
         prepare_environment(profile)
         data = preflight_data(profile, [c.dataset for c in todo])
@@ -108,7 +108,11 @@ def _needs_run(profile: Profile, cell: Cell, force: bool, retry_failed: bool) ->
     path = cell_record_path(profile, cell)
     if force or not path.exists():
         return True
-    return retry_failed and load_record(path).status != "ok"
+    try:
+        return retry_failed and load_record(path).status != "ok"
+    except RecordError as err:  # a truncated or outdated file: run the cell again
+        log.warning("%s: %s; running the cell again", cell.label, err)
+        return True
 
 
 def run_cell(profile: Profile, cell: Cell, *, data=None, force: bool = False,
@@ -258,6 +262,11 @@ def _execute(params: dict, data, show_progress: bool) -> dict:
     )
 
 
+def _per(amount: float, per: float) -> float:
+    """``amount / per``, NaN when ``per`` is zero or unmeasured (never a division error)."""
+    return amount / per if per > 0 else math.nan
+
+
 def _efficiency(train_m, steady_m, training: dict, infer_m, n_inferred: int,
                 generated_tokens: int) -> dict:
     """The paper's efficiency measures, from the meter's windows.
@@ -266,8 +275,7 @@ def _efficiency(train_m, steady_m, training: dict, infer_m, n_inferred: int,
     includes validations, as the paper's did); power efficiency is that speed per average watt;
     total training energy is the window's energy. The steady-state speed excludes warm-up steps.
     """
-    samples = training["samples_trained"]
-    train_speed = samples / train_m.time_s if train_m.time_s > 0 else math.nan
+    train_speed = _per(training["samples_trained"], train_m.time_s)
     steady_samples = (training["steady_steps"] or 0) * training["effective_batch_size"]
     eff = {
         "train_time_s": train_m.time_s,
@@ -278,14 +286,15 @@ def _efficiency(train_m, steady_m, training: dict, infer_m, n_inferred: int,
         "train_avg_power_w": train_m.avg_power_w,
         "train_gpu_energy_j": train_m.total_gpu_energy_j,
         "train_cpu_energy_j": train_m.cpu_energy_j,
-        "power_efficiency_samples_per_s_per_w": train_speed / train_m.avg_power_w,
-        "steady_samples_per_s": (steady_samples / steady_m.time_s
-                                 if steady_m and steady_m.time_s > 0 else math.nan),
+        "power_efficiency_samples_per_s_per_w": _per(train_speed, train_m.avg_power_w),
+        # GPU alone: free of the CPU part, which may be an estimate.
+        "gpu_power_efficiency_samples_per_s_per_w": _per(train_speed, train_m.avg_gpu_power_w),
+        "steady_samples_per_s": _per(steady_samples, steady_m.time_s) if steady_m else math.nan,
         "infer_time_s": infer_m.time_s,
-        "infer_samples_per_s": n_inferred / infer_m.time_s if infer_m.time_s > 0 else math.nan,
-        "infer_tokens_per_s": generated_tokens / infer_m.time_s if infer_m.time_s > 0 else math.nan,
+        "infer_samples_per_s": _per(n_inferred, infer_m.time_s),
+        "infer_tokens_per_s": _per(generated_tokens, infer_m.time_s),
         "infer_energy_j": infer_m.total_energy_j,
-        "infer_energy_per_sample_j": infer_m.total_energy_j / max(n_inferred, 1),
+        "infer_energy_per_sample_j": _per(infer_m.total_energy_j, n_inferred),
         "infer_avg_power_w": infer_m.avg_power_w,
     }
     return {k: float(v) if v is not None else math.nan for k, v in eff.items()}

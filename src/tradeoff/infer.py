@@ -48,6 +48,8 @@ def timed_generate(model, tokenizer, inputs: list[str], *, length: int, batch_si
     Returns:
         ``(predictions, measurement, generated_tokens)``.
     """
+    if not inputs:
+        raise ValueError("no validation inputs to generate for")
     model.eval()
     device = next(model.parameters()).device
     settings = dict(max_new_tokens=max_new_tokens, num_beams=num_beams, do_sample=False,
@@ -63,7 +65,8 @@ def timed_generate(model, tokenizer, inputs: list[str], *, length: int, batch_si
                       disable=not show_progress, leave=False):
         encoded = _encode(tokenizer, batch, length, global_first_token, device)
         output = model.generate(**encoded, **settings)
-        generated_tokens += int((output != tokenizer.pad_token_id).sum())
+        # Column 0 is the decoder start token, which is given, not generated.
+        generated_tokens += int((output[:, 1:] != tokenizer.pad_token_id).sum())
         predictions += tokenizer.batch_decode(output, skip_special_tokens=True)
     measurement = meter.end("inference")
     return [p.strip() for p in predictions], measurement, generated_tokens

@@ -115,7 +115,7 @@ def training_arguments(params: dict, output_dir: Path, use_cuda: bool,
         num_train_epochs=params["num_train_epochs"],
         max_steps=params["max_steps"] or -1,
         lr_scheduler_type="linear",
-        warmup_steps=params["warmup_ratio"],
+        warmup_steps=params["warmup_ratio"],  # transformers 5 reads a float below 1 as a ratio
         weight_decay=params["weight_decay"],
         adam_beta1=0.9, adam_beta2=params["adam_beta2"], adam_epsilon=params["adam_epsilon"],
         fp16=params["mixed_precision"] == "fp16",
