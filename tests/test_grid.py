@@ -171,3 +171,18 @@ def test_accumulation_does_not_scale_the_loss(finished):
     accumulated = grid.run_cell(profile, CELL._replace(grad_accum=2), show_progress=False)
     first = lambda r: next(h["loss"] for h in r.train["log_history"] if "loss" in h)
     assert first(accumulated) == pytest.approx(first(record), rel=0.2)
+
+
+def test_a_window_without_energy_gives_nan_efficiency_not_a_failed_cell():
+    import math
+
+    from tradeoff.energy import Measurement
+
+    nothing = Measurement(key="train", time_s=2.0, gpu_energy_j={}, cpu_energy_j=0.0,
+                          gpu_method="none", cpu_method="cpu-time-estimate")
+    training = {"samples_trained": 8, "steady_steps": 4, "effective_batch_size": 2}
+    eff = grid._efficiency(nothing, nothing, training, nothing, n_inferred=4, generated_tokens=0)
+    assert eff["train_samples_per_s"] == 4.0
+    assert math.isnan(eff["power_efficiency_samples_per_s_per_w"])
+    assert math.isnan(eff["gpu_power_efficiency_samples_per_s_per_w"])
+    assert eff["infer_samples_per_s"] == 2.0
