@@ -186,3 +186,13 @@ def test_a_window_without_energy_gives_nan_efficiency_not_a_failed_cell():
     assert math.isnan(eff["power_efficiency_samples_per_s_per_w"])
     assert math.isnan(eff["gpu_power_efficiency_samples_per_s_per_w"])
     assert eff["infer_samples_per_s"] == 2.0
+
+
+def test_a_corrupt_record_is_run_again_not_fatal(profile, monkeypatch):
+    calls = []
+    monkeypatch.setattr(grid, "_execute", _fake_execute(calls))
+    grid.run_grid(profile, [CELL], show_progress=False)
+    grid.cell_record_path(profile, CELL).write_text('{"truncated": ')
+    [record] = grid.run_grid(profile, [CELL], show_progress=False)
+    assert record.status == "ok"
+    assert len(calls) == 2

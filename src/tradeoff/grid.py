@@ -109,10 +109,11 @@ def _needs_run(profile: Profile, cell: Cell, force: bool, retry_failed: bool) ->
     if force or not path.exists():
         return True
     try:
-        return retry_failed and load_record(path).status != "ok"
+        record = load_record(path)
     except RecordError as err:  # a truncated or outdated file: run the cell again
-        log.warning("%s: %s; running the cell again", cell.label, err)
+        log.warning("%s; running the cell again", err)
         return True
+    return retry_failed and record.status != "ok"
 
 
 def run_cell(profile: Profile, cell: Cell, *, data=None, force: bool = False,

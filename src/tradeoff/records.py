@@ -82,13 +82,17 @@ def load_record(path: Path) -> RunRecord:
     """Read and validate one record.
 
     Raises:
-        RecordError: the file is not valid JSON or not a valid record.
+        RecordError: the file is not valid JSON, not a valid record, or of another schema.
     """
     try:
-        return RunRecord.model_validate(json.loads(Path(path).read_text()))
+        record = RunRecord.model_validate(json.loads(Path(path).read_text()))
     except (json.JSONDecodeError, ValidationError) as err:
         raise RecordError(f"{path}: not a valid run record ({err.__class__.__name__}: "
                           f"{str(err).splitlines()[0]})") from None
+    if record.schema_version != SCHEMA_VERSION:
+        raise RecordError(f"{path}: record schema {record.schema_version}, "
+                          f"this code reads {SCHEMA_VERSION}")
+    return record
 
 
 def load_records(results_dir: Path | str) -> list[RunRecord]:
