@@ -285,26 +285,27 @@ def split_query(text: str) -> tuple[str, str]:
 # --------------------------------------------------------------------------------------------
 
 
-def _hub_cache(cache_dir: str | os.PathLike | None) -> Path:
-    # Resolved at call time: huggingface_hub freezes its own default when imported.
+def _hf_cache(cache_dir: str | os.PathLike | None, sub: str, variable: str, default) -> Path:
+    # Resolved at call time: the HF libraries freeze their own defaults when imported.
     if cache_dir is not None:
-        return Path(cache_dir) / "hub"
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"])
+        return Path(cache_dir) / sub
+    if os.environ.get(variable):
+        return Path(os.environ[variable])
     if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]) / "hub"
-    from huggingface_hub import constants
-    return Path(constants.HF_HUB_CACHE)
+        return Path(os.environ["HF_HOME"]) / sub
+    return Path(default())
+
+
+def _hub_cache(cache_dir: str | os.PathLike | None) -> Path:
+    def default():
+        from huggingface_hub import constants
+        return constants.HF_HUB_CACHE
+    return _hf_cache(cache_dir, "hub", "HF_HUB_CACHE", default)
 
 
 def _datasets_cache(cache_dir: str | os.PathLike | None) -> Path:
-    if cache_dir is not None:
-        return Path(cache_dir) / "datasets"
-    if os.environ.get("HF_DATASETS_CACHE"):
-        return Path(os.environ["HF_DATASETS_CACHE"])
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]) / "datasets"
-    return Path(datasets.config.HF_DATASETS_CACHE)
+    return _hf_cache(cache_dir, "datasets", "HF_DATASETS_CACHE",
+                     lambda: datasets.config.HF_DATASETS_CACHE)
 
 
 def _has_splits(folder: Path) -> bool:
