@@ -236,7 +236,60 @@ def test_loaded_metric_rejects_unknown_task_and_stays_usable(metric):
     assert metric.compute(predictions=["cat"], references=[["dog"]], task="qa")["f1"] == 0.0
 
 
-def test_loaded_metric_default_task_is_summarization(metric):
+def test_loaded_metric_without_dataset_or_task_raises(metric):
+    # No config name and no task= used to mean ROUGE, silently; now the caller must say which.
+    with pytest.raises(ValueError, match="no SCROLLS dataset"):
+        metric.compute(predictions=["cat sat mat"], references=[["mat cat sat"]])
+
+
+# --- Config names: the SCROLLS dataset selects the metric ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "config, task",
+    [("gov_report", "summarization"), ("summ_screen_fd", "summarization"), ("qmsum", "summarization"),
+     ("qasper", "qa"), ("narrative_qa", "qa"), ("quality", "qa"), ("contract_nli", "qa")],
+)
+def test_every_scrolls_config_names_its_task(sm, config, task):
+    assert sm.resolve_task(config) == task
+    assert sm.resolve_task(config, task) == task
+
+
+def test_resolve_task_rejects_contradictions_and_unknown_names(sm):
+    assert sm.resolve_task("default", "qa") == "qa"
+    with pytest.raises(ValueError, match="scored as 'qa'"):
+        sm.resolve_task("qasper", "summarization")
+    with pytest.raises(ValueError, match="unknown SCROLLS config"):
+        sm.resolve_task("govreport")  # the project's name, not SCROLLS'
+    with pytest.raises(ValueError, match="task must be one of"):
+        sm.resolve_task("default", "nli")
+
+
+def test_evaluate_load_qasper_scores_f1_and_exact_match(offline, tmp_path):
+    import evaluate
+
+    metric = evaluate.load(SCROLLS_METRIC_PATH, "qasper", cache_dir=str(tmp_path))
+    result = metric.compute(
+        predictions=["the cat sat", "Paris"], references=[["a cat sat down", "dog"], ["paris.", "London"]]
+    )
+    assert result == pytest.approx({"f1": 90.0, "exact_match": 50.0})
+
+
+def test_loaded_gov_report_scores_rouge(offline, tmp_path):
+    metric = load_scrolls_metric("gov_report", cache_dir=str(tmp_path))
     result = metric.compute(predictions=["cat sat mat"], references=[["mat cat sat"]])
+    assert set(result) == {"rouge1", "rouge2", "rougeL", "rougeLsum", "rouge_geomean"}
     assert result["rougeL"] == pytest.approx(100 * 2 / 3)
-    assert not math.isnan(result["rouge_geomean"])
+    assert metric.compute(predictions=["cat"], references=[["cat"]], task="summarization")["rouge1"] == 100.0
+
+
+def test_unknown_config_name_raises_at_load(offline, tmp_path):
+    with pytest.raises(ValueError, match="unknown SCROLLS config name 'squad'"):
+        load_scrolls_metric("squad", cache_dir=str(tmp_path))
+
+
+def test_config_and_contradicting_task_raise_instead_of_scoring(offline, tmp_path):
+    metric = load_scrolls_metric("qasper", cache_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="'qasper' is scored as 'qa'"):
+        metric.compute(predictions=["cat"], references=[["cat"]], task="summarization")
+    assert metric.compute(predictions=["cat"], references=[["cat"]], task="qa")["f1"] == 100.0

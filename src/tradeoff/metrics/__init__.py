@@ -16,18 +16,25 @@ __all__ = ["SCROLLS_METRIC_PATH", "load_scrolls_metric"]
 SCROLLS_METRIC_PATH = str(Path(__file__).resolve().parent / "scrolls")
 
 
-def load_scrolls_metric(**kwargs):
+def load_scrolls_metric(config_name=None, **kwargs):
     """Loads the SCROLLS metric from this package, offline.
 
     Args:
+        config_name: The SCROLLS dataset config ("gov_report", "summ_screen_fd", "qmsum",
+            "qasper", "narrative_qa", "quality", "contract_nli"), which selects ROUGE or F1 /
+            exact match, as with SCROLLS' official metric. None loads it without a dataset:
+            `compute` then needs `task=`.
         **kwargs: Passed to `evaluate.load` (e.g. `keep_in_memory=True`, `cache_dir`,
             `experiment_id`, `num_process`/`process_id` for distributed evaluation).
 
     Returns:
-        An `evaluate.Metric`; call `.compute(predictions=..., references=..., task=...)` with
-        `task` "summarization" (rouge1, rouge2, rougeL, rougeLsum, rouge_geomean) or "qa"
-        (f1, exact_match). Scores are floats in 0-100.
+        An `evaluate.Metric`; `.compute(predictions=..., references=...)` returns rouge1, rouge2,
+        rougeL, rougeLsum, rouge_geomean (summarization) or f1, exact_match (QA), 0-100. A `task=`
+        ("summarization" or "qa") that contradicts the dataset raises.
+
+    Raises:
+        ValueError: If `config_name` is not a SCROLLS dataset.
     """
     import evaluate  # lazy: pulls in datasets, pyarrow and pandas
 
-    return evaluate.load(SCROLLS_METRIC_PATH, **kwargs)
+    return evaluate.load(SCROLLS_METRIC_PATH, config_name, **kwargs)

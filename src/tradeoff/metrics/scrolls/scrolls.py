@@ -1,6 +1,10 @@
 """SCROLLS metric (ROUGE for summarization, token F1 / exact match for QA) as an `evaluate` module.
 
-Loaded by path with `evaluate.load(<this directory>)`, so it never needs the Hub. `evaluate` copies
+Loaded by path with `evaluate.load(<this directory>, "<dataset>")`, so it never needs the Hub. As in
+SCROLLS' official metric, the config name is the SCROLLS dataset (`gov_report`, `summ_screen_fd`,
+`qmsum`: ROUGE; `qasper`, `narrative_qa`, `quality`, `contract_nli`: F1 and exact match) and an
+unknown one raises. `task=` at compute time still works (with no config name it selects the
+metric; with one it must agree), so no call computes the wrong metric silently. `evaluate` copies
 this file alone into its modules cache (under a hash of its contents) and imports the copy, so the
 file is deliberately self-contained: all scoring math lives here, and it imports neither
 siblings (relative imports) nor the `tradeoff` package. Optional dependencies (nltk) are imported inside functions,
@@ -21,13 +25,26 @@ import math
 import re
 import string
 from collections import Counter
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import datasets
 import evaluate
 from rouge_score import rouge_scorer
 
 TASKS = ("summarization", "qa")
+#: SCROLLS dataset config name -> task. The official metric scores quality and contract_nli by exact
+#: match alone (its headline); F1 is reported beside it here.
+DATASET_TASKS = {
+    "gov_report": "summarization",
+    "summ_screen_fd": "summarization",
+    "qmsum": "summarization",
+    "qasper": "qa",
+    "narrative_qa": "qa",
+    "quality": "qa",
+    "contract_nli": "qa",
+}
+#: The config name `evaluate` gives a module loaded without one.
+DEFAULT_CONFIG = "default"
 SENTENCE_SPLITTERS = ("auto", "nltk", "regex")
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 
@@ -53,7 +70,8 @@ Args:
     predictions (list of str): one generated text per example.
     references (list of list of str): the reference texts of each example (a single str per
         example is accepted too).
-    task (str): "summarization" (ROUGE) or "qa" (F1 / exact match). Defaults to "summarization".
+    task (str, optional): "summarization" (ROUGE) or "qa" (F1 / exact match). Implied by the config
+        name (the SCROLLS dataset); if given as well it must agree. Required without a config name.
     sentence_splitter (str): how ROUGE-Lsum splits texts into sentences: "auto" (nltk's
         sent_tokenize when its punkt data is installed, else "regex"), "nltk" or "regex".
         Only ROUGE-Lsum depends on it. Defaults to "auto".
@@ -61,8 +79,8 @@ Returns:
     summarization: rouge1, rouge2, rougeL, rougeLsum, rouge_geomean (floats, 0-100).
     qa: f1, exact_match (floats, 0-100).
 Examples:
-    >>> metric = evaluate.load("src/tradeoff/metrics/scrolls")
-    >>> metric.compute(predictions=["the cat sat"], references=[["a cat sat down"]], task="qa")
+    >>> metric = evaluate.load("src/tradeoff/metrics/scrolls", "qasper")
+    >>> metric.compute(predictions=["the cat sat"], references=[["a cat sat down"]])
     {'f1': 80.0, 'exact_match': 0.0}
 """
 
@@ -324,11 +342,61 @@ def _check_task(task: str) -> None:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
 
 
+def check_config_name(config_name: str) -> None:
+    """Rejects a config name that is neither a SCROLLS dataset nor `evaluate`'s default.
+
+    Args:
+        config_name: The name given to `evaluate.load(path, config_name)`.
+
+    Raises:
+        ValueError: If the name is unknown (SCROLLS' own metric raises too).
+    """
+    if config_name != DEFAULT_CONFIG and config_name not in DATASET_TASKS:
+        raise ValueError(
+            f"unknown SCROLLS config name {config_name!r}: name the dataset, one of "
+            f"{sorted(DATASET_TASKS)} (or load without a name and pass task= to compute)"
+        )
+
+
+def resolve_task(config_name: str, task: Optional[str] = None) -> str:
+    """The task a call scores, from the config name and the `task=` argument.
+
+    Args:
+        config_name: A SCROLLS dataset config name, or `evaluate`'s "default" (no name given).
+        task: The `task=` passed to `compute`, or None.
+
+    Returns:
+        "summarization" or "qa".
+
+    Raises:
+        ValueError: If the config name is unknown, neither names a task, `task` is unknown, or
+            `task` contradicts the dataset's task (e.g. "qasper" with task="summarization").
+    """
+    check_config_name(config_name)
+    if config_name == DEFAULT_CONFIG:
+        if task is None:
+            raise ValueError(
+                "no SCROLLS dataset given: load with evaluate.load(path, '<dataset>'), one of "
+                f"{sorted(DATASET_TASKS)}, or pass task= ({' or '.join(TASKS)}) to compute"
+            )
+        _check_task(task)
+        return task
+    expected = DATASET_TASKS[config_name]
+    if task is not None and task != expected:
+        raise ValueError(
+            f"config {config_name!r} is scored as {expected!r}, but task={task!r} was passed; "
+            "drop task= or load the metric with the matching dataset"
+        )
+    return expected
+
+
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class Scrolls(evaluate.Metric):
     """SCROLLS metric: ROUGE for summarization, F1 and exact match for QA (x100)."""
 
     def _info(self) -> evaluate.MetricInfo:
+        # `evaluate` sets config_name before calling _info, so a bad name fails at load time.
+        check_config_name(self.config_name)
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
             citation=_CITATION,
@@ -350,21 +418,21 @@ class Scrolls(evaluate.Metric):
         )
 
     def compute(self, *, predictions=None, references=None, **kwargs):
-        """Checks `task` and `sentence_splitter`, then scores as `evaluate.Metric.compute`.
+        """Checks `task` against the config name and `sentence_splitter`, then scores.
 
-        Checked here rather than only in `_compute` so that a typo fails at once, before
+        Checked here rather than only in `_compute` so that a mistake fails at once, before
         `evaluate` encodes and writes a whole validation set to its cache.
         """
-        _check_task(kwargs.get("task", "summarization"))
         splitter = kwargs.get("sentence_splitter", "auto")
         if splitter not in SENTENCE_SPLITTERS:
             raise ValueError(f"sentence_splitter must be one of {SENTENCE_SPLITTERS}, got {splitter!r}")
+        resolve_task(self.config_name, kwargs.get("task"))
         return super().compute(predictions=predictions, references=references, **kwargs)
 
     def _compute(
-        self, predictions, references, task: str = "summarization", sentence_splitter: str = "auto"
+        self, predictions, references, task: Optional[str] = None, sentence_splitter: str = "auto"
     ) -> Dict[str, float]:
-        _check_task(task)
+        task = resolve_task(self.config_name, task)
         references = [[r] if isinstance(r, str) else list(r) for r in references]
         if task == "qa":
             return qa_scores(predictions, references)
