@@ -1,25 +1,81 @@
-"""EnergyMeter against fake hardware: a fake NVML module and a fake powercap folder.
+"""EnergyMeter against fake hardware under Zeus: a fake NVML module and a fake powercap folder.
 
-Every energy below is hand-computed from the fake's power x time; a fake clock drives the
-meter, so nothing depends on real timing.
+The meter reads hardware through Zeus, so the fakes go where Zeus's own tests put them
+(ml-energy/zeus tests/monitor/test_energy.py, tests/device/cpu/test_rapl.py): an autospec'd
+``pynvml`` in ``zeus.device.gpu.nvidia``, Zeus's GPU/CPU singletons reset around each test, RAPL
+files in a folder Zeus is pointed at, and its wraparound tracker (a spawned process) replaced by
+an in-process one. Every energy below is hand-computed from the fake's power x time; a fake
+clock drives the meter, so nothing depends on real timing.
 """
 
 from __future__ import annotations
 
+import builtins
+import gc
 import json
 import math
+import os
 import time
+from pathlib import Path
 from types import SimpleNamespace
 from unittest import mock
 
 import pandas as pd
 import pynvml
 import pytest
+import zeus.device.cpu
+import zeus.device.cpu.rapl as zeus_rapl
+import zeus.device.gpu
+import zeus.device.gpu.nvidia as zeus_nvidia
 
 from tradeoff import energy
 from tradeoff.energy import EnergyMeter, EnergyMeterError, Measurement, decimate, summarize_trace
 
 MIB = 2**20
+_TRACKERS: dict[str, list[FakeWraparoundTracker]] = {}
+
+
+class FakeWraparoundTracker:
+    """Zeus's ``RaplWraparoundTracker`` without its process: it sees every value ``set_uj``
+    writes (as the real poller does when it polls between writes) and counts the decreases."""
+
+    def __init__(self, rapl_file_path: str, max_energy_uj: float) -> None:
+        self.path = os.path.realpath(rapl_file_path)
+        self.last, self.wraps = float(Path(self.path).read_text()), 0
+        _TRACKERS.setdefault(self.path, []).append(self)
+
+    def poll(self) -> None:
+        now = float(Path(self.path).read_text())
+        self.wraps += now < self.last
+        self.last = now
+
+    def get_num_wraparounds(self) -> int:
+        return self.wraps
+
+
+def reset_zeus() -> None:
+    """Forget Zeus's device singletons (as Zeus's conftest does) and its cached RAPL check."""
+    zeus.device.gpu._gpus = None
+    zeus.device.cpu._cpus = None
+    zeus_rapl.rapl_is_available.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def zeus_on_fakes(tmp_path, monkeypatch):
+    """No real NVML, AMDSMI or RAPL reaches the meter: RAPL is read from tmp_path/powercap."""
+    monkeypatch.setattr(zeus.device.gpu, "nvml_is_available", lambda: True)
+    monkeypatch.setattr(zeus.device.gpu, "amdsmi_is_available", lambda: False)
+    monkeypatch.setattr(zeus_rapl, "RAPL_DIR", str(tmp_path / "powercap" / "intel-rapl"))
+    monkeypatch.setattr(zeus_rapl, "CONTAINER_RAPL_DIR", str(tmp_path / "no-container"))
+    monkeypatch.setattr(zeus_rapl, "RaplWraparoundTracker", FakeWraparoundTracker)
+    reset_zeus()
+    yield tmp_path / "powercap"
+    # Collect Zeus's GPU manager while its fake pynvml is still patched in: its __del__ calls
+    # nvmlShutdown, which must not land on the next test's fake.
+    reset_zeus()
+    gc.collect()
+    mock.patch.stopall()
+    _TRACKERS.clear()
 
 
 class FakeHardware:
@@ -32,8 +88,14 @@ class FakeHardware:
         self.util_pct = [80.0] * n_gpus
         self.mem_mib = [1024.0] * n_gpus
         self.busy_cores = 1.0
+        self.counter_fails = False  # the next energy-counter reads raise (a lost GPU, say)
         self.cpu_s = 50.0
         self.nvml = self._fake_nvml(n_gpus, counter, init_error)
+
+    def install(self) -> None:
+        """Put this fake NVML under Zeus (undone by the ``zeus_on_fakes`` fixture)."""
+        mock.patch.object(zeus_nvidia, "pynvml", self.nvml).start()
+        reset_zeus()
 
     def clock(self) -> float:
         return self.t
@@ -55,7 +117,19 @@ class FakeHardware:
         def total_energy(handle):
             if not counter:
                 raise pynvml.NVMLError_NotSupported()
+            if self.counter_fails:
+                raise pynvml.NVMLError(pynvml.NVML_ERROR_UNKNOWN)
             return int(self.energy_mj[handle])
+
+        def field_values(handle, fieldIds):  # Zeus reads power as an NVML field value
+            value = SimpleNamespace(uiVal=int(self.power_w[handle] * 1000))
+            return [SimpleNamespace(nvmlReturn=pynvml.NVML_SUCCESS, value=value)]
+
+        def not_grace_hopper(handle):
+            raise pynvml.NVMLError_NotSupported()
+
+        # Zeus tells the energy counter's presence by architecture (Volta or newer).
+        arch = pynvml.NVML_DEVICE_ARCH_AMPERE if counter else pynvml.NVML_DEVICE_ARCH_PASCAL
 
         impls = {
             "nvmlInit": init,
@@ -64,7 +138,9 @@ class FakeHardware:
             "nvmlDeviceGetHandleByIndex": lambda index: index,
             "nvmlDeviceGetName": lambda handle: f"Fake GPU {handle}",
             "nvmlDeviceGetTotalEnergyConsumption": total_energy,
-            "nvmlDeviceGetPowerUsage": lambda handle: int(self.power_w[handle] * 1000),
+            "nvmlDeviceGetArchitecture": lambda handle: arch,
+            "nvmlDeviceGetC2cModeInfoV": not_grace_hopper,
+            "nvmlDeviceGetFieldValues": field_values,
             "nvmlDeviceGetUtilizationRates":
                 lambda handle: SimpleNamespace(gpu=self.util_pct[handle], memory=0),
             "nvmlDeviceGetMemoryInfo":
@@ -73,12 +149,13 @@ class FakeHardware:
         # autospec: a call that the real pynvml would reject fails here too.
         fns = {name: mock.create_autospec(getattr(pynvml, name), side_effect=impl)
                for name, impl in impls.items()}
-        return SimpleNamespace(NVMLError=pynvml.NVMLError, **fns)
+        constants = {k: v for k, v in vars(pynvml).items() if k.startswith("NVML_")}
+        return SimpleNamespace(NVMLError=pynvml.NVMLError, **constants, **fns)
 
 
 def make_meter(hw: FakeHardware, tmp_path, **kwargs) -> EnergyMeter:
-    kwargs = {"nvml": hw.nvml, "powercap_root": tmp_path / "no-powercap", "sample": False,
-              "rank": 0, "clock": hw.clock, "sleep": hw.advance,
+    hw.install()
+    kwargs = {"sample": False, "rank": 0, "clock": hw.clock, "sleep": hw.advance,
               "cpu_time_s": hw.cpu_time_s, **kwargs}
     return EnergyMeter(**kwargs)
 
@@ -91,18 +168,23 @@ def write_zone(path, name: str, energy_uj: int, max_uj: int = 10_000_000) -> Non
 
 
 def make_powercap(root, package_uj: int, dram_uj: int):
-    """Layout of /sys/class/powercap, with the zones that must NOT be counted."""
-    package, dram = root / "intel-rapl:0", root / "intel-rapl:0" / "intel-rapl:0:0"
+    """Layout of /sys/class/powercap/intel-rapl (what Zeus reads), with the zones that must
+    NOT be counted."""
+    rapl = root / "intel-rapl"
+    package, dram = rapl / "intel-rapl:0", rapl / "intel-rapl:0" / "intel-rapl:0:0"
     write_zone(package, "package-0", package_uj)
     write_zone(dram, "dram", dram_uj)
     write_zone(package / "intel-rapl:0:1", "core", 0)  # already inside the package
-    write_zone(root / "intel-rapl:1", "psys", 0)  # platform zone, overlaps the package
-    (root / "intel-rapl:0:0").symlink_to(dram)  # sysfs also links subzones at the top
+    write_zone(rapl / "intel-rapl:1", "psys", 0)  # platform zone, overlaps the package
+    reset_zeus()
     return package, dram
 
 
 def set_uj(zone, energy_uj: int) -> None:
+    """Write a RAPL counter; Zeus's (fake) wraparound trackers of that file poll it."""
     (zone / "energy_uj").write_text(f"{energy_uj}\n")
+    for tracker in _TRACKERS.get(os.path.realpath(zone / "energy_uj"), []):
+        tracker.poll()
 
 
 # ----------------------------------------------------------------------- Measurement
@@ -233,12 +315,12 @@ def test_measure_sets_measurement_when_block_raises(tmp_path):
 def test_rapl_sums_packages_and_dram_only(tmp_path):
     root = tmp_path / "powercap"
     package, dram = make_powercap(root, package_uj=1_000_000, dram_uj=500_000)
-    meter = make_meter(FakeHardware(n_gpus=0), tmp_path, powercap_root=root)
+    meter = make_meter(FakeHardware(n_gpus=0), tmp_path)
     meter.begin("w")
     set_uj(package, 4_000_000)  # +3 J
     set_uj(dram, 1_500_000)  # +1 J
     set_uj(package / "intel-rapl:0:1", 9_000_000)  # core: inside the package, not added
-    set_uj(root / "intel-rapl:1", 9_000_000)  # psys: not added
+    set_uj(package.parent / "intel-rapl:1", 9_000_000)  # psys: not added
     m = meter.end("w")
     assert m.cpu_method == "rapl" and m.reason.startswith("no GPU measured")
     assert m.cpu_energy_j == pytest.approx(4.0)
@@ -248,7 +330,7 @@ def test_rapl_sums_packages_and_dram_only(tmp_path):
 def test_rapl_wraparound(tmp_path):
     root = tmp_path / "powercap"
     package, dram = make_powercap(root, package_uj=9_000_000, dram_uj=100_000)
-    meter = make_meter(FakeHardware(n_gpus=0), tmp_path, powercap_root=root)
+    meter = make_meter(FakeHardware(n_gpus=0), tmp_path)
     meter.begin("w")
     set_uj(package, 500_000)  # wrapped at 10_000_000: (10e6 - 9e6) + 0.5e6 = 1.5 J
     set_uj(dram, 350_000)  # +0.25 J
@@ -258,7 +340,7 @@ def test_rapl_wraparound(tmp_path):
 def test_rapl_unwraps_several_wraps_seen_by_samples(tmp_path):
     root = tmp_path / "powercap"
     package, _ = make_powercap(root, package_uj=9_000_000, dram_uj=0)
-    meter = make_meter(FakeHardware(n_gpus=0), tmp_path, powercap_root=root)
+    meter = make_meter(FakeHardware(n_gpus=0), tmp_path)
     meter.begin("w")
     for value in (2_000_000, 8_000_000, 1_000_000):  # +3, +6, +3 (wrapped twice)
         set_uj(package, value)
@@ -269,17 +351,17 @@ def test_rapl_unwraps_several_wraps_seen_by_samples(tmp_path):
 def test_unreadable_rapl_falls_back_to_labelled_estimate(tmp_path, monkeypatch):
     root = tmp_path / "powercap"
     make_powercap(root, 0, 0)
-    real_read_int = energy._read_int
 
-    def denied(path):  # as in a container: root-only energy_uj
-        if path.name == "energy_uj":
+    def denied(path, *args, **kwargs):  # as in a container: root-only energy_uj
+        if os.path.basename(path) == "energy_uj":
             raise PermissionError(13, "Permission denied", str(path))
-        return real_read_int(path)
+        return builtins.open(path, *args, **kwargs)
 
-    monkeypatch.setattr(energy, "_read_int", denied)
+    # Zeus's RAPL reader opens its files with the builtin open: shadow it in that module.
+    monkeypatch.setattr(zeus_rapl, "open", denied, raising=False)
     hw = FakeHardware(n_gpus=0)
     hw.busy_cores = 1.5
-    meter = make_meter(hw, tmp_path, powercap_root=root, cpu_watts_per_core=12.0)
+    meter = make_meter(hw, tmp_path, cpu_watts_per_core=12.0)
     with meter.measure("w") as window:
         hw.advance(4.0)
     m = window.measurement
@@ -287,7 +369,42 @@ def test_unreadable_rapl_falls_back_to_labelled_estimate(tmp_path, monkeypatch):
     assert m.cpu_energy_j == pytest.approx(1.5 * 4.0 * 12.0)
     assert "permission denied" in m.reason and "ESTIMATE" in m.reason
     with pytest.raises(EnergyMeterError, match="chmod"):
-        make_meter(hw, tmp_path, powercap_root=root, require="rapl")
+        make_meter(hw, tmp_path, require="rapl")
+
+
+def test_wrap_before_zeus_tracker_polled_is_nan_not_negative(tmp_path):
+    # Zeus counts a wrap only once its tracker process has polled the file (every 0.1-1 s):
+    # a window edge read in between comes out one range short. Here the tracker never polls.
+    package, _ = make_powercap(tmp_path / "powercap", package_uj=9_000_000, dram_uj=0)
+    meter = make_meter(FakeHardware(n_gpus=0), tmp_path)
+    meter.begin("w")
+    (package / "energy_uj").write_text("500000\n")  # wrapped, unseen by the tracker
+    m = meter.end("w")
+    assert m.cpu_method == "rapl" and math.isnan(m.cpu_energy_j)
+    assert "wraparound tracker" in m.reason
+
+
+def test_failed_counter_read_at_window_edge_is_nan_with_reason(tmp_path):
+    hw = FakeHardware(n_gpus=1)
+    meter = make_meter(hw, tmp_path)
+    meter.begin("w")
+    hw.advance(2.0)
+    hw.counter_fails = True
+    m = meter.end("w")
+    assert math.isnan(m.gpu_energy_j[0]) and math.isnan(m.total_energy_j)
+    assert "read through Zeus failed" in m.reason
+    hw.counter_fails = False
+    with meter.measure("next") as window:  # the meter goes on
+        hw.advance(2.0)
+    assert window.measurement.gpu_energy_j[0] == pytest.approx(500.0)
+
+
+def test_describe_says_what_zeus_found(tmp_path):
+    zeus_found = make_meter(FakeHardware(n_gpus=1), tmp_path).describe()["zeus"]
+    assert zeus_found["windows"] == "ZeusMonitor" and zeus_found["gpus"] == "NVIDIAGPUs"
+    assert zeus_found["cpus"] is None and zeus_found["version"]
+    nothing = make_meter(FakeHardware(init_error=True), tmp_path).describe()["zeus"]
+    assert nothing["windows"] is None and nothing["gpus"] is None
 
 
 def test_no_hardware_and_no_estimate_gives_nan_with_reason(tmp_path):
@@ -304,11 +421,13 @@ def test_no_hardware_and_no_estimate_gives_nan_with_reason(tmp_path):
 
 
 def test_probes(tmp_path):
-    assert energy.probe_nvml(FakeHardware().nvml) is True
-    assert energy.probe_nvml(FakeHardware(init_error=True).nvml) is False
-    assert energy.probe_rapl(tmp_path / "missing") is False
-    make_powercap(tmp_path / "pc", 0, 0)
-    assert energy.probe_rapl(tmp_path / "pc") is True
+    FakeHardware().install()
+    assert energy.probe_nvml() is True
+    FakeHardware(init_error=True).install()
+    assert energy.probe_nvml() is False
+    assert energy.probe_rapl() is False  # nothing under tmp_path/powercap yet
+    make_powercap(tmp_path / "powercap", 0, 0)
+    assert energy.probe_rapl() is True
 
 
 # ----------------------------------------------------------------------- policy
@@ -414,7 +533,8 @@ def test_decimate_averages_bins():
 
 def test_background_sampler_runs_and_stops(tmp_path):
     hw = FakeHardware(n_gpus=1)
-    meter = EnergyMeter(nvml=hw.nvml, powercap_root=tmp_path, sample_interval_s=0.005, rank=0)
+    hw.install()
+    meter = EnergyMeter(sample_interval_s=0.005, rank=0)
     deadline = time.monotonic() + 5.0
     while len(meter.trace()) < 3 and time.monotonic() < deadline:
         time.sleep(0.01)

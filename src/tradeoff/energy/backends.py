@@ -1,0 +1,111 @@
+"""Devices through Zeus (NVML/AMDSMI GPUs honouring CUDA_VISIBLE_DEVICES; RAPL, also in
+containers or through Zeus's daemon), with a reason instead of an exception when absent."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+logger = logging.getLogger("tradeoff.energy")
+
+
+@dataclass
+class Gpu:
+    """A GPU to measure; ``index`` (framework index) keys ``Measurement.gpu_energy_j``."""
+
+    index: int
+    nvml_index: int
+    name: str
+    has_counter: bool
+
+
+def open_gpus(indices: list[int] | None = None) -> tuple[Any, list[Gpu], str]:
+    """Zeus's GPU manager and the GPUs to measure (all when ``indices`` is None), or
+    ``(None, [], why not)``.
+
+    Raises:
+        ValueError: An index is not visible.
+    """
+    try:
+        from zeus.device import get_gpus
+
+        gpus = get_gpus()
+    except Exception as err:  # whatever fails here, there is no GPU to measure
+        return None, [], f"NVML unavailable: Zeus opened no GPU ({err})"
+    wanted = list(range(len(gpus))) if indices is None else list(indices)
+    if bad := [i for i in wanted if not 0 <= i < len(gpus)]:
+        raise ValueError(f"GPU indices {bad} not visible; {len(gpus)} GPU(s) visible")
+    devices = [Gpu(i, getattr(gpus.gpus[i], "gpu_index", i), str(gpus.get_name(i)),
+                   bool(gpus.supports_get_total_energy_consumption(i))) for i in wanted]
+    return (gpus, devices, "") if devices else (None, [], "Zeus sees no GPU")
+
+
+def open_rapl() -> tuple[Any, list[int], list[str], str]:
+    """Zeus's CPU manager, its package zones and their files, or ``(None, [], [], why not)``."""
+    from zeus.device import get_cpus
+    from zeus.device.cpu.common import ZeusCPUNoPermissionError
+
+    try:
+        cpus = get_cpus()
+        files = [[getattr(cpu, "rapl_file", None), getattr(cpu, "dram", None)] for cpu in cpus.cpus]
+        # psys (platform) zones contain the packages: sum package-N zones and their DRAM only.
+        zones = [i for i, (f, _) in enumerate(files)
+                 if getattr(f, "name", "package").startswith("package")]
+        # The first read starts Zeus's wraparound trackers (a spawned process per file, ~1 s to
+        # start; a wrap before they first poll is missed): start them before any window.
+        for i in zones:
+            cpus.get_total_energy_consumption(i)
+    except ZeusCPUNoPermissionError as err:
+        return None, [], [], f"permission denied ({err})"
+    except Exception as err:  # absent or unreadable: either way no CPU measurement
+        return None, [], [], f"Zeus found no readable RAPL ({err})"
+    if not zones:
+        return None, [], [], "no RAPL package zone"
+    return cpus, zones, [f.path for i in zones for f in files[i] if f is not None], ""
+
+
+def probe_nvml() -> bool:
+    """Whether Zeus sees a GPU to measure; logs why not."""
+    _, devices, reason = open_gpus()
+    logger.info("GPU: %s", f"{len(devices)} seen by Zeus" if devices else reason)
+    return bool(devices)
+
+
+def probe_rapl() -> bool:
+    """Whether RAPL package energy is readable through Zeus; logs why not."""
+    _, zones, files, reason = open_rapl()
+    logger.info("RAPL: %s", f"{len(files)} file(s) readable through Zeus" if zones else reason)
+    return bool(zones)
+
+
+def take_nvml(gpus: Any) -> Any:
+    """Zeus's ``pynvml`` with one more NVML reference (the caller shuts it down), or None if
+    the GPUs are not NVIDIA's. Zeus has no utilisation or memory reads: the sampler calls NVML
+    on Zeus's handles, so a fake of Zeus's ``pynvml`` (as in Zeus's tests) fakes them too."""
+    from zeus.device.gpu import nvidia
+
+    if not isinstance(gpus, nvidia.NVIDIAGPUs):
+        return None
+    nvidia.pynvml.nvmlInit()
+    return nvidia.pynvml
+
+
+def read_gpu(gpus: Any, nvml: Any, index: int) -> tuple[float, float, float]:
+    """(power W, utilisation %, memory used MiB) of GPU ``index``, NaN where a read fails.
+    Power is Zeus's instant power, or its ~1 s average where instant is unsupported."""
+    from zeus.exception import ZeusBaseError
+
+    power_w = util_pct = mem_mib = math.nan
+    for read in (gpus.get_instant_power_usage, gpus.get_average_power_usage):
+        with contextlib.suppress(ZeusBaseError):
+            power_w = read(index) / 1000.0
+            break
+    if nvml is not None and (handle := getattr(gpus.gpus[index], "handle", None)) is not None:
+        with contextlib.suppress(nvml.NVMLError):
+            util_pct = float(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
+        with contextlib.suppress(nvml.NVMLError):
+            mem_mib = nvml.nvmlDeviceGetMemoryInfo(handle).used / 2**20
+    return power_w, util_pct, mem_mib

@@ -1,0 +1,62 @@
+"""Trace tables: the sampler's rows as a DataFrame, their summary and their decimation."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+COLUMNS = ("t_s", "cpu_util_pct", "rss_mib")
+GPU_COLUMNS = ("power_w", "util_pct", "mem_mib")
+
+
+def frame(rows: Iterable[tuple[float, ...]], t0: float, gpus: Iterable[int]) -> pd.DataFrame:
+    """Rows as columns ``t_s`` (from ``t0``), ``cpu_util_pct`` (% of one core, this process),
+    ``rss_mib`` and per GPU ``i`` ``gpu{i}_power_w``, ``gpu{i}_util_pct``, ``gpu{i}_mem_mib``."""
+    import pandas as pd
+
+    columns = [*COLUMNS, *(f"gpu{i}_{name}" for i in gpus for name in GPU_COLUMNS)]
+    df = pd.DataFrame(list(rows), columns=columns, dtype=float)
+    df["t_s"] -= t0
+    return df
+
+
+def summarize_trace(df: pd.DataFrame) -> dict[str, float]:
+    """Means and peaks of a trace (NaN where a column is absent or empty).
+
+    GPU utilisation and memory are per device, averaged over devices and samples (as W&B
+    reports them); peaks are over all of them. The sampler spaces samples evenly.
+
+    Args:
+        df: ``EnergyMeter.trace`` (or ``decimate``) output.
+
+    Returns:
+        ``n_samples``, ``{gpu_util,cpu_util}_{mean,peak}_pct``, ``{gpu_mem,rss}_{mean,peak}_mib``.
+    """
+    gpu = [c for c in df.columns if c.startswith("gpu")]
+    out: dict[str, float] = {"n_samples": float(len(df))}
+    for name, cols, unit in (("gpu_util", [c for c in gpu if c.endswith("_util_pct")], "pct"),
+                             ("gpu_mem", [c for c in gpu if c.endswith("_mem_mib")], "mib"),
+                             ("cpu_util", ["cpu_util_pct"], "pct"), ("rss", ["rss_mib"], "mib")):
+        values = df[[c for c in cols if c in df.columns]].stack().dropna()
+        out[f"{name}_mean_{unit}"] = float(values.mean()) if len(values) else math.nan
+        out[f"{name}_peak_{unit}"] = float(values.max()) if len(values) else math.nan
+    return out
+
+
+def decimate(df: pd.DataFrame, max_points: int = 200) -> pd.DataFrame:
+    """At most ``max_points`` rows, each the mean of a bin of consecutive rows.
+
+    Means keep the bins honest where every k-th row would not; peaks are smoothed, so take
+    them from ``summarize_trace`` on the full trace.
+    """
+    import numpy as np
+
+    if max_points < 1:
+        raise ValueError("max_points must be >= 1")
+    if (n := len(df)) <= max_points:
+        return df.reset_index(drop=True).copy()
+    return df.groupby(np.arange(n) * max_points // n).mean().reset_index(drop=True)
