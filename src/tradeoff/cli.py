@@ -1,4 +1,4 @@
-"""Command line: ``tradeoff run | grid | env | book`` (also ``python -m tradeoff``)."""
+"""Command line: ``tradeoff run | grid | env | book | cost`` (also ``python -m tradeoff``)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,25 @@ def build_parser() -> argparse.ArgumentParser:
     book = sub.add_parser("book", help="grid -> executed notebooks -> jupyter-book HTML")
     _profile_args(book)
     book.add_argument("--build-dir", default="_build", help="build folder")
+
+    from .analysis.cost import DEFAULT_NEW_TOKENS
+    from .config import MODELS
+
+    cost = sub.add_parser("cost", help="counted FLOPs, saved activations and batch fit of the "
+                                       "paper's full architectures (cached)")
+    cost.add_argument("--models", nargs="+", default=list(MODELS),
+                      help=f"models, space- or comma-separated (default: {' '.join(MODELS)})")
+    cost.add_argument("--lengths", nargs="+",
+                      help="input lengths in tokens, space- or comma-separated "
+                           "(default: the paper profile's)")
+    cost.add_argument("--target-length", type=int,
+                      help="target tokens of the training sample (default: the paper profile's "
+                           "max_target_length)")
+    cost.add_argument("--new-tokens", type=int, default=DEFAULT_NEW_TOKENS,
+                      help="greedy tokens generated in the inference count")
+    cost.add_argument("--scale", choices=("full", "mini"), default="full",
+                      help="full: the paper's architectures; mini: the small stand-ins (quick)")
+    cost.add_argument("--json", action="store_true", help="one JSON object per model x length")
     return parser
 
 
@@ -63,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args) -> int:
     if args.command == "env":
         return _env(args)
+    if args.command == "cost":
+        return _cost(args)
     profile = load_profile(args.profile, results_dir=args.results_dir)
     if args.command == "run":
         from .grid import run_cell
@@ -95,6 +116,33 @@ def _dispatch(args) -> int:
         print(build_book(profile, build_dir=args.build_dir))
         return 0
     raise AssertionError(args.command)
+
+
+def _cost(args) -> int:
+    import dataclasses
+
+    from .analysis.cost import cost_rows, format_table
+
+    def split(values: list[str]) -> list[str]:
+        return [v for value in values for v in value.split(",") if v]
+
+    lengths = None
+    if args.lengths:
+        lengths = []
+        for value in split(args.lengths):
+            try:
+                lengths.append(int(value))
+            except ValueError:
+                raise ConfigError(f"input length '{value}' is not a whole number of tokens") from None
+    rows = cost_rows(models=split(args.models), lengths=lengths, target_length=args.target_length,
+                     new_tokens=args.new_tokens, scale=args.scale)
+    if args.json:
+        for row in rows:
+            print(json.dumps(dataclasses.asdict(row)
+                             | {"memory_per_sample_bytes": row.memory_per_sample_bytes}))
+    else:
+        print(format_table(rows))
+    return 0
 
 
 def _env(args) -> int:

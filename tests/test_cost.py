@@ -1,0 +1,189 @@
+"""Cost model: depth extrapolation against full-depth counts, FLOP and byte values, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tradeoff.analysis import cost
+from tradeoff.cli import main
+from tradeoff.config import load_profile
+from tradeoff.models import PRESETS
+
+# Mini architectures at lengths that keep each family's attention pattern: LED's window is 256
+# in the minis, and BigBird stays block-sparse only above (5 + 2 x 3) x 64 = 704 tokens.
+TARGET, NEW_TOKENS = 32, 4
+CASES = [("led-large", 512), ("bigbird-large", 768)]
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("cost-cache")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # The minis' ops are small: on a shared 2-core machine a second thread mostly waits at
+    # barriers (measured 3x slower). Threads change no count.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(cache_dir, monkeypatch):
+    # One cache for the whole module: the CLI test reuses the counts of the extrapolation test.
+    monkeypatch.setattr(cost, "COST_CACHE_DIR", cache_dir)
+
+
+def _count(model, depth, length):
+    return cost.cached_count(model, *depth, length, TARGET, NEW_TOKENS,
+                             load_profile("paper").dropout, scale="mini")
+
+
+@pytest.mark.parametrize("model,length", CASES)
+def test_extrapolation_matches_an_independent_full_depth_count(model, length):
+    arch = PRESETS[model].mini
+    full = (arch["encoder_layers"], arch["decoder_layers"])
+    assert full[0] > 2 and full[1] > 2  # otherwise the test would not extrapolate
+    counts = {depth: _count(model, depth, length) for depth in cost.DEPTHS}
+    counted = _count(model, full, length)
+    extrapolated = cost.extrapolate(counts, *full)
+    for field in cost.DepthCount.additive_fields():
+        value, reference = getattr(extrapolated, field), getattr(counted, field)
+        assert value == pytest.approx(reference, rel=0.02), field
+    # Depth must really change the counts, or the comparison above would hold trivially.
+    for field in ("train_step_flops", "saved_activation_bytes", "inference_flops"):
+        assert getattr(counts[(2, 1)], field) > getattr(counts[(1, 1)], field), field
+        assert getattr(counts[(1, 2)], field) > getattr(counts[(1, 1)], field), field
+    if model == "bigbird-large":
+        assert counted.attention == "block_sparse"
+
+
+def test_decoder_layer_attention_matches_the_matmul_shapes():
+    """A decoder layer adds self-attention over the target and cross-attention over the input."""
+    model, length = CASES[0]
+    d = PRESETS[model].mini["d_model"]
+    layer = {f: getattr(_count(model, (1, 2), length), f) - getattr(_count(model, (1, 1), length), f)
+             for f in ("forward_attention_flops", "forward_attention_core_flops")}
+    # Scores and weighted sum: 2 matmuls of 2 x T x S x d FLOPs, S = T (self) and L (cross).
+    assert layer["forward_attention_core_flops"] == 4 * TARGET * d * (TARGET + length)
+    # Projections: q, k, v, o over T (self); q, o over T and k, v over L (cross).
+    projections = layer["forward_attention_flops"] - layer["forward_attention_core_flops"]
+    assert projections == 2 * d * d * (6 * TARGET + 2 * length)
+
+
+def test_linear_layer_flops_and_saved_bytes():
+    m, k, n = 8, 16, 32
+    linear = torch.nn.Linear(k, n)
+    x = torch.randn(m, k)
+    step, _ = cost.count_training_step(lambda: linear(x).sum(), exclude=linear.parameters())
+    assert step.forward_flops == 2 * m * k * n
+    assert step.step_flops == 4 * m * k * n  # backward: the weight gradient only
+    assert step.saved_bytes == m * k * 4  # the input; the weight is excluded
+    x.requires_grad_(True)
+    step, _ = cost.count_training_step(lambda: linear(x).sum())
+    assert step.step_flops == 6 * m * k * n  # and the input gradient
+    assert step.saved_bytes == m * k * 4 + n * k * 4  # weight included when not excluded
+
+
+class _SavesViews(torch.nn.Module):
+    """exp saves its result; sin and cos each save a view of that same storage."""
+
+    def forward(self, x):
+        y = x.exp()
+        return y[: len(y) // 2].sin() + y[len(y) // 2:].cos()
+
+
+def test_saved_bytes_count_each_storage_once():
+    x = torch.randn(1000, requires_grad=True)
+    sizes = []
+
+    def pack(t):
+        sizes.append(t.numel() * t.element_size())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        _SavesViews()(x)
+    assert sum(sizes) == 8000  # a naive sum: the full result and two half views
+    _, nbytes = cost.saved_tensor_bytes(_SavesViews(), x)
+    assert nbytes == 4000
+
+
+def test_dropout_masks_count_at_the_gpu_size():
+    x = torch.randn(1000, requires_grad=True)
+    original = F.dropout
+    with cost.gpu_dropout():
+        _, masked = cost.saved_tensor_bytes(F.dropout, x, p=0.1, training=True)
+        _, unmasked = cost.saved_tensor_bytes(F.dropout, x, p=0.0, training=True)
+    assert masked == 1000  # CUDA's fused kernel keeps a bool mask, 1 byte an element
+    assert unmasked == 0
+    assert F.dropout is original  # restored after the block
+    _, cpu = cost.saved_tensor_bytes(F.dropout, x, p=0.1, training=True)
+    assert cpu != masked  # outside the block, CPU's float noise tensor (4 bytes an element)
+
+
+def test_sdpa_is_never_silently_zero():
+    b, h, s, d = 1, 2, 64, 16
+    q, k, v = (torch.randn(b, h, s, d) for _ in range(3))
+    eager = 2 * (2 * b * h * s * s * d)  # q @ k^T and probabilities @ v
+    flops, _, _ = cost.count_flops(lambda: torch.softmax(q @ k.transpose(-1, -2), -1) @ v)
+    assert flops == eager
+    with torch.utils.flop_counter.FlopCounterMode(display=False) as plain:
+        F.scaled_dot_product_attention(q, k, v)
+    if plain.get_total_flops() == 0:  # the CPU fused kernel has no formula: refuse, not 0
+        with pytest.raises(RuntimeError, match="without a FLOP formula"):
+            cost.count_flops(lambda: F.scaled_dot_product_attention(q, k, v))
+    else:
+        assert plain.get_total_flops() == eager
+
+
+def test_max_batch_and_length_exponent():
+    params = 2**30 // cost.TRAIN_STATE_BYTES_PER_PARAM  # 1 GiB of weights, grads and AdamW
+    assert cost.max_batch(params, 2**30, 48.0) == 47
+    assert cost.max_batch(params * 60, 2**30, 48.0) == 0
+    import pandas as pd
+
+    lengths = [1024, 2048, 3072, 4096]
+    frame = pd.DataFrame({"model": ["a"] * 4 + ["b"] * 4, "length": lengths * 2,
+                          "flops": [5 * n**1.5 for n in lengths] + [7 * n for n in lengths]})
+    fits = cost.fit_length_exponent(frame, "flops")
+    assert fits["a"].exponent == pytest.approx(1.5, abs=1e-9)
+    assert fits["b"].exponent == pytest.approx(1.0, abs=1e-9)
+    assert fits["a"].prefactor == pytest.approx(5.0, rel=1e-9)
+    assert fits["a"].exponent_stderr < 1e-9 and fits["a"].n_lengths == 4
+
+
+def test_cli_json_rows(capsys):
+    model, length = CASES[0]
+    assert main(["cost", "--json", "--scale", "mini", "--models", model, "--lengths", str(length),
+                 "--target-length", str(TARGET), "--new-tokens", str(NEW_TOKENS)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1
+    row = json.loads(lines[0])
+    expected, = cost.cost_rows([model], [length], TARGET, NEW_TOKENS, scale="mini", progress=False)
+    for field in ("model", "length", "target_length", "params", "encoder_forward_flops",
+                  "train_step_flops", "inference_flops", "generated_tokens",
+                  "saved_activation_bytes", "attention_flops_share", "max_batch_48gb",
+                  "max_batch_80gb", "method"):
+        assert row[field] == getattr(expected, field), field
+    assert row["method"] == "extrapolated from depths (1,1),(2,1),(1,2) (mini scale)"
+    assert row["train_step_flops"] > row["encoder_forward_flops"] > 0
+    assert 0 < row["attention_flops_share"] < 1
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--models", "gpt2"], "unknown model 'gpt2'"),
+    (["--models", "bigbird-large", "--lengths", "5000"], "input length 5000 is impossible"),
+    (["--models", "led-base", "--target-length", "2048"], "target length 2048 is impossible"),
+])
+def test_cli_bad_input_exits_2_before_counting(argv, message, capsys, cache_dir):
+    before = sorted(cache_dir.iterdir())
+    assert main(["cost", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert sorted(cache_dir.iterdir()) == before
