@@ -2,8 +2,7 @@
 
 import pytest
 
-from tradeoff.config import (PARAMS_DIR, Cell, ConfigError, cell_params, load_profile,
-                             params_hash, validate_profile)
+from tradeoff.config import PARAMS_DIR, Cell, ConfigError, load_profile, validate_profile
 from tradeoff.models import check_length, max_input_length
 
 
@@ -60,14 +59,14 @@ def test_grid_expansion_and_batch_study():
 
 def test_scrolls_learning_rate_follows_length_and_profile_wins():
     profile = validate_profile({})
-    assert cell_params(profile, Cell("qmsum", "led-base", 1024))["learning_rate"] == 5e-5
-    assert cell_params(profile, Cell("qmsum", "led-base", 4096))["learning_rate"] == 1e-5
-    assert cell_params(profile, Cell("qmsum", "led-base", 3072))["learning_rate"] == 1e-5
-    assert cell_params(profile, Cell("qmsum", "led-base", 2048))["learning_rate"] == 5e-5
-    assert cell_params(profile, Cell("qasper", "led-base", 1024))["eval_steps"] == 10
-    assert cell_params(profile, Cell("govreport", "led-base", 1024))["eval_steps"] == 500
+    assert Cell("qmsum", "led-base", 1024).resolve(profile).learning_rate == 5e-5
+    assert Cell("qmsum", "led-base", 4096).resolve(profile).learning_rate == 1e-5
+    assert Cell("qmsum", "led-base", 3072).resolve(profile).learning_rate == 1e-5
+    assert Cell("qmsum", "led-base", 2048).resolve(profile).learning_rate == 5e-5
+    assert Cell("qasper", "led-base", 1024).resolve(profile).eval_steps == 10
+    assert Cell("govreport", "led-base", 1024).resolve(profile).eval_steps == 500
     custom = validate_profile({"learning_rate": 3e-4})
-    assert cell_params(custom, Cell("qmsum", "led-base", 1024))["learning_rate"] == 3e-4
+    assert Cell("qmsum", "led-base", 1024).resolve(custom).learning_rate == 3e-4
 
 
 def test_hash_changes_with_results_but_not_with_bookkeeping():
@@ -75,9 +74,9 @@ def test_hash_changes_with_results_but_not_with_bookkeeping():
     b = validate_profile({"name": "b", "description": "y", "results_dir": "elsewhere"})
     c = validate_profile({"name": "a", "max_steps": 7})
     cell = Cell("govreport", "led-base", 1024)
-    assert params_hash(cell_params(a, cell)) == params_hash(cell_params(b, cell))
-    assert params_hash(cell_params(a, cell)) != params_hash(cell_params(c, cell))
-    assert params_hash(cell_params(a, cell)) != params_hash(cell_params(a, cell._replace(seed=1)))
+    assert cell.resolve(a).digest == cell.resolve(b).digest
+    assert cell.resolve(a).digest != cell.resolve(c).digest
+    assert cell.resolve(a).digest != cell._replace(seed=1).resolve(a).digest
 
 
 @pytest.mark.parametrize("model, scale, limit", [

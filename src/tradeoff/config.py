@@ -2,9 +2,15 @@
 
 A *profile* (``params/<name>.yaml``) describes a whole grid: which datasets, models, input
 lengths and seeds, plus the data source, the model scale and the training protocol. A *cell*
-is one point of that grid. Everything that can change a cell's result is resolved into
-:func:`cell_params`, whose hash names the cell's run record, so a finished cell is never redone
-and a changed setting never reuses a stale record.
+is one point of that grid. Everything that can change a cell's result is resolved once into a
+frozen :class:`CellParams` (:meth:`Cell.resolve`): every consumer reads its attributes, the run
+record stores its dump, and its :attr:`CellParams.digest` names the record, so a finished cell
+is never redone and a changed setting never reuses a stale record.
+
+The settings that change a result live in :class:`Settings`, shared by the profile and the
+resolved cell; what only describes the grid (its name, datasets, models, lengths, seeds, results
+folder) lives in :class:`Profile` alone. Whether a setting enters the hash therefore follows from
+where it is declared, not from a list kept beside it.
 
 Validation happens here, before any compute: unknown keys, wrong types, unknown datasets or
 models and impossible lengths all raise :class:`ConfigError` with one clear line.
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -22,10 +29,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 DATASETS = ("govreport", "summscreenfd", "qmsum", "qasper")
 MODELS = ("led-base", "led-large", "bigbird-large")
+LENGTHS = (1024, 2048, 3072, 4096)  # the paper's input lengths (tokens)
 TASKS = {"govreport": "summarization", "summscreenfd": "summarization",
          "qmsum": "summarization", "qasper": "qa"}
 
-PARAMS_DIR = Path(__file__).resolve().parents[2] / "params"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PARAMS_DIR = REPO_ROOT / "params"
+# Tokenizers, the offline Hugging Face cache and computed tables (cost model, ceilings).
+CACHE_DIR = Path(os.environ.get("TRADEOFF_CACHE", REPO_ROOT / ".cache"))
 
 # SCROLLS' LED-base learning rates at input length 1024 and 4096 (PAPER.md); lengths in
 # between take the nearer anchor (ties go to the shorter one).
@@ -42,10 +53,6 @@ SCROLLS_EPOCHS = {"summarization": 10.0, "qa": 20.0}
 # Generation budget: SCROLLS decodes up to the 1024-token target limit; QA answers are short.
 DEFAULT_MAX_NEW_TOKENS = {"govreport": 1024, "summscreenfd": 1024, "qmsum": 1024, "qasper": 128}
 
-# Fields that only describe the grid or where results go: they do not change a cell's result,
-# so they stay out of its hash.
-_NOT_IN_HASH = {"name", "description", "datasets", "models", "lengths", "seeds", "results_dir",
-                "qasper_grad_accum_study", "batch_study_model"}
 
 Dataset = Literal["govreport", "summscreenfd", "qmsum", "qasper"]
 ModelName = Literal["led-base", "led-large", "bigbird-large"]
@@ -55,20 +62,14 @@ class ConfigError(ValueError):
     """A profile or command-line value that cannot run; raised before any compute."""
 
 
-class Profile(BaseModel):
-    """Every setting of a study grid, with the paper's protocol as the default."""
+class Settings(BaseModel):
+    """Every setting that can change a cell's result, with the paper's protocol as the default.
+
+    Shared by :class:`Profile` (which adds the grid) and :class:`CellParams` (which adds the
+    cell's coordinates and the resolved dataset-dependent values); all of it enters the hash.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field("custom", description="profile name; names the results folder")
-    description: str = Field("", description="one line shown in the book's banners")
-
-    # The grid.
-    datasets: list[Dataset] = Field(list(DATASETS), description="SCROLLS datasets to run")
-    models: list[ModelName] = Field(list(MODELS), description="model presets to compare")
-    lengths: list[int] = Field([1024, 2048, 3072, 4096], description="input lengths (tokens)")
-    seeds: list[int] = Field([0], description="random seeds; one cell per seed")
-    results_dir: str | None = Field(None, description="where run records go (default results/<name>)")
 
     # Data.
     source: Literal["aclsum", "scrolls"] = Field(
@@ -89,10 +90,7 @@ class Profile(BaseModel):
     gpu_memory_gb: float | None = Field(
         None, description="cap on GPU memory, to emulate the paper's 48 GB A6000")
     gradient_accumulation_steps: int = Field(1, description="accumulation steps (paper's QA: 4)")
-    learning_rate: float | None = Field(None, description="None: SCROLLS' rate for dataset/length")
-    num_train_epochs: float | None = Field(None, description="None: SCROLLS' 10 (summ.) / 20 (QA)")
     max_steps: int | None = Field(None, description="cap on optimizer steps (None: no cap)")
-    eval_steps: int | None = Field(None, description="validate every N steps (None: paper's 500/10)")
     patience: int | None = Field(
         3, description="stop after N validations without improvement (None: fixed steps)")
     convergence_metric: Literal["task", "loss"] = Field(
@@ -110,8 +108,6 @@ class Profile(BaseModel):
 
     # Inference.
     infer_batch_size: int = Field(16, description="inference batch (paper: 16)")
-    max_new_tokens: dict[str, int] = Field(
-        dict(DEFAULT_MAX_NEW_TOKENS), description="greedy generation budget per dataset")
     num_beams: int = Field(1, description="1 = greedy, as SCROLLS")
     fixed_generation_length: bool = Field(
         False, description="always generate max_new_tokens (random weights: comparable cost)")
@@ -121,6 +117,28 @@ class Profile(BaseModel):
     cpu_watts_per_core: float = Field(
         10.0, description="assumed W per busy core for the CPU-time estimate (no RAPL)")
     idle_baseline_s: float = Field(0.0, description="seconds of idle power measured per cell")
+
+
+
+class Profile(Settings):
+    """A study grid: which cells to run, and the settings they share."""
+
+    name: str = Field("custom", description="profile name; names the results folder")
+    description: str = Field("", description="one line shown in the book's banners")
+
+    # The grid.
+    datasets: list[Dataset] = Field(list(DATASETS), description="SCROLLS datasets to run")
+    models: list[ModelName] = Field(list(MODELS), description="model presets to compare")
+    lengths: list[int] = Field(list(LENGTHS), description="input lengths (tokens)")
+    seeds: list[int] = Field([0], description="random seeds; one cell per seed")
+    results_dir: str | None = Field(None, description="where run records go (default results/<name>)")
+
+    # Dataset- and length-dependent defaults, resolved per cell (see CellParams).
+    learning_rate: float | None = Field(None, description="None: SCROLLS' rate for dataset/length")
+    num_train_epochs: float | None = Field(None, description="None: SCROLLS' 10 (summ.) / 20 (QA)")
+    eval_steps: int | None = Field(None, description="validate every N steps (None: paper's 500/10)")
+    max_new_tokens: dict[str, int] = Field(
+        dict(DEFAULT_MAX_NEW_TOKENS), description="greedy generation budget per dataset")
 
     # The paper's preliminary Qasper study: also run these accumulation steps for qasper.
     qasper_grad_accum_study: list[int] = Field(
@@ -177,42 +195,75 @@ class Cell(NamedTuple):
         accum = f"-ga{self.grad_accum}" if self.grad_accum != 1 else ""
         return f"{self.dataset}/{self.model}/L{self.length}/s{self.seed}{accum}"
 
+    def resolve(self, profile: Profile) -> CellParams:
+        """Everything that determines this cell's result, resolved once.
+
+        Args:
+            profile: the validated profile.
+
+        Returns:
+            The profile's settings with the cell's coordinates and the dataset-dependent
+            defaults filled in: learning rate, epochs, validation interval and generation budget.
+
+        Raises:
+            ConfigError: an unknown dataset or model, or a length the model cannot take.
+        """
+        from .models import check_length  # models imports this module
+
+        check_cell(self)
+        check_length(self.model, profile.scale, self.length)
+        task = TASKS[self.dataset]
+        settings = profile.model_dump(include=set(Settings.model_fields))
+        return CellParams(
+            **settings | {"gradient_accumulation_steps": self.grad_accum},
+            dataset=self.dataset, model=self.model, length=self.length, seed=self.seed,
+            task=task,
+            learning_rate=profile.learning_rate
+            or _nearest_anchor(SCROLLS_LEARNING_RATES[self.dataset], self.length),
+            num_train_epochs=profile.num_train_epochs or SCROLLS_EPOCHS[task],
+            eval_steps=profile.eval_steps or PAPER_EVAL_STEPS[task],
+            max_new_tokens=profile.max_new_tokens[self.dataset],
+        )
+
+
+class CellParams(Settings):
+    """The resolved parameters of one cell: what the pipeline reads and the record stores.
+
+    Its dump is the record's ``params``; its :attr:`digest` names the record.
+    """
+
+    dataset: Dataset
+    model: ModelName
+    length: int
+    seed: int
+    task: Literal["summarization", "qa"]
+    learning_rate: float
+    num_train_epochs: float
+    eval_steps: int
+    max_new_tokens: int
+
+    @property
+    def cell(self) -> Cell:
+        return Cell(self.dataset, self.model, self.length, self.seed,
+                    self.gradient_accumulation_steps)
+
+    @property
+    def digest(self) -> str:
+        """Short, stable hash of the parameters; names the run record."""
+        blob = json.dumps(self.model_dump(), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+    @property
+    def record_name(self) -> str:
+        """The record's file name: readable coordinates plus the hash."""
+        accum = self.gradient_accumulation_steps
+        return (f"{self.dataset}_{self.model}_L{self.length}_s{self.seed}"
+                f"{'_ga' + str(accum) if accum != 1 else ''}_{self.digest}.json")
+
 
 def _nearest_anchor(table: dict[int, float], length: int) -> float:
     anchor = min(table, key=lambda a: (abs(a - length), a))
     return table[anchor]
-
-
-def cell_params(profile: Profile, cell: Cell) -> dict:
-    """Resolve everything that determines one cell's result into a flat, JSON-able dict.
-
-    Args:
-        profile: the validated profile.
-        cell: the grid point.
-
-    Returns:
-        The profile's settings (less grid bookkeeping) with the cell's coordinates and the
-        dataset-dependent defaults filled in: learning rate, epochs, validation interval and
-        generation budget.
-    """
-    task = TASKS[cell.dataset]
-    params = {k: v for k, v in profile.model_dump().items() if k not in _NOT_IN_HASH}
-    params.update(
-        dataset=cell.dataset, model=cell.model, length=cell.length, seed=cell.seed,
-        gradient_accumulation_steps=cell.grad_accum, task=task,
-        learning_rate=profile.learning_rate
-        or _nearest_anchor(SCROLLS_LEARNING_RATES[cell.dataset], cell.length),
-        num_train_epochs=profile.num_train_epochs or SCROLLS_EPOCHS[task],
-        eval_steps=profile.eval_steps or PAPER_EVAL_STEPS[task],
-        max_new_tokens=profile.max_new_tokens[cell.dataset],
-    )
-    return params
-
-
-def params_hash(params: dict) -> str:
-    """Short, stable hash of resolved parameters; names the run record."""
-    blob = json.dumps(params, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:12]
 
 
 def load_profile(name_or_path: str | Path, **overrides) -> Profile:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
+from .models import global_attention_mask
+
 
 def _batches(items: list, size: int):
     for start in range(0, len(items), size):
@@ -20,8 +22,7 @@ def _encode(tokenizer, texts: list[str], length: int, global_first_token: bool, 
     enc = tokenizer(texts, max_length=length, truncation=True, padding="max_length",
                     return_tensors="pt")
     if global_first_token:
-        enc["global_attention_mask"] = torch.zeros_like(enc["input_ids"])
-        enc["global_attention_mask"][:, 0] = 1
+        enc["global_attention_mask"] = global_attention_mask(enc["input_ids"])
     return {k: v.to(device) for k, v in enc.items()}
 
 

@@ -71,6 +71,27 @@ def get_preset(name: str) -> Preset:
         raise ConfigError(f"unknown model '{name}'; valid: {', '.join(PRESETS)}") from None
 
 
+def is_led(name: str) -> bool:
+    """LED takes a ``global_attention_mask``; the paper's setting puts it on the first token."""
+    return get_preset(name).family == "led"
+
+
+def global_attention_mask(input_ids):
+    """LED's global attention on the first token of each row (SCROLLS' baseline setting).
+
+    Args:
+        input_ids: a batch of token ids, a tensor or a list of lists.
+
+    Returns:
+        A mask of the same shape and kind: 1 on each row's first token, 0 elsewhere.
+    """
+    if isinstance(input_ids, list):
+        return [[1] + [0] * (len(ids) - 1) for ids in input_ids]
+    mask = input_ids.new_zeros(input_ids.shape)
+    mask[:, 0] = 1
+    return mask
+
+
 def max_input_length(name: str, scale: str) -> int:
     """The longest input the preset's position embeddings allow."""
     arch = getattr(get_preset(name), scale)
@@ -184,7 +205,7 @@ def describe_model(model, name: str, init: str, scale: str) -> dict:
         "d_model": config.d_model, "encoder_layers": config.encoder_layers,
         "decoder_layers": config.decoder_layers, "vocab_size": config.vocab_size,
     }
-    if get_preset(name).family == "led":
+    if is_led(name):
         window = config.attention_window
         info |= {"attention": "sliding window + global attention on the first token",
                  "attention_window": window[0] if isinstance(window, list) else window,

@@ -14,10 +14,16 @@ import logging
 import math
 from pathlib import Path
 
-from transformers import (DataCollatorForSeq2Seq, EarlyStoppingCallback, Seq2SeqTrainer,
-                          Seq2SeqTrainingArguments, TrainerCallback)
+from transformers import (
+    DataCollatorForSeq2Seq,
+    EarlyStoppingCallback,
+    Seq2SeqTrainer,
+    Seq2SeqTrainingArguments,
+    TrainerCallback,
+)
 
-from .config import ConfigError
+from .config import CellParams, ConfigError
+from .models import global_attention_mask
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +53,7 @@ def tokenize(dataset, tokenizer, length: int, max_target_length: int, global_fir
         features["labels"] = tokenizer(text_target=batch["output"], max_length=max_target_length,
                                        truncation=True)["input_ids"]
         if global_first_token:
-            features["global_attention_mask"] = [[1] + [0] * (len(ids) - 1)
-                                                  for ids in features["input_ids"]]
+            features["global_attention_mask"] = global_attention_mask(features["input_ids"])
         return features
 
     return dataset.map(encode, batched=True, remove_columns=dataset.column_names,
@@ -92,59 +97,59 @@ class EnergyCallback(TrainerCallback):
             self.measurements["steady_steps"] = state.global_step - self.steady_from_step
 
 
-def training_arguments(params: dict, output_dir: Path, use_cuda: bool,
+def training_arguments(params: CellParams, output_dir: Path, use_cuda: bool,
                        show_progress: bool) -> Seq2SeqTrainingArguments:
     """Map resolved cell parameters onto ``Seq2SeqTrainingArguments``.
 
     Raises:
         ConfigError: ``batch_size: auto`` without a GPU (the finder searches GPU memory).
     """
-    auto = params["batch_size"] == "auto"
+    auto = params.batch_size == "auto"
     if auto and not use_cuda:
         raise ConfigError("batch_size 'auto' searches GPU memory and needs a GPU; "
                           "set an integer batch_size in the profile")
-    converge = params["patience"] is not None
-    by_task = params["convergence_metric"] == "task"
+    converge = params.patience is not None
+    by_task = params.convergence_metric == "task"
     return Seq2SeqTrainingArguments(
         output_dir=str(output_dir),
-        per_device_train_batch_size=params["max_auto_batch_size"] if auto else params["batch_size"],
+        per_device_train_batch_size=params.max_auto_batch_size if auto else params.batch_size,
         auto_find_batch_size=auto,
-        per_device_eval_batch_size=params["infer_batch_size"],
-        gradient_accumulation_steps=params["gradient_accumulation_steps"],
-        learning_rate=params["learning_rate"],
-        num_train_epochs=params["num_train_epochs"],
-        max_steps=params["max_steps"] or -1,
+        per_device_eval_batch_size=params.infer_batch_size,
+        gradient_accumulation_steps=params.gradient_accumulation_steps,
+        learning_rate=params.learning_rate,
+        num_train_epochs=params.num_train_epochs,
+        max_steps=params.max_steps or -1,
         lr_scheduler_type="linear",
-        warmup_steps=params["warmup_ratio"],  # transformers 5 reads a float below 1 as a ratio
-        weight_decay=params["weight_decay"],
-        adam_beta1=0.9, adam_beta2=params["adam_beta2"], adam_epsilon=params["adam_epsilon"],
-        fp16=params["mixed_precision"] == "fp16",
-        bf16=params["mixed_precision"] == "bf16",
+        warmup_steps=params.warmup_ratio,  # transformers 5 reads a float below 1 as a ratio
+        weight_decay=params.weight_decay,
+        adam_beta1=0.9, adam_beta2=params.adam_beta2, adam_epsilon=params.adam_epsilon,
+        fp16=params.mixed_precision == "fp16",
+        bf16=params.mixed_precision == "bf16",
         eval_strategy="steps" if converge else "no",
-        eval_steps=params["eval_steps"],
+        eval_steps=params.eval_steps,
         save_strategy="steps" if converge else "no",
-        save_steps=params["eval_steps"],
+        save_steps=params.eval_steps,
         save_total_limit=1 if converge else None,
         load_best_model_at_end=converge,
-        metric_for_best_model=(f"eval_{HEADLINE_METRIC[params['task']]}" if by_task
+        metric_for_best_model=(f"eval_{HEADLINE_METRIC[params.task]}" if by_task
                                else "eval_loss") if converge else None,
         greater_is_better=by_task if converge else None,
         predict_with_generate=converge and by_task,
         generation_max_length=None,
-        generation_num_beams=params["num_beams"],
+        generation_num_beams=params.num_beams,
         logging_steps=1,
         report_to="none",
         disable_tqdm=not show_progress,
-        seed=params["seed"],
+        seed=params.seed,
         use_cpu=not use_cuda,
         dataloader_num_workers=0,
         remove_unused_columns=True,
         # Passed only when asked for: the argument is being renamed across transformers versions.
-        **({"gradient_checkpointing": True} if params["gradient_checkpointing"] else {}),
+        **({"gradient_checkpointing": True} if params.gradient_checkpointing else {}),
     )
 
 
-def build_trainer(model, tokenizer, train_set, eval_set, params: dict, meter, output_dir: Path,
+def build_trainer(model, tokenizer, train_set, eval_set, params: CellParams, meter, output_dir: Path,
                   use_cuda: bool, compute_metrics=None, show_progress: bool = True):
     """Assemble the ``Seq2SeqTrainer`` for one cell.
 
@@ -153,7 +158,7 @@ def build_trainer(model, tokenizer, train_set, eval_set, params: dict, meter, ou
         tokenizer: its tokenizer.
         train_set: tokenized training split.
         eval_set: tokenized validation split (validation loss, convergence checks).
-        params: resolved cell parameters (:func:`tradeoff.config.cell_params`).
+        params: the cell's resolved parameters.
         meter: the :class:`tradeoff.energy.EnergyMeter` measuring the run.
         output_dir: checkpoints of the convergence rule go here.
         use_cuda: train on the GPU.
@@ -164,16 +169,16 @@ def build_trainer(model, tokenizer, train_set, eval_set, params: dict, meter, ou
         ``(trainer, energy_callback)``.
     """
     args = training_arguments(params, output_dir, use_cuda, show_progress)
-    energy = EnergyCallback(meter, params["measure_after_steps"])
+    energy = EnergyCallback(meter, params.measure_after_steps)
     callbacks = [energy]
-    if params["patience"] is not None:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=params["patience"]))
+    if params.patience is not None:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=params.patience))
     trainer = Seq2SeqTrainer(
         model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
         data_collator=DataCollatorForSeq2Seq(tokenizer, model=model),
         processing_class=tokenizer, compute_metrics=compute_metrics, callbacks=callbacks,
     )
-    trainer.model.generation_config.max_new_tokens = params["max_new_tokens"]
+    trainer.model.generation_config.max_new_tokens = params.max_new_tokens
     return trainer, energy
 
 
