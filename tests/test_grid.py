@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from tradeoff import grid
+from tradeoff import grid, pipeline
 from tradeoff.config import Cell, ConfigError, load_profile
-from tradeoff.records import load_record
+from tradeoff.records import Efficiency, load_record
 
 CELL = Cell("qasper", "led-base", 1024)
 
@@ -22,7 +22,7 @@ def profile(tmp_path):
 def finished(tmp_path_factory):
     """One real smoke cell, shared by the tests that only read its record."""
     profile = load_profile("smoke", results_dir=str(tmp_path_factory.mktemp("results")))
-    return profile, grid.run_cell(profile, CELL, show_progress=False)
+    return profile, pipeline.run_cell(profile, CELL, show_progress=False)
 
 
 def test_cell_runs_end_to_end_and_labels_its_energy_method(finished):
@@ -34,9 +34,11 @@ def test_cell_runs_end_to_end_and_labels_its_energy_method(finished):
     assert record.accuracy_metric == "f1" and 0 <= record.accuracy["f1"] <= 100
     assert record.accuracy["val_loss"] > 0
     eff = record.efficiency
-    assert eff["train_energy_j"] > 0 and eff["train_samples_per_s"] > 0
-    assert eff["power_efficiency_samples_per_s_per_w"] == pytest.approx(
-        eff["train_samples_per_s"] / eff["train_avg_power_w"])
+    assert eff.train_energy_j > 0 and eff.train_samples_per_s > 0
+    assert eff.power_efficiency_samples_per_s_per_w == pytest.approx(
+        eff.train_samples_per_s / eff.train_avg_power_w)
+    # The raw windows behind the efficiency are kept, in the meter's own schema.
+    assert record.measurements["train"]["total_energy_j"] == pytest.approx(eff.train_energy_j)
     assert record.data["stand_in"] is True
     # The saved file validates and matches what was returned.
     saved = load_record(grid.cell_record_path(profile, CELL))
@@ -45,14 +47,14 @@ def test_cell_runs_end_to_end_and_labels_its_energy_method(finished):
 
 def test_finished_cell_is_never_redone(finished, monkeypatch):
     profile, record = finished
-    monkeypatch.setattr(grid, "_execute", lambda *a: pytest.fail("a finished cell ran again"))
-    assert grid.run_cell(profile, CELL).started_at == record.started_at
+    monkeypatch.setattr(pipeline, "_execute", lambda *a: pytest.fail("a finished cell ran again"))
+    assert pipeline.run_cell(profile, CELL).started_at == record.started_at
     assert grid.run_grid(profile, [CELL], show_progress=False)[0].started_at == record.started_at
 
 
 def test_same_seed_same_metrics(finished, tmp_path):
     profile, record = finished
-    again = grid.run_cell(load_profile("smoke", results_dir=str(tmp_path)), CELL,
+    again = pipeline.run_cell(load_profile("smoke", results_dir=str(tmp_path)), CELL,
                           show_progress=False)
     assert again.accuracy == record.accuracy
     losses = lambda r: [h["loss"] for h in r.train["log_history"] if "loss" in h]
@@ -61,9 +63,9 @@ def test_same_seed_same_metrics(finished, tmp_path):
 
 def _fake_execute(calls, fail=None):
     def execute(params, data, show_progress):
-        calls.append((params["dataset"], params["length"]))
-        if fail and params["length"] in fail:
-            raise fail[params["length"]]
+        calls.append((params.dataset, params.length))
+        if fail and params.length in fail:
+            raise fail[params.length]
         return dict(accuracy_metric="f1", accuracy={"f1": 1.0}, efficiency={})
     return execute
 
@@ -71,12 +73,12 @@ def _fake_execute(calls, fail=None):
 def test_interrupted_grid_resumes_without_redoing_cells(profile, monkeypatch):
     cells = [CELL._replace(length=n) for n in (1024, 2048, 3072)]
     calls = []
-    monkeypatch.setattr(grid, "_execute", _fake_execute(calls, {2048: KeyboardInterrupt()}))
+    monkeypatch.setattr(pipeline, "_execute", _fake_execute(calls, {2048: KeyboardInterrupt()}))
     with pytest.raises(KeyboardInterrupt):
         grid.run_grid(profile, cells, show_progress=False)
     assert calls == [("qasper", 1024), ("qasper", 2048)]
     calls.clear()
-    monkeypatch.setattr(grid, "_execute", _fake_execute(calls))
+    monkeypatch.setattr(pipeline, "_execute", _fake_execute(calls))
     grid.run_grid(profile, cells, show_progress=False)
     assert calls == [("qasper", 2048), ("qasper", 3072)]
 
@@ -86,7 +88,7 @@ def test_failures_are_recorded_and_the_grid_goes_on(profile, monkeypatch):
 
     cells = [CELL._replace(length=n) for n in (1024, 2048, 3072)]
     calls = []
-    monkeypatch.setattr(grid, "_execute", _fake_execute(calls, {
+    monkeypatch.setattr(pipeline, "_execute", _fake_execute(calls, {
         1024: torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
         2048: ValueError("tokenizer exploded")}))
     records = grid.run_grid(profile, cells, show_progress=False)
@@ -120,7 +122,7 @@ def test_missing_data_fails_before_compute(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     profile = load_profile("smoke", results_dir=str(tmp_path), source="scrolls")
-    monkeypatch.setattr(grid, "_execute", lambda *a: pytest.fail("training started"))
+    monkeypatch.setattr(pipeline, "_execute", lambda *a: pytest.fail("training started"))
     from tradeoff.data import DataUnavailableError
 
     with pytest.raises(DataUnavailableError, match="qasper"):
@@ -131,7 +133,7 @@ def test_missing_data_fails_before_compute(tmp_path, monkeypatch):
 def test_batch_size_auto_needs_a_gpu(tmp_path):
     profile = load_profile("smoke", results_dir=str(tmp_path), batch_size="auto")
     with pytest.raises(ConfigError, match="needs a GPU"):
-        grid.run_cell(profile, CELL, show_progress=False)
+        pipeline.run_cell(profile, CELL, show_progress=False)
 
 
 def test_grid_list_prints_one_schedulable_cell_per_line():
@@ -168,7 +170,7 @@ def test_accumulation_does_not_scale_the_loss(finished):
     # The same first micro-batches with accumulation 2 must log a loss of the same size,
     # not one summed over the accumulation steps.
     profile, record = finished
-    accumulated = grid.run_cell(profile, CELL._replace(grad_accum=2), show_progress=False)
+    accumulated = pipeline.run_cell(profile, CELL._replace(grad_accum=2), show_progress=False)
     first = lambda r: next(h["loss"] for h in r.train["log_history"] if "loss" in h)
     assert first(accumulated) == pytest.approx(first(record), rel=0.2)
 
@@ -181,16 +183,17 @@ def test_a_window_without_energy_gives_nan_efficiency_not_a_failed_cell():
     nothing = Measurement(key="train", time_s=2.0, gpu_energy_j={}, cpu_energy_j=0.0,
                           gpu_method="none", cpu_method="cpu-time-estimate")
     training = {"samples_trained": 8, "steady_steps": 4, "effective_batch_size": 2}
-    eff = grid._efficiency(nothing, nothing, training, nothing, n_inferred=4, generated_tokens=0)
-    assert eff["train_samples_per_s"] == 4.0
-    assert math.isnan(eff["power_efficiency_samples_per_s_per_w"])
-    assert math.isnan(eff["gpu_power_efficiency_samples_per_s_per_w"])
-    assert eff["infer_samples_per_s"] == 2.0
+    eff = Efficiency.from_windows(nothing, nothing, training, nothing, n_inferred=4,
+                                  generated_tokens=0)
+    assert eff.train_samples_per_s == 4.0
+    assert eff.power_efficiency_samples_per_s_per_w is None  # NaN: stored as null
+    assert eff.gpu_power_efficiency_samples_per_s_per_w is None
+    assert eff.infer_samples_per_s == 2.0
 
 
 def test_a_corrupt_record_is_run_again_not_fatal(profile, monkeypatch):
     calls = []
-    monkeypatch.setattr(grid, "_execute", _fake_execute(calls))
+    monkeypatch.setattr(pipeline, "_execute", _fake_execute(calls))
     grid.run_grid(profile, [CELL], show_progress=False)
     grid.cell_record_path(profile, CELL).write_text('{"truncated": ')
     [record] = grid.run_grid(profile, [CELL], show_progress=False)

@@ -17,7 +17,127 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from .config import CellParams
+
 SCHEMA_VERSION = 1
+
+# The efficiency columns the analysis, claims, figures and notebooks name; each is a field of
+# :class:`Efficiency`, so the record and the tidy table share one spelling, units included.
+POWER_EFFICIENCY = "power_efficiency_samples_per_s_per_w"
+GPU_POWER_EFFICIENCY = "gpu_power_efficiency_samples_per_s_per_w"
+ENERGY_KWH = "train_energy_kwh"
+TRAIN_ENERGY_J = "train_energy_j"
+TRAIN_SPEED = "train_samples_per_s"
+STEADY_SPEED = "steady_samples_per_s"
+INFER_SPEED = "infer_samples_per_s"
+TRAIN_TIME = "train_time_s"
+AVG_POWER = "train_avg_power_w"
+GPU_UTIL = "train_gpu_util_mean_pct"
+GPU_MEM = "train_gpu_mem_mean_mib"
+CPU_UTIL = "train_cpu_util_mean_pct"
+RSS = "train_rss_mean_mib"
+
+
+def _per(amount: float, per: float) -> float:
+    """``amount / per``, NaN when ``per`` is zero or unmeasured (never a division error)."""
+    return amount / per if per > 0 else math.nan
+
+
+class Efficiency(BaseModel):
+    """The paper's efficiency measures of one cell, units in the names.
+
+    Derived once, by :meth:`from_windows`, from the energy meter's windows; JSON has no NaN, so
+    a quantity that could not be measured is stored as null (NaN in the tidy table).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    train_time_s: float | None = None
+    train_samples_per_s: float | None = None
+    train_energy_j: float | None = None
+    train_energy_kwh: float | None = None
+    train_energy_idle_subtracted_j: float | None = None
+    train_avg_power_w: float | None = None
+    train_gpu_energy_j: float | None = None
+    train_cpu_energy_j: float | None = None
+    power_efficiency_samples_per_s_per_w: float | None = None
+    gpu_power_efficiency_samples_per_s_per_w: float | None = None
+    steady_samples_per_s: float | None = None
+    infer_time_s: float | None = None
+    infer_samples_per_s: float | None = None
+    infer_tokens_per_s: float | None = None
+    infer_energy_j: float | None = None
+    infer_energy_per_sample_j: float | None = None
+    infer_avg_power_w: float | None = None
+    # Summary of the training window's trace (tradeoff.energy.summarize_trace).
+    train_trace_points: float | None = None
+    train_gpu_util_mean_pct: float | None = None
+    train_gpu_util_peak_pct: float | None = None
+    train_gpu_mem_mean_mib: float | None = None
+    train_gpu_mem_peak_mib: float | None = None
+    train_cpu_util_mean_pct: float | None = None
+    train_cpu_util_peak_pct: float | None = None
+    train_rss_mean_mib: float | None = None
+    train_rss_peak_mib: float | None = None
+
+    @classmethod
+    def from_windows(cls, train, steady, training: dict, infer, n_inferred: int,
+                     generated_tokens: int, trace_stats: dict | None = None) -> Efficiency:
+        """The paper's efficiency measures from the meter's windows.
+
+        Training speed is samples trained per second over the whole run (HF Trainer's figure,
+        which includes validations, as the paper's did); power efficiency is that speed per
+        average watt; total training energy is the window's energy. The steady-state speed
+        excludes warm-up steps.
+
+        Args:
+            train: the ``train`` window's :class:`tradeoff.energy.Measurement`.
+            steady: the ``steady`` window's Measurement, or None.
+            training: :func:`tradeoff.train.summarize_training` of the run.
+            infer: the ``inference`` window's Measurement.
+            n_inferred: validation inputs generated for.
+            generated_tokens: tokens generated in the inference window.
+            trace_stats: :func:`tradeoff.energy.summarize_trace` of the training trace.
+
+        Returns:
+            The measures; NaN where a window lacks what a measure needs.
+        """
+        train_speed = _per(training["samples_trained"], train.time_s)
+        steady_samples = (training["steady_steps"] or 0) * training["effective_batch_size"]
+        stats = dict(trace_stats or {})
+        values = {
+            "train_time_s": train.time_s,
+            "train_samples_per_s": train_speed,
+            "train_energy_j": train.total_energy_j,
+            "train_energy_kwh": train.energy_kwh,
+            "train_energy_idle_subtracted_j": train.idle_subtracted_energy_j,
+            "train_avg_power_w": train.avg_power_w,
+            "train_gpu_energy_j": train.total_gpu_energy_j,
+            "train_cpu_energy_j": train.cpu_energy_j,
+            POWER_EFFICIENCY: _per(train_speed, train.avg_power_w),
+            # GPU alone: free of the CPU part, which may be an estimate.
+            GPU_POWER_EFFICIENCY: _per(train_speed, train.avg_gpu_power_w),
+            STEADY_SPEED: _per(steady_samples, steady.time_s) if steady else math.nan,
+            "infer_time_s": infer.time_s,
+            INFER_SPEED: _per(n_inferred, infer.time_s),
+            "infer_tokens_per_s": _per(generated_tokens, infer.time_s),
+            "infer_energy_j": infer.total_energy_j,
+            "infer_energy_per_sample_j": _per(infer.total_energy_j, n_inferred),
+            "infer_avg_power_w": infer.avg_power_w,
+            "train_trace_points": stats.pop("n_samples", None),
+        }
+        values |= {f"train_{k}": v for k, v in stats.items()}
+        return cls(**{k: _finite_or_none(v) for k, v in values.items()})
+
+
+def _finite_or_none(value) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+EFFICIENCY_COLUMNS = tuple(Efficiency.model_fields)
 
 
 class RunRecord(BaseModel):
@@ -29,16 +149,17 @@ class RunRecord(BaseModel):
     profile: str
     label: str
     params_hash: str
-    params: dict[str, Any]
+    params: CellParams
     status: Literal["ok", "oom", "failed"]
     reason: str = ""
     # Headline accuracy: "rouge_geomean" (summarization) or "f1" (QA), plus every metric computed
     # and the teacher-forced validation loss (the only meaningful signal at demo scale).
     accuracy_metric: str = ""
     accuracy: dict[str, float | None] = {}
-    # Speeds, energies, power, utilization and memory; units in the keys. JSON has no NaN, so
-    # a quantity that could not be measured is stored as null (read back as NaN by to_frame).
-    efficiency: dict[str, float | None] = {}
+    efficiency: Efficiency = Efficiency()
+    # Each energy window's Measurement.to_dict() ("train", "steady", "inference"): the raw
+    # numbers the efficiency measures were derived from.
+    measurements: dict[str, dict[str, Any]] = {}
     energy_method: str = "none"
     energy_reason: str = ""
     train: dict[str, Any] = {}
@@ -55,12 +176,9 @@ class RecordError(ValueError):
     """A record file that cannot be read as a :class:`RunRecord`."""
 
 
-def record_path(results_dir: Path, params: dict, params_hash: str) -> Path:
+def record_path(results_dir: Path | str, params: CellParams) -> Path:
     """Where a cell's record lives: readable coordinates plus the parameter hash."""
-    accum = params.get("gradient_accumulation_steps", 1)
-    stem = (f"{params['dataset']}_{params['model']}_L{params['length']}_s{params['seed']}"
-            f"{'_ga' + str(accum) if accum != 1 else ''}_{params_hash}")
-    return Path(results_dir) / f"{stem}.json"
+    return Path(results_dir) / params.record_name
 
 
 def save_record(record: RunRecord, path: Path) -> Path:
@@ -98,51 +216,3 @@ def load_record(path: Path) -> RunRecord:
 def load_records(results_dir: Path | str) -> list[RunRecord]:
     """All records under a folder (recursively), in a stable order."""
     return [load_record(p) for p in sorted(Path(results_dir).rglob("*.json"))]
-
-
-# Columns of the tidy table, in reading order; record fields are flattened into it.
-_KEY_COLUMNS = ["profile", "dataset", "model", "length", "seed", "grad_accum", "status", "reason"]
-
-
-def _number(value) -> float:
-    return math.nan if value is None else float(value)
-
-
-def to_frame(records: list[RunRecord]):
-    """One tidy row per record: coordinates, status, accuracy and efficiency columns.
-
-    Args:
-        records: records from :func:`load_records`.
-
-    Returns:
-        A pandas DataFrame; accuracy and efficiency keys become columns; ``accuracy`` holds the
-        headline metric's value and ``accuracy_metric`` its name.
-    """
-    import pandas as pd
-
-    rows = []
-    for r in records:
-        p = r.params
-        row = {
-            "profile": r.profile, "dataset": p["dataset"], "model": p["model"],
-            "length": p["length"], "seed": p["seed"],
-            "grad_accum": p.get("gradient_accumulation_steps", 1),
-            "status": r.status, "reason": r.reason, "task": p.get("task"),
-            "source": p.get("source"), "init": p.get("init"), "scale": p.get("scale"),
-            "accuracy_metric": r.accuracy_metric,
-            "accuracy": _number(r.accuracy.get(r.accuracy_metric)),
-            "energy_method": r.energy_method,
-            "batch_size": r.train.get("batch_size", math.nan),
-            "effective_batch_size": r.train.get("effective_batch_size", math.nan),
-            "train_steps": r.train.get("steps", math.nan),
-            "parameters": r.model.get("parameters", math.nan),
-            "params_hash": r.params_hash,
-        }
-        row |= {f"acc_{k}": _number(v) for k, v in r.accuracy.items()}
-        row |= {k: _number(v) for k, v in r.efficiency.items()}
-        rows.append(row)
-    frame = pd.DataFrame(rows)
-    if frame.empty:
-        return pd.DataFrame(columns=_KEY_COLUMNS)
-    return frame.sort_values(["dataset", "model", "length", "seed", "grad_accum"],
-                             ignore_index=True)

@@ -1,0 +1,197 @@
+"""One cell, top to bottom: data -> tokenizer -> model -> fine-tuning -> inference -> record.
+
+:func:`run_cell` resolves the cell's parameters once, runs the pipeline and writes the record
+(named by the parameters' hash). Any failure is recorded with its reason, so the grid goes on;
+out-of-memory is told apart, since the paper's protocol expects it at the edge of the batch
+search.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .config import CACHE_DIR, Cell, CellParams, ConfigError, Profile
+from .records import Efficiency, RunRecord, load_record, record_path, save_record
+
+log = logging.getLogger(__name__)
+
+
+def prepare_environment(profile: Profile) -> None:
+    """Offline runs must never wait on the network: point HF at a project cache, offline."""
+    from .data import set_offline_env
+
+    if profile.source == "aclsum" and profile.init == "random":
+        set_offline_env(CACHE_DIR / "hf")
+
+
+def preflight_data(profile: Profile, datasets: list[str]) -> dict:
+    """Load every dataset the cells need before training anything.
+
+    Missing data therefore fails once, up front, instead of after hours of finished cells.
+
+    Returns:
+        ``{dataset: DatasetDict}``.
+    """
+    from .data import load_dataset_splits
+
+    return {name: load_dataset_splits(name, source=profile.source, data_dir=profile.data_dir,
+                                      max_train_samples=profile.max_train_samples,
+                                      max_eval_samples=profile.max_eval_samples)
+            for name in dict.fromkeys(datasets)}
+
+
+def run_cell(profile: Profile, cell: Cell, *, data=None, force: bool = False,
+             show_progress: bool = True) -> RunRecord:
+    """Run one cell end to end and write its record (or return the existing one).
+
+    Args:
+        profile: the validated profile.
+        cell: the grid point.
+        data: the dataset's splits when already loaded (see :func:`preflight_data`).
+        force: re-run even if a record exists.
+        show_progress: show progress bars.
+
+    Returns:
+        The cell's record; ``status`` says whether it finished, ran out of memory or failed.
+
+    Raises:
+        ConfigError: the cell cannot run (checked before any compute).
+    """
+    params = cell.resolve(profile)
+    path = record_path(profile.results_path, params)
+    if path.exists() and not force:
+        return load_record(path)
+    prepare_environment(profile)
+    if data is None:
+        data = preflight_data(profile, [cell.dataset])[cell.dataset]
+
+    started, clock = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.perf_counter()
+    base = dict(profile=profile.name, label=cell.label, params_hash=params.digest, params=params,
+                started_at=started)
+    try:
+        record = RunRecord(status="ok", **base, **_execute(params, data, show_progress))
+    except ConfigError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any failure is recorded, and the grid goes on
+        status = "oom" if _is_oom(err) else "failed"
+        log.error("%s %s: %s", cell.label, status, err)
+        record = RunRecord(status=status, reason=f"{type(err).__name__}: {err}".splitlines()[0],
+                           **base, train={"traceback": traceback.format_exc(limit=8)})
+    record.wall_time_s = time.perf_counter() - clock
+    if int(os.environ.get("RANK", "0")) == 0:
+        save_record(record, path)
+    return record
+
+
+def _is_oom(err: BaseException) -> bool:
+    import torch
+
+    return isinstance(err, torch.OutOfMemoryError) or "out of memory" in str(err).lower()
+
+
+def _execute(params: CellParams, data, show_progress: bool) -> dict:
+    """The pipeline of one cell; returns the record's measured fields."""
+    import torch
+    from transformers import set_seed
+
+    from .data import SCROLLS_NAMES, describe_source, group_references, train_tokenizer
+    from .energy import EnergyMeter, decimate, summarize_trace
+    from .env import describe_environment
+    from .infer import timed_generate
+    from .metrics import load_scrolls_metric
+    from .models import build_model, describe_model, is_led
+    from .train import HEADLINE_METRIC, build_trainer, summarize_training, tokenize
+
+    use_cuda = torch.cuda.is_available()
+    if use_cuda and params.gpu_memory_gb:
+        total = torch.cuda.get_device_properties(0).total_memory
+        torch.cuda.set_per_process_memory_fraction(min(1.0, params.gpu_memory_gb * 2**30 / total))
+
+    set_seed(params.seed)
+    tokenizer = None
+    if params.init == "random":
+        texts = list(data["train"]["input"]) + list(data["train"]["output"])
+        tokenizer = train_tokenizer(texts, params.vocab_size, CACHE_DIR / "tokenizers")
+    model, tokenizer = build_model(params.model, params.init, params.scale,
+                                   tokenizer=tokenizer, dropout=params.dropout)
+    global_first_token = is_led(params.model)
+    train_set = tokenize(data["train"], tokenizer, params.length, params.max_target_length,
+                         global_first_token)
+    eval_set = tokenize(data["validation"], tokenizer, params.length, params.max_target_length,
+                        global_first_token)
+
+    # The SCROLLS metric selects ROUGE or F1 by the dataset's config name, as the official one.
+    metric = load_scrolls_metric(SCROLLS_NAMES[params.dataset])
+    headline = HEADLINE_METRIC[params.task]
+
+    def compute_metrics(prediction):
+        preds, labels = prediction
+        labels = labels.copy()
+        labels[labels < 0] = tokenizer.pad_token_id
+        preds[preds < 0] = tokenizer.pad_token_id
+        decoded = tokenizer.batch_decode(preds, skip_special_tokens=True)
+        refs = tokenizer.batch_decode(labels, skip_special_tokens=True)
+        return metric.compute(predictions=decoded, references=[[r] for r in refs])
+
+    meter = EnergyMeter(sample_interval_s=params.sample_interval_s,
+                        cpu_watts_per_core=params.cpu_watts_per_core)
+    workdir = Path(tempfile.mkdtemp(prefix="tradeoff-"))
+    try:
+        if params.idle_baseline_s > 0:
+            meter.idle_baseline(params.idle_baseline_s)
+        trainer, energy = build_trainer(model, tokenizer, train_set, eval_set, params, meter,
+                                        workdir, use_cuda, compute_metrics, show_progress)
+        train_metrics = trainer.train().metrics
+        training = summarize_training(trainer, train_metrics, energy)
+        # Teacher-forced validation loss of the kept model: at demo scale the only accuracy
+        # signal with meaning, since a few minutes of training decode nothing useful.
+        trainer.compute_metrics = None
+        val_loss = trainer.evaluate()["eval_loss"]
+
+        grouped = group_references(data["validation"])
+        predictions, infer_m, generated = timed_generate(
+            trainer.model, tokenizer, list(grouped["input"]), length=params.length,
+            batch_size=params.infer_batch_size, max_new_tokens=params.max_new_tokens,
+            num_beams=params.num_beams, meter=meter, global_first_token=global_first_token,
+            fixed_length=params.fixed_generation_length, show_progress=show_progress)
+        scores = metric.compute(predictions=predictions, references=list(grouped["references"]))
+        train_trace = meter.trace("train")
+        infer_trace = meter.trace("inference")
+    finally:
+        meter.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    windows = {"train": energy.measurements["train"], "steady": energy.measurements.get("steady"),
+               "inference": infer_m}
+    train_m = windows["train"]
+    return dict(
+        accuracy_metric=headline,
+        accuracy={**scores, "val_loss": float(val_loss)},
+        efficiency=Efficiency.from_windows(train_m, windows["steady"], training, infer_m,
+                                           len(predictions), generated,
+                                           summarize_trace(train_trace)),
+        measurements={key: m.to_dict() for key, m in windows.items() if m is not None},
+        energy_method=train_m.method,
+        energy_reason=train_m.reason,
+        train=training,
+        inference={"samples": len(predictions), "batch_size": params.infer_batch_size,
+                   "max_new_tokens": params.max_new_tokens, "generated_tokens": generated,
+                   "examples": [{"input": grouped["input"][i][:400],
+                                 "references": grouped["references"][i][:3],
+                                 "prediction": predictions[i]}
+                                for i in range(min(3, len(predictions)))]},
+        model=describe_model(trainer.model, params.model, params.init, params.scale),
+        data=describe_source(params.dataset, params.source)
+        | {"train_rows": len(data["train"]), "validation_rows": len(data["validation"]),
+           "validation_ids": len(grouped)},
+        traces={"train": decimate(train_trace).to_dict("records"),
+                "inference": decimate(infer_trace).to_dict("records")},
+        env=describe_environment(),
+    )
