@@ -47,11 +47,9 @@ def reduced_smoke(folder: Path):
 
 def seed_failed_cell(profile) -> None:
     """A record that says the cell failed: the grid keeps it, and the book must show it."""
-    from tradeoff.config import cell_params, params_hash
-
-    params = cell_params(profile, FAILED_CELL)
+    params = FAILED_CELL.resolve(profile)
     record = RunRecord(profile=profile.name, label=FAILED_CELL.label,
-                       params_hash=params_hash(params), params=params, status="failed",
+                       params_hash=params.digest, params=params, status="failed",
                        reason=FAILED_REASON, train={"traceback": "Traceback: seeded\n"},
                        wall_time_s=0.0)
     save_record(record, cell_record_path(profile, FAILED_CELL))

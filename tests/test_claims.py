@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tradeoff import claims as C
+from tradeoff.analysis import claims as C
+from tradeoff.analysis import recommend as R
+from tradeoff.analysis import table as T
 
 LENGTHS = (1024, 2048, 3072, 4096)
 DATASETS = ("govreport", "summscreenfd", "qmsum", "qasper")
@@ -86,10 +88,10 @@ def grid():
 
 def test_score_orients_signals():
     frame = pd.DataFrame([row("qasper", "led-base", 1024, accuracy=21.0, acc_val_loss=2.5)])
-    assert C.score(frame, "headline").tolist() == [21.0]
-    assert C.score(frame, "val_loss").tolist() == [-2.5]
+    assert T.score(frame, "headline").tolist() == [21.0]
+    assert T.score(frame, "val_loss").tolist() == [-2.5]
     with pytest.raises(ValueError, match="unknown accuracy signal"):
-        C.score(frame, "bleu")
+        T.score(frame, "bleu")
 
 
 @pytest.mark.parametrize("signal", ["headline", "val_loss"])
@@ -316,26 +318,26 @@ def options():
 
 
 def test_pareto_frontier(options):
-    front = C.pareto_frontier(options, "train_energy_kwh")
+    front = R.pareto_frontier(options, "train_energy_kwh")
     assert list(zip(front["model"], front["length"])) == [
         ("led-base", 1024), ("led-base", 2048), ("led-large", 2048)]
     assert front["score"].tolist() == [20.0, 25.0, 30.0]
     # A speed is a benefit: the fastest inference comes first.
-    fast = C.pareto_frontier(options, "infer_samples_per_s")
+    fast = R.pareto_frontier(options, "infer_samples_per_s")
     assert fast["infer_samples_per_s"].tolist() == [10.0, 5.0, 2.5]
-    assert C.pareto_frontier(options, "no_such_column").empty
+    assert R.pareto_frontier(options, "no_such_column").empty
 
 
 def test_recommend_within_and_without_budget(options):
-    best = C.recommend(options, dataset="govreport", max_energy_kwh=3.0)
+    best = R.recommend(options, dataset="govreport", max_energy_kwh=3.0)
     assert len(best) == 1
     assert (best.loc[0, "model"], best.loc[0, "length"]) == ("led-base", 2048)
     assert "within training energy <= 3 kWh" in best.attrs["reason"]
-    unlimited = C.recommend(options, dataset="govreport")
+    unlimited = R.recommend(options, dataset="govreport")
     assert unlimited.loc[0, "score"] == 30.0
-    fast = C.recommend(options, dataset="govreport", min_infer_samples_per_s=6.0)
+    fast = R.recommend(options, dataset="govreport", min_infer_samples_per_s=6.0)
     assert fast.loc[0, "length"] == 1024 and fast.loc[0, "model"] == "led-base"
-    none = C.recommend(options, dataset="govreport", max_energy_kwh=0.5)
+    none = R.recommend(options, dataset="govreport", max_energy_kwh=0.5)
     assert none.empty and "none of the 5 configurations" in none.attrs["reason"]
-    other = C.recommend(options, dataset="qasper")
+    other = R.recommend(options, dataset="qasper")
     assert other.empty and "no finished runs" in other.attrs["reason"]

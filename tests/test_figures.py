@@ -17,9 +17,13 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from tradeoff import figures as F
-from tradeoff.config import Profile
-from tradeoff.records import RunRecord
+from tradeoff.analysis import table as T
+from tradeoff.report import figures as F
+from tradeoff.report import provenance as P
+from tradeoff.report import style as S
+from tradeoff.report import tables as Tb
+from tradeoff.config import Cell, Profile
+from tradeoff.records import POWER_EFFICIENCY, RunRecord
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 MODELS = ("led-base", "led-large", "bigbird-large")
@@ -36,10 +40,8 @@ def record(dataset="govreport", model="led-base", length=1024, *, grad_accum=1, 
     """One run record; efficiency falls with length, larger models are slower."""
     k = length / 1024
     size = {"led-base": 1.0, "led-large": 2.0, "bigbird-large": 3.0}[model]
-    params = {"dataset": dataset, "model": model, "length": length, "seed": seed,
-              "gradient_accumulation_steps": grad_accum, "source": source, "init": init,
-              "scale": scale, "task": "qa" if dataset == "qasper" else "summarization",
-              "cpu_watts_per_core": 10.0}
+    params = Cell(dataset, model, length, seed, grad_accum).resolve(
+        Profile(source=source, init=init, scale=scale, cpu_watts_per_core=10.0))
     if status != "ok":
         return RunRecord(profile="test", label=f"{dataset}/{model}/L{length}",
                          params_hash=f"{dataset}-{model}-{length}-{grad_accum}-{seed}",
@@ -86,7 +88,7 @@ def grid(datasets=("govreport",), lengths=(1024, 2048), **kwargs) -> list[RunRec
 
 @pytest.fixture(scope="module")
 def cpu_frame():
-    return F.tidy(grid(datasets=("govreport", "qasper")))
+    return T.tidy(grid(datasets=("govreport", "qasper")))
 
 
 def _texts(fig: Figure) -> str:
@@ -110,7 +112,7 @@ def test_accuracy_vs_power_efficiency_draws_one_line_per_model(cpu_frame):
     assert all(len(line.get_xdata()) == 2 for line in ax.lines)
     base = ax.lines[0]  # models in the book's order: led-base first
     assert list(base.get_xdata()) == pytest.approx([0.2, 0.1])
-    assert base.get_color() == F.MODEL_COLORS["led-base"]
+    assert base.get_color() == S.MODEL_COLORS["led-base"]
     assert sorted(t.get_text() for t in ax.texts) == ["1024"] * 3 + ["2048"] * 3
     assert "lower is better" in ax.get_ylabel()
     assert "estimated" in ax.get_xlabel()
@@ -126,7 +128,7 @@ def test_energy_vs_accuracy_rescales_small_energies_to_joules(cpu_frame):
 
 
 def test_energy_stays_in_kwh_when_large():
-    frame = F.tidy([record(model=m, length=n, energy_kwh=2.0 * n / 1024) for m in MODELS
+    frame = T.tidy([record(model=m, length=n, energy_kwh=2.0 * n / 1024) for m in MODELS
                     for n in (1024, 4096)])
     ax = F.energy_vs_accuracy(frame, "govreport", "val_loss").axes[0]
     assert "(kWh)" in ax.get_xlabel()
@@ -154,7 +156,7 @@ def test_qasper_efficiency_has_four_panels_of_three_lines(cpu_frame):
 def test_batch_size_effect_one_line_per_accumulation():
     records = grid(datasets=("qasper",)) + [record("qasper", "led-base", n, grad_accum=4)
                                             for n in (1024, 2048)]
-    fig = F.batch_size_effect(F.tidy(records), "val_loss")
+    fig = F.batch_size_effect(T.tidy(records), "val_loss")
     accuracy, energy = fig.axes[:2]
     assert len(accuracy.lines) == 2 and len(energy.lines) == 2
     labels = [line.get_label() for line in accuracy.lines]
@@ -165,9 +167,9 @@ def test_batch_size_effect_one_line_per_accumulation():
 def test_batch_gain_is_large_minus_small_accumulation():
     records = [record("qasper", "led-base", 1024, val_loss=7.0),
                record("qasper", "led-base", 1024, grad_accum=4, val_loss=6.5)]
-    gain = F.batch_gain(F.tidy(records), "val_loss")
+    gain = Tb.batch_gain(T.tidy(records), "val_loss")
     assert gain["change"].tolist() == pytest.approx([-0.5])
-    assert F.batch_gain(F.tidy(records[:1]), "val_loss").empty
+    assert Tb.batch_gain(T.tidy(records[:1]), "val_loss").empty
 
 
 def test_deep_dive_labels_cpu_equivalents_on_a_cpu_run(cpu_frame):
@@ -180,7 +182,7 @@ def test_deep_dive_labels_cpu_equivalents_on_a_cpu_run(cpu_frame):
 
 
 def test_deep_dive_uses_gpu_columns_on_a_gpu_run():
-    fig = F.deep_dive(F.tidy(grid(gpu=True)))
+    fig = F.deep_dive(T.tidy(grid(gpu=True)))
     assert "mean GPU utilization (%)" in fig.axes[0].get_ylabel()
     heights = sorted(p.get_height() for p in fig.axes[0].patches)
     assert heights == pytest.approx([60, 60, 70, 70, 80, 80])
@@ -230,10 +232,10 @@ EMPTY_FIGURES = [
 @pytest.mark.parametrize("case", ["no records", "only failures", "bare columns"])
 def test_missing_data_gives_a_note_not_an_error(draw, case):
     if case == "no records":
-        records, frame = [], F.tidy([])
+        records, frame = [], T.tidy([])
     elif case == "only failures":
         records = [record(m, status="oom", reason="CUDA out of memory") for m in ("govreport",)]
-        frame = F.tidy(records)
+        frame = T.tidy(records)
     else:  # a hand-made table with coordinates only: no efficiency or accuracy columns
         records = []
         frame = pd.DataFrame({"dataset": ["govreport"], "model": ["led-base"], "length": [1024],
@@ -257,26 +259,26 @@ def test_figures_stay_out_of_pyplot(cpu_frame):
 
 
 def test_accuracy_signal_and_labels(cpu_frame):
-    assert F.accuracy_signal(cpu_frame) == "val_loss"
-    pretrained = F.tidy(grid(init="pretrained", scale="full", source="scrolls"))
-    assert F.accuracy_signal(pretrained) == "headline"
-    assert F.accuracy_signal(F.tidy([])) == "headline"
-    assert F.signal_label("val_loss") == "validation loss (lower is better)"
-    assert F.signal_label("headline", "qasper").startswith("token F1")
-    assert F.signal_label("headline", "govreport").startswith("ROUGE geometric mean")
+    assert T.accuracy_signal(cpu_frame) == "val_loss"
+    pretrained = T.tidy(grid(init="pretrained", scale="full", source="scrolls"))
+    assert T.accuracy_signal(pretrained) == "headline"
+    assert T.accuracy_signal(T.tidy([])) == "headline"
+    assert S.signal_label("val_loss") == "validation loss (lower is better)"
+    assert S.signal_label("headline", "qasper").startswith("token F1")
+    assert S.signal_label("headline", "govreport").startswith("ROUGE geometric mean")
     with pytest.raises(ValueError):
-        F.signal_label("bleu")
+        S.signal_label("bleu")
 
 
 def test_signal_values_are_raw(cpu_frame):
-    values = F.configurations(cpu_frame, "val_loss", dataset="govreport")["value"]
+    values = T.configurations(cpu_frame, "val_loss", dataset="govreport")["value"]
     assert (values > 6).all()  # the loss itself, not the claims' negated score
 
 
 def test_banner_for_a_cpu_demo_says_stand_in_and_estimated(cpu_frame):
     profile = Profile(name="demo", description="CPU demo", source="aclsum", init="random",
                       scale="mini")
-    text = F.banner(profile, cpu_frame).data
+    text = P.banner(profile, cpu_frame).data
     assert ":class: warning" in text
     assert "stand-in" in text and "not the SCROLLS data" in text
     assert "estimated from CPU time" in text and "10 W per busy core" in text
@@ -287,8 +289,8 @@ def test_banner_for_a_cpu_demo_says_stand_in_and_estimated(cpu_frame):
 
 
 def test_banner_for_a_paper_run_says_scrolls():
-    frame = F.tidy(grid(gpu=True, source="scrolls", init="pretrained", scale="full"))
-    text = F.banner("no-such-profile", frame).data
+    frame = T.tidy(grid(gpu=True, source="scrolls", init="pretrained", scale="full"))
+    text = P.banner("no-such-profile", frame).data
     assert "SCROLLS" in text and "stand-in" not in text
     assert "2 x NVIDIA H100" in text
     assert "NVML GPU energy counter" in text
@@ -297,26 +299,26 @@ def test_banner_for_a_paper_run_says_scrolls():
 
 
 def test_banner_without_records():
-    text = F.banner(Profile(name="demo"), F.tidy([])).data
+    text = P.banner(Profile(name="demo"), T.tidy([])).data
     assert "none found" in text and ":class: warning" in text
 
 
 def test_failed_runs_table_shows_failures():
     records = grid() + [record(model="bigbird-large", length=4096, status="oom",
                                reason="CUDA out of memory at batch 1")]
-    table = F.failed_runs_table(F.tidy(records))
+    table = Tb.failed_runs_table(T.tidy(records))
     assert len(table) == 1
     row = table.iloc[0]
     assert (row["model"], row["length"], row["status"]) == ("bigbird-large", 4096, "oom")
     assert "out of memory" in row["reason"]
-    assert F.failed_runs_table(F.tidy(grid())).empty
-    assert F.failed_runs_table(F.tidy([])).empty
+    assert Tb.failed_runs_table(T.tidy(grid())).empty
+    assert Tb.failed_runs_table(T.tidy([])).empty
 
 
 def test_protocol_table_reflects_the_profile(cpu_frame):
     profile = Profile(name="demo", source="aclsum", init="random", scale="mini",
                       lengths=[1024, 2048], batch_size=2, max_steps=6, patience=None)
-    table = F.protocol_table(profile, cpu_frame).set_index("aspect")["this run"]
+    table = Tb.protocol_table(profile, cpu_frame).set_index("aspect")["this run"]
     assert "stand-ins" in table["data"]
     assert table["weights"] == "random initialization"
     assert table["input lengths"] == "1024, 2048"
@@ -324,36 +326,36 @@ def test_protocol_table_reflects_the_profile(cpu_frame):
     assert "6 optimizer steps" in table["convergence"]
     assert "estimated from CPU time" in table["energy measurement"]
     assert table["hardware"].startswith("CPU only")
-    paper = F.protocol_table("paper").set_index("aspect")  # params/paper.yaml
+    paper = Tb.protocol_table("paper").set_index("aspect")  # params/paper.yaml
     assert "48 GB" in paper.loc["batch size rule", "this run"]
     assert "3 validations" in paper.loc["convergence", "this run"]
 
 
 def test_length_effect_ratio_and_text():
-    frame = F.tidy([record(model="led-base", length=1024, power_eff=0.2),
+    frame = T.tidy([record(model="led-base", length=1024, power_eff=0.2),
                     record(model="led-base", length=4096, power_eff=0.05),
                     record(model="led-large", length=1024, power_eff=0.1)])
-    table = F.length_effect(frame, "govreport", F.POWER_EFFICIENCY)
+    table = Tb.length_effect(frame, "govreport", POWER_EFFICIENCY)
     assert table.loc["led-base", "ratio"] == pytest.approx(0.25)
-    assert F.effect_text(table, "led-base") == "x0.25 (4096 vs 1024 tokens)"
+    assert Tb.effect_text(table, "led-base") == "x0.25 (4096 vs 1024 tokens)"
     assert math.isnan(table.loc["led-large", "ratio"])
-    assert F.effect_text(table, "led-large").startswith("n/a")
-    assert F.effect_text(table, "bigbird-large").startswith("n/a")
+    assert Tb.effect_text(table, "led-large").startswith("n/a")
+    assert Tb.effect_text(table, "bigbird-large").startswith("n/a")
 
 
 def test_recommendations_show_the_loss_and_the_reason(cpu_frame):
-    table = F.recommendations(cpu_frame, "val_loss")
+    table = Tb.recommendations(cpu_frame, "val_loss")
     assert list(table["dataset"]) == ["govreport", "qasper"]
     assert (table["validation loss"] > 6).all()
-    none_fit = F.recommendations(cpu_frame, "val_loss", max_energy_kwh=1e-9)
+    none_fit = Tb.recommendations(cpu_frame, "val_loss", budget=Tb.Budget(max_energy_kwh=1e-9))
     assert none_fit["model"].isna().all()
     assert none_fit["reason"].str.contains("none of the").all()
 
 
 def test_selection_filters_records():
     records = grid(lengths=(1024, 2048, 4096))
-    kept = F.select_records(records, models=["led-base"], lengths=[4096])
-    assert [(r.params["model"], r.params["length"]) for r in kept] == [("led-base", 4096)]
+    kept = T.select_records(records, models=["led-base"], lengths=[4096])
+    assert [(r.params.model, r.params.length) for r in kept] == [("led-base", 4096)]
 
 
 def test_load_reads_a_folder(tmp_path):
@@ -361,15 +363,15 @@ def test_load_reads_a_folder(tmp_path):
 
     for r in grid():
         save_record(r, tmp_path / f"{r.params_hash}.json")
-    records, frame = F.load(tmp_path, models=["led-large"])
+    records, frame = T.load(tmp_path, models=["led-large"])
     assert len(records) == 2 and set(frame["model"]) == {"led-large"}
     assert frame.attrs["results_dir"] == str(tmp_path)
-    records, frame = F.load(tmp_path / "missing")
+    records, frame = T.load(tmp_path / "missing")
     assert records == [] and frame.empty
 
 
-def test_importing_figures_does_not_import_torch():
-    code = ("import sys, tradeoff.figures; "
+def test_importing_the_report_does_not_import_torch():
+    code = ("import sys, tradeoff.report.figures, tradeoff.report.tables, tradeoff.analysis.claims; "
             "print(sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -395,9 +397,12 @@ def _python(cell: dict) -> str:
 
 
 def test_there_are_notebooks():
+    from tradeoff.book import CHAPTER_SOURCES
+
     names = {p.stem for p in NOTEBOOKS}
-    assert {"setup", "govreport", "summscreenfd", "qmsum", "qasper", "energy",
-            "conclusions"} <= names
+    assert set(CHAPTER_SOURCES) == {"setup", "govreport", "summscreenfd", "qmsum", "qasper",
+                                    "energy", "conclusions"}
+    assert {source for source, _ in CHAPTER_SOURCES.values()} <= names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -450,6 +455,6 @@ def test_notebook_opens_with_a_title(path):
 def test_styled_tables_escape_html_and_keep_small_numbers():
     table = pd.DataFrame({"evidence": ["rho < 0 in 3/4 series with >= 2 lengths"],
                           "train_energy_kwh": [6.2e-06]})
-    html = F.styled(table).to_html()
+    html = Tb.styled(table).to_html()
     assert "rho &lt; 0" in html and "&gt;= 2" in html
     assert "6.2e-06" in html

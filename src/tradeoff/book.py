@@ -44,14 +44,28 @@ from typing import Literal
 
 import yaml
 
-from .config import Cell, ConfigError, Profile, load_profile
+from .config import REPO_ROOT, Cell, ConfigError, Profile, load_profile
 from .grid import cell_record_path, validate_cells
+from .report.provenance import book_banner
+from .report.style import DATASET_LABELS
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = Path(__file__).resolve().parent
-CHAPTERS = ("setup", "govreport", "summscreenfd", "qmsum", "qasper", "energy", "conclusions")
+# Chapter pages in book order: page name -> (source notebook, parameters beyond the common ones).
+# The three summarization chapters are one notebook, executed once per dataset. Chapters that
+# compare runs also get the profile's models and lengths (see `_chapter_parameters`).
+CHAPTER_SOURCES = {
+    "setup": ("setup", {}),
+    "govreport": ("summarization", {"dataset": "govreport"}),
+    "summscreenfd": ("summarization", {"dataset": "summscreenfd"}),
+    "qmsum": ("summarization", {"dataset": "qmsum"}),
+    "qasper": ("qasper", {}),
+    "energy": ("energy", {}),
+    "conclusions": ("conclusions", {}),
+}
+_SELECTION = ("models", "lengths")
+CHAPTERS = tuple(CHAPTER_SOURCES)
 LAB_NOTEBOOK = "run.ipynb"
 REPORT_NAME = "build-report.json"
 # Bump when the meaning of a cache key changes, so old executed copies are not trusted.
@@ -140,7 +154,7 @@ def read_report(build_dir: Path | str = "_build") -> BuildReport:
 
 
 def build_book(profile: Profile, build_dir: Path | str = "_build", *, strict: bool = False,
-               show_progress: bool = True, source_root: Path | str = ROOT) -> Path:
+               show_progress: bool = True, source_root: Path | str = REPO_ROOT) -> Path:
     """Run the grid through papermill, execute the chapters, and render the book.
 
     Args:
@@ -194,20 +208,22 @@ def build_book(profile: Profile, build_dir: Path | str = "_build", *, strict: bo
     chapters = _bar(len(CHAPTERS), "chapters", "notebook", show_progress)
     records = sorted(profile.results_path.rglob("*.json")) if profile.results_path.exists() else []
     _remove_stale(src / "notebooks", {f"{c}.ipynb" for c in CHAPTERS})
-    for chapter in CHAPTERS:
+    for chapter, (notebook, extra) in CHAPTER_SOURCES.items():
         chapters.set_postfix_str(chapter)
-        source = source_root / "notebooks" / f"{chapter}.ipynb"
-        key = _cache_key(source, common, profile, code, records)
+        source = source_root / "notebooks" / f"{notebook}.ipynb"
+        params = _chapter_parameters(source, profile, {**common, **extra})
+        key = _cache_key(source, params, profile, code, records)
+        title = DATASET_LABELS[extra["dataset"]] if "dataset" in extra else None
         report.notebooks.append(_execute_cached(
-            f"notebooks/{chapter}", source, src / "notebooks" / f"{chapter}.ipynb", common,
-            key=lambda key=key: key, title=None, build_dir=build_dir))
+            f"notebooks/{chapter}", source, src / "notebooks" / f"{chapter}.ipynb", params,
+            key=lambda key=key: key, title=title, build_dir=build_dir))
         chapters.update()
     chapters.close()
 
     with contextlib.suppress(OSError):
         (build_dir / "tmp").rmdir()
     report.failed_cells = _failed_cells(all_records)
-    report.staged_files = _stage(source_root, src, _banner(profile, all_records))
+    report.staged_files = _stage(source_root, src, book_banner(profile, all_records))
     if show_progress:
         print(f"rendering HTML with jupyter-book ({src}) ...", file=sys.stderr, flush=True)
     report.save(build_dir / REPORT_NAME)
@@ -234,15 +250,43 @@ def build_book(profile: Profile, build_dir: Path | str = "_build", *, strict: bo
     return index
 
 
+def plan_book(profile: Profile, source_root: Path | str = REPO_ROOT) -> list[str]:
+    """What :func:`build_book` would execute, validated as a build does before any compute.
+
+    Returns:
+        One line per page: lab pages (with their cells' record status), then chapters.
+
+    Raises:
+        ConfigError: a cell of the profile cannot run.
+        BookError: a source of the book is missing.
+    """
+    validate_cells(profile, profile.cells())
+    _check_sources(Path(source_root))
+    groups = _groups(profile, profile.cells())
+    lines = [f"lab/{name}: {sum(p.exists() for p in groups[group])}/{len(groups[group])} "
+             f"cells recorded in {profile.results_path}"
+             for group, name in lab_names(groups).items()]
+    return lines + [f"notebooks/{page}: {notebook}.ipynb {extra or ''}".rstrip()
+                    for page, (notebook, extra) in CHAPTER_SOURCES.items()]
+
+
 def _failures(report: BuildReport) -> str:
     return (f"{len(report.failed)} notebook(s) failed to execute: "
             + "; ".join(f"{r.name}: {r.reason}" for r in report.failed))
 
 
+def _chapter_parameters(source: Path, profile: Profile, params: dict) -> dict:
+    """A chapter's papermill parameters: the profile's models and lengths where it takes them."""
+    import papermill
+
+    declared = papermill.inspect_notebook(str(source))
+    return params | {name: list(getattr(profile, name)) for name in _SELECTION if name in declared}
+
+
 def _check_sources(root: Path) -> None:
     needed = [root / "_config.yml", root / "_toc.yml", root / "book",
               root / "notebooks" / LAB_NOTEBOOK]
-    needed += [root / "notebooks" / f"{c}.ipynb" for c in CHAPTERS]
+    needed += [root / "notebooks" / f"{n}.ipynb" for n in {n for n, _ in CHAPTER_SOURCES.values()}]
     missing = [str(p.relative_to(root)) for p in needed if not p.exists()]
     if missing:
         raise BookError(f"missing book sources under {root}: {', '.join(missing)}")
@@ -340,6 +384,7 @@ def _execute_cached(name: str, source: Path, output: Path, params: dict, *, key,
     seconds = time.perf_counter() - clock
     try:
         executed = nbformat.read(tmp, as_version=4) if tmp.exists() else _stub(nb)
+        _show_parameters_once(executed)
         if status == "failed":
             _mark_failed(executed, reason)
         executed.metadata["tradeoff"] = {
@@ -367,6 +412,22 @@ def _retitle(nb, title: str) -> None:
             _, _, rest = cell.source.lstrip().partition("\n")
             cell.source = f"# {title}\n{rest}"
             return
+
+
+def _show_parameters_once(nb) -> None:
+    """Show the parameters a page was executed with once, not twice.
+
+    papermill adds its ``injected-parameters`` cell after the notebook's own ``parameters`` cell;
+    the page keeps the injected one (the values used), folded, and drops the defaults.
+    """
+    tags = [c.get("metadata", {}).get("tags", []) for c in nb.cells]
+    if not any("injected-parameters" in t for t in tags):
+        return
+    for cell, cell_tags in zip(nb.cells, tags):
+        if "parameters" in cell_tags:
+            cell.metadata["tags"] = [*cell_tags, "remove-cell"]
+        elif "injected-parameters" in cell_tags:
+            cell.metadata["tags"] = [*cell_tags, "hide-input"]
 
 
 def _stub(nb):
@@ -408,26 +469,6 @@ def _failed_cells(paths: list[Path]) -> list[str]:
         if record.status != "ok":
             failed.append(f"{record.label}: {record.status}: {record.reason}")
     return failed
-
-
-def _banner(profile: Profile, paths: list[Path]) -> str:
-    """Provenance line shown on every page: profile, data, weights and the energy method(s)."""
-    from .records import RecordError, load_record
-
-    methods = set()
-    for path in paths:
-        try:
-            methods.add(load_record(path).energy_method)
-        except (OSError, RecordError):
-            continue
-    data = "ACLSum stand-ins, not SCROLLS" if profile.source == "aclsum" else "SCROLLS"
-    text = f"Built from profile <b>{profile.name}</b>"
-    if profile.description:
-        text += f": {profile.description}"
-    text += f" &middot; data: {data} &middot; weights: {profile.init} ({profile.scale})"
-    if methods:
-        text += f" &middot; energy: {', '.join(sorted(methods))}"
-    return text
 
 
 # ----------------------------------------------------------------------------- staging
@@ -526,171 +567,3 @@ class _RecordWatcher:
         if self._thread.is_alive():
             self._thread.join()
         self._update()
-
-
-# ----------------------------------------------------------------------------- lab notebook helpers
-
-
-def lab_cells(profile: Profile, dataset: str, model: str) -> list[Cell]:
-    """The grid cells of one dataset x model group, in grid order.
-
-    Raises:
-        ConfigError: the profile has no such group.
-    """
-    cells = [c for c in profile.cells() if c.dataset == dataset and c.model == model]
-    if not cells:
-        raise ConfigError(f"profile '{profile.name}' has no cells for {dataset} x {model}; "
-                          f"datasets {profile.datasets}, models {profile.models}")
-    return cells
-
-
-def lab_provenance(profile: Profile, dataset: str, model: str, records) -> str:
-    """Where this group's numbers come from: profile, data, weights, hardware, energy method."""
-    lines = [f"group: {dataset} x {model}", f"profile: {profile.name} ({profile.description})",
-             f"records: {profile.results_path}"]
-    ok = [r for r in records if r.status == "ok"] or list(records)
-    if ok:
-        r = ok[0]
-        data, mdl, env = r.data, r.model, r.env
-        if data:
-            lines.append(f"data: {data.get('source')} - {data.get('description', '')}")
-        if mdl:
-            lines.append(f"weights: {mdl.get('init')} init, {mdl.get('scale')} scale "
-                         f"({mdl.get('checkpoint', '')}), {mdl.get('parameters', '?')} parameters")
-        if env:
-            lines.append(f"hardware: {env.get('cpu_cores', '?')} CPU cores ({env.get('cpu')}), "
-                         f"GPU: {env.get('gpu')} x {env.get('gpu_count', 0)}; "
-                         f"git {env.get('git_commit', '?')}")
-        lines.append(f"energy method: {r.energy_method}")
-    return "\n".join(lines)
-
-
-def _short_label(record) -> str:
-    """A cell's label without its dataset and model (a lab page is about one group)."""
-    parts = record.label.split("/")
-    return "/".join(parts[2:]) if len(parts) > 2 else record.label
-
-
-def lab_status(records):
-    """One row per cell: status, reason and the headline numbers, with units in the names.
-
-    Numbers are rounded to four significant digits for display; the records keep full precision.
-    """
-    import pandas as pd
-
-    rows = []
-    for r in records:
-        eff, acc = r.efficiency, r.accuracy
-        rows.append({
-            "cell": _short_label(r), "status": r.status, "reason": r.reason,
-            r.accuracy_metric or "accuracy": acc.get(r.accuracy_metric),
-            "val_loss": acc.get("val_loss"), "batch": r.train.get("effective_batch_size"),
-            "train_time_s": eff.get("train_time_s"),
-            "train_samples_per_s": eff.get("train_samples_per_s"),
-            "train_energy_j": eff.get("train_energy_j"),
-            "infer_samples_per_s": eff.get("infer_samples_per_s"),
-            "energy_method": r.energy_method,
-        })
-    frame = pd.DataFrame(rows).set_index("cell")
-    numeric = frame.select_dtypes("number").columns.drop("batch", errors="ignore")
-    frame[numeric] = frame[numeric].apply(lambda col: col.map(
-        lambda v: float(f"{v:.4g}") if pd.notna(v) else v))
-    frame["batch"] = frame["batch"].astype("Int64")  # a failed cell has none
-    return frame
-
-
-def _trace_series(trace: list[dict]) -> tuple[list[float], list[float], str]:
-    """The trace to draw: summed GPU power when measured, else this process's CPU utilization."""
-    if not trace:
-        return [], [], ""
-    t = [row.get("t_s") for row in trace]
-    power_cols = sorted(k for k in trace[0] if k.startswith("gpu") and k.endswith("_power_w"))
-    if power_cols:
-        values = [sum(v for c in power_cols if (v := row.get(c)) is not None) for row in trace]
-        return t, values, "GPU power (W, all GPUs)"
-    return t, [row.get("cpu_util_pct") for row in trace], "CPU utilization (% of one core)"
-
-
-def plot_lab(records):
-    """Loss curves (train loss per step, validation loss) and the training power trace.
-
-    Args:
-        records: the group's run records.
-
-    Returns:
-        A matplotlib Figure with two panels, one line per cell.
-    """
-    import matplotlib.pyplot as plt
-
-    fig, (ax_loss, ax_trace) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
-    trace_label = ""
-    for i, r in enumerate(records):
-        color, name = f"C{i % 10}", _short_label(r)
-        history = r.train.get("log_history", [])
-        train = [(h["step"], h["loss"]) for h in history if "loss" in h and "step" in h]
-        evals = [(h["step"], h["eval_loss"]) for h in history if "eval_loss" in h and "step" in h]
-        if train:
-            ax_loss.plot(*zip(*train), color=color, marker=".", label=name)
-        if evals:
-            ax_loss.plot(*zip(*evals), color=color, ls="--", marker="s")
-        val = r.accuracy.get("val_loss")
-        if val is not None and r.train.get("steps"):
-            ax_loss.scatter([r.train["steps"]], [val], color=color, marker="*", s=120, zorder=3)
-        t, values, label = _trace_series(r.traces.get("train", []))
-        if t:
-            ax_trace.plot(t, values, color=color, label=name)
-            trace_label = trace_label or label
-    ax_loss.set(xlabel="optimizer step", ylabel="loss (cross-entropy)",
-                title="Loss: train (line), validation (dashed), final (star)")
-    gpu = trace_label.startswith("GPU")
-    ax_trace.set(xlabel="seconds into training", ylabel=trace_label or "no trace recorded",
-                 title="GPU power during training" if gpu
-                 else "CPU utilization during training (no GPU power measured)")
-    for ax in (ax_loss, ax_trace):
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
-    if not any(r.status == "ok" for r in records):
-        fig.suptitle("no cell of this group finished: see the status table")
-    fig.text(0.0, -0.02, _figure_provenance(records), fontsize=7, color="0.35", ha="left",
-             va="top")
-    return fig
-
-
-def _figure_provenance(records) -> str:
-    """The line under a lab figure: profile, data, weights, hardware, energy method."""
-    done = [r for r in records if r.status == "ok"] or list(records)
-    if not done:
-        return "no records"
-    r = done[0]
-    p, env = r.params, r.env
-    hardware = (f"{env.get('gpu_count')} x {env.get('gpu')}" if env.get("gpu_count")
-                else f"CPU, {env.get('cpu_cores', '?')} cores")
-    methods = ", ".join(sorted({x.energy_method for x in done}))
-    return (f"profile {r.profile} | data: {p.get('source')}"
-            f"{' stand-ins' if r.data.get('stand_in') else ''} | weights: {p.get('init')} init, "
-            f"{p.get('scale')} scale | hardware: {hardware} | energy: {methods}")
-
-
-def lab_examples(records):
-    """Sample predictions (first validation inputs) of every finished cell."""
-    import pandas as pd
-
-    rows = []
-    for r in records:
-        for ex in r.inference.get("examples", []):
-            refs = ex.get("references") or [""]
-            rows.append({"cell": _short_label(r), "input (start)": ex.get("input", "")[:160] + " ...",
-                         "reference": refs[0][:200], "prediction": ex.get("prediction", "")[:200]})
-    return pd.DataFrame(rows, columns=["cell", "input (start)", "reference", "prediction"])
-
-
-def lab_notes(records) -> str:
-    """Each energy method with its reason, then every failure with its traceback."""
-    lines = []
-    for method, reason in dict.fromkeys((r.energy_method, r.energy_reason) for r in records):
-        lines.append(f"energy method {method}: {reason or 'measured'}")
-    for r in records:
-        if r.status != "ok":
-            lines += ["", f"{r.label} {r.status}: {r.reason}", r.train.get("traceback", "")]
-    return "\n".join(lines)

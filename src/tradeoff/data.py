@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import datasets
 import pandas as pd
 
-from .config import DATASETS, TASKS
+from .config import DATASETS, LENGTHS, TASKS
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
@@ -48,7 +48,6 @@ SOURCES = ("aclsum", "scrolls")
 SPLITS = ("train", "validation")
 SCROLLS_REPO = "tau/scrolls"
 SCROLLS_URL = "https://huggingface.co/datasets/tau/scrolls/resolve/main/{name}.zip"
-LENGTHS = (1024, 2048, 3072, 4096)
 
 # BART/LED convention, so a random-init LED built on this vocabulary uses the usual ids.
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
@@ -824,7 +823,14 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, cache_dir: str | os.P
         A ``PreTrainedTokenizerFast`` usable with ``DataCollatorForSeq2Seq``, ``text_target=`` and
         ``batch_decode(skip_special_tokens=True)``.
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     texts = list(texts)

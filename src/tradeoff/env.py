@@ -9,9 +9,10 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+from .config import REPO_ROOT
+
 _LIBRARIES = ("torch", "transformers", "datasets", "evaluate", "accelerate", "tokenizers",
               "nvidia-ml-py", "rouge_score", "papermill", "jupyter-book")
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _version(package: str) -> str:

@@ -1,6 +1,6 @@
 """The paper's seven findings as functions over the run-record table, and a budget recommender.
 
-Each ``claim_N_*`` function takes the tidy table of :func:`tradeoff.records.to_frame` and returns a
+Each ``claim_N_*`` function takes the tidy table of :func:`tradeoff.analysis.table.tidy` and returns a
 :class:`Verdict`: ``"holds"``, ``"does not hold"`` or ``"inconclusive"``, the evidence in words and
 the numbers behind it. The exact test is in each function's docstring; the shared rules are:
 
@@ -16,7 +16,8 @@ the numbers behind it. The exact test is in each function's docstring; the share
 
 Accuracy is read through a *signal* (:data:`ACCURACY_SIGNALS`): the headline SCROLLS metric, or
 the teacher-forced validation loss, which is the only meaningful signal at demo scale where a few
-minutes of training decode nothing useful. :func:`score` turns either into "higher is better".
+minutes of training decode nothing useful. :func:`tradeoff.analysis.table.score` turns either
+into "higher is better".
 """
 
 from __future__ import annotations
@@ -28,12 +29,23 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-ACCURACY_SIGNALS = {
-    "headline": "accuracy",  # ROUGE geometric mean (summarization) or F1 (Qasper); higher is better
-    "val_loss": "acc_val_loss",  # teacher-forced validation loss; lower is better, so negated
-}
+from ..records import (
+    AVG_POWER,
+    CPU_UTIL,
+    ENERGY_KWH,
+    GPU_UTIL,
+    INFER_SPEED,
+    POWER_EFFICIENCY,
+    TRAIN_ENERGY_J,
+    TRAIN_SPEED,
+    TRAIN_TIME,
+)
+from .table import BATCH, configurations, main_grid, ok_rows, score
 
 SUMMARIZATION = ("govreport", "summscreenfd", "qmsum")
+# The findings each dataset chapter tests on its own runs (the others need other datasets).
+CHAPTER_CLAIMS = {"govreport": (1, 2, 3, 4, 5, 7), "summscreenfd": (1, 2, 4, 5),
+                  "qmsum": (1, 2, 3, 4, 5), "qasper": (1, 5, 6)}
 QA = "qasper"
 LED_BASE, LED_LARGE, BIGBIRD = "led-base", "led-large", "bigbird-large"
 
@@ -48,23 +60,6 @@ LARGE_COST_RATIO = 1.5  # claim 6: energy x1.5 or more, or speed /1.5 or less, i
 FAR_LONGER_RATIO = 2.0  # claim 7: BigBird trains "far longer" than LED-large at >= 2x the time
 TRACKS_RHO = 0.8  # claim 7: Spearman rho(time, energy) >= 0.8 means time tracks energy ...
 NOT_TRACKS_RHO = 0.5  # ... and below 0.5 means it does not
-
-POWER_EFFICIENCY = "power_efficiency_samples_per_s_per_w"
-ENERGY_KWH = "train_energy_kwh"
-TRAIN_SPEED = "train_samples_per_s"
-INFER_SPEED = "infer_samples_per_s"
-TRAIN_TIME = "train_time_s"
-TRAIN_ENERGY_J = "train_energy_j"
-AVG_POWER = "train_avg_power_w"
-BATCH = "effective_batch_size"
-# Utilization columns as `energy.summarize_trace` names them (with unit), or without the unit.
-GPU_UTIL = ("train_gpu_util_mean_pct", "train_gpu_util_mean")
-CPU_UTIL = ("train_cpu_util_mean_pct", "train_cpu_util_mean")
-
-_KEYS = ["dataset", "model", "length", "grad_accum"]
-_NUMERIC = [POWER_EFFICIENCY, ENERGY_KWH, TRAIN_SPEED, INFER_SPEED, TRAIN_TIME, TRAIN_ENERGY_J,
-            AVG_POWER, BATCH, *GPU_UTIL, *CPU_UTIL]
-
 
 @dataclass(frozen=True)
 class Verdict:
@@ -106,62 +101,9 @@ STATEMENTS = {
 # Table preparation
 
 
-def score(frame: pd.DataFrame, signal: str = "headline") -> pd.Series:
-    """The accuracy signal of each row, oriented so that higher is better.
-
-    Args:
-        frame: rows of :func:`tradeoff.records.to_frame`.
-        signal: a key of :data:`ACCURACY_SIGNALS`.
-
-    Returns:
-        ``accuracy`` for ``"headline"``, minus ``acc_val_loss`` for ``"val_loss"``; NaN where the
-        column is absent.
-
-    Raises:
-        ValueError: an unknown signal.
-    """
-    if signal not in ACCURACY_SIGNALS:
-        raise ValueError(f"unknown accuracy signal {signal!r}; use one of {list(ACCURACY_SIGNALS)}")
-    column = ACCURACY_SIGNALS[signal]
-    values = (pd.to_numeric(frame[column], errors="coerce") if column in frame
-              else pd.Series(np.nan, index=frame.index, dtype=float))
-    return -values if signal == "val_loss" else values
-
-
-def _ok_rows(frame: pd.DataFrame, signal: str) -> pd.DataFrame:
-    """Finished runs with a ``score`` column and every numeric column present (NaN if absent)."""
-    rows = frame.copy()
-    for column in ("dataset", "model", "length", "status"):
-        if column not in rows:
-            rows[column] = pd.Series(dtype=object)
-    if "grad_accum" not in rows:
-        rows["grad_accum"] = 1
-    rows = rows[rows["status"] == "ok"].copy()
-    rows["score"] = score(rows, signal)
-    for column in _NUMERIC:
-        rows[column] = pd.to_numeric(rows[column], errors="coerce") if column in rows else np.nan
-    return rows
-
-
-def _main_grid(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset, only the rows with the smallest gradient accumulation (the main grid)."""
-    if rows.empty:
-        return rows
-    smallest = rows.groupby("dataset")["grad_accum"].transform("min")
-    return rows[rows["grad_accum"] == smallest]
-
-
-def _configs(rows: pd.DataFrame, extra=()) -> pd.DataFrame:
-    """One row per configuration, seeds averaged (mean of score, efficiency and extra columns)."""
-    columns = list(dict.fromkeys(["score", *_NUMERIC, *extra]))
-    if rows.empty:
-        return pd.DataFrame(columns=_KEYS + columns)
-    return rows.groupby(_KEYS, as_index=False)[columns].mean()
-
-
 def _cells(frame: pd.DataFrame, signal: str) -> pd.DataFrame:
     """The main grid, seeds averaged: what every claim compares."""
-    return _configs(_main_grid(_ok_rows(frame, signal)))
+    return configurations(frame, signal)
 
 
 def _at(cells: pd.DataFrame, dataset: str, model: str, length=None):
@@ -518,9 +460,9 @@ def claim_6_qasper_small_model_long_input(frame: pd.DataFrame,
     Returns:
         The verdict; numbers hold each comparison, gain and cost ratio.
     """
-    rows = _ok_rows(frame, signal)
+    rows = ok_rows(frame, signal)
     rows = rows[rows["dataset"] == QA]
-    cells = _configs(_main_grid(rows))
+    cells = configurations(rows, signal)
     if cells.empty:
         return _missing(6, "no finished qasper runs", signal)
     numbers: dict = {}
@@ -565,7 +507,7 @@ def claim_6_qasper_small_model_long_input(frame: pd.DataFrame,
 
     study = rows[rows["grad_accum"] > rows["grad_accum"].min()]
     study_gains = []
-    for (model, length), group in _configs(rows).groupby(["model", "length"]):
+    for (model, length), group in configurations(rows, signal, main=False).groupby(["model", "length"]):
         if len(group) >= 2:
             group = group.sort_values("grad_accum")
             gain = group["score"].iloc[-1] - group["score"].iloc[0]
@@ -594,10 +536,9 @@ def claim_6_qasper_small_model_long_input(frame: pd.DataFrame,
 
 def _utilization_column(cells: pd.DataFrame) -> tuple[str | None, str]:
     """GPU utilization if measured, else CPU utilization (a CPU run), else None."""
-    for kind, candidates in (("GPU", GPU_UTIL), ("CPU", CPU_UTIL)):
-        for column in candidates:
-            if cells[column].notna().any():
-                return column, kind
+    for kind, column in (("GPU", GPU_UTIL), ("CPU", CPU_UTIL)):
+        if cells[column].notna().any():
+            return column, kind
     return None, ""
 
 
@@ -622,9 +563,9 @@ def claim_7_govreport_utilization_and_time(frame: pd.DataFrame,
     Returns:
         The verdict; numbers hold utilizations, the time ratio and the rho.
     """
-    rows = _ok_rows(frame, signal)
-    runs = _main_grid(rows[rows["dataset"] == "govreport"])
-    cells = _configs(runs)
+    runs = main_grid(ok_rows(frame, signal))
+    runs = runs[runs["dataset"] == "govreport"]
+    cells = configurations(runs, signal)
     if cells.empty:
         return _missing(7, "no finished govreport runs", signal)
     numbers: dict = {}
@@ -674,6 +615,9 @@ def claim_7_govreport_utilization_and_time(frame: pd.DataFrame,
                              f"lowest of the others {others.min():.1f}.")
         ratio = bigbird.loc[top, TRAIN_TIME] / large.loc[top, TRAIN_TIME]
         numbers[f"time_ratio_bigbird_over_led_large_{top}"] = ratio
+        # The same ratio under a fixed name, with its length, for the prose that quotes it.
+        numbers["time_ratio_bigbird_over_led_large"] = ratio
+        numbers["time_ratio_length"] = top
         numbers[f"power_ratio_bigbird_over_led_large_{top}"] = (
             bigbird.loc[top, AVG_POWER] / large.loc[top, AVG_POWER])
         if not np.isfinite(ratio):
@@ -737,92 +681,3 @@ def evaluate_claims(frame: pd.DataFrame, signal: str = "headline") -> pd.DataFra
     return pd.DataFrame([{"claim": v.claim, "statement": v.statement, "verdict": v.verdict,
                           "evidence": v.evidence} for v in verdicts(frame, signal)],
                         columns=["claim", "statement", "verdict", "evidence"])
-
-
-# --------------------------------------------------------------------------------------------
-# Recommender
-
-
-def _configurations(frame: pd.DataFrame, signal: str) -> pd.DataFrame:
-    """Every measured configuration (study rows included), seeds averaged, with a score."""
-    return _configs(_ok_rows(frame, signal)).dropna(subset=["score"])
-
-
-def pareto_frontier(frame: pd.DataFrame, cost: str, signal: str = "headline") -> pd.DataFrame:
-    """Non-dominated configurations per dataset: nothing else is as cheap and scores as well.
-
-    A configuration (dataset, model, length, grad_accum; seeds averaged) is dominated when
-    another on the same dataset has a cost no higher and a score no lower, one of them strictly.
-    Columns whose name contains ``_per_s`` (speeds, power efficiency) are benefits, not costs:
-    for them "cheaper" means faster.
-
-    Args:
-        frame: the run-record table.
-        cost: the efficiency column to trade against the score, e.g. ``"train_energy_kwh"``.
-        signal: accuracy signal, see :data:`ACCURACY_SIGNALS`.
-
-    Returns:
-        The frontier's configurations with ``cost`` and ``score``, sorted by dataset and cost.
-    """
-    rows = _ok_rows(frame, signal)
-    if cost not in rows:
-        rows[cost] = np.nan
-    rows[cost] = pd.to_numeric(rows[cost], errors="coerce")
-    configs = _configs(rows, extra=[cost]).dropna(subset=["score"])
-    configs = configs.dropna(subset=[cost])
-    sign = -1.0 if "_per_s" in cost else 1.0  # a speed: minimise its negative
-    keep = []
-    for _, group in configs.groupby("dataset"):
-        c, s = sign * group[cost].to_numpy(float), group["score"].to_numpy(float)
-        for i in range(len(group)):
-            dominated = ((c <= c[i]) & (s >= s[i]) & ((c < c[i]) | (s > s[i]))).any()
-            if not dominated:
-                keep.append(group.index[i])
-    frontier = configs.loc[keep, _KEYS + [cost, "score"]]
-    return frontier.sort_values(["dataset", cost], ascending=[True, sign > 0], ignore_index=True)
-
-
-def recommend(frame: pd.DataFrame, *, dataset: str, signal: str = "headline",
-              max_energy_kwh: float | None = None,
-              min_infer_samples_per_s: float | None = None) -> pd.DataFrame:
-    """The best-scoring measured configuration of a dataset within a budget.
-
-    Args:
-        frame: the run-record table.
-        dataset: the dataset to recommend for.
-        signal: accuracy signal, see :data:`ACCURACY_SIGNALS`.
-        max_energy_kwh: the training-energy budget; None for no limit.
-        min_infer_samples_per_s: the slowest acceptable inference; None for no limit.
-
-    Returns:
-        One row (dataset, model, length, grad_accum, score, training energy, inference speed);
-        empty when nothing fits. Either way ``.attrs["reason"]`` says why. Configurations whose
-        budgeted measure was not measured (NaN) never count as fitting.
-    """
-    configs = _configurations(frame, signal)
-    configs = configs[configs["dataset"] == dataset]
-    columns = _KEYS + ["score", ENERGY_KWH, INFER_SPEED]
-    if configs.empty:
-        out = pd.DataFrame(columns=columns)
-        out.attrs["reason"] = f"no finished runs with a {signal} score on {dataset}"
-        return out
-    fits = pd.Series(True, index=configs.index)
-    limits = []
-    if max_energy_kwh is not None:
-        fits &= configs[ENERGY_KWH] <= max_energy_kwh  # NaN compares False: unmeasured never fits
-        limits.append(f"training energy <= {max_energy_kwh:g} kWh")
-    if min_infer_samples_per_s is not None:
-        fits &= configs[INFER_SPEED] >= min_infer_samples_per_s
-        limits.append(f"inference >= {min_infer_samples_per_s:g} samples/s")
-    budget = " and ".join(limits) or "no budget"
-    within = configs[fits]
-    if within.empty:
-        out = pd.DataFrame(columns=columns)
-        out.attrs["reason"] = (f"none of the {len(configs)} configurations on {dataset} fits "
-                               f"{budget} (cheapest: {configs[ENERGY_KWH].min():.3g} kWh; fastest "
-                               f"inference: {configs[INFER_SPEED].max():.3g} samples/s)")
-        return out
-    best = within.loc[[within["score"].idxmax()], columns].reset_index(drop=True)
-    best.attrs["reason"] = (f"best {signal} score of {len(within)}/{len(configs)} configurations "
-                            f"on {dataset} within {budget}")
-    return best

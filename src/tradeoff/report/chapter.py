@@ -1,0 +1,202 @@
+"""What every chapter notebook does first: check its parameters, then load its records.
+
+A chapter's parameters arrive from papermill, which passes ``-p name value`` as text unless the
+value reads as a number, a boolean or None: ``-p lengths '[1024, 2048]'`` gives the *string*
+``"[1024, 2048]"``. :func:`open_chapter` checks each parameter before anything is drawn and stops
+with one line that names the parameter, what it got, what it expects and how to pass it
+(``-y 'lengths: [1024, 2048]'``), instead of a traceback from deep inside the package. The same
+function serves every chapter, so each rule is written once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ..analysis.table import ACCURACY_SIGNALS, accuracy_signal, select_records, tidy
+from ..config import DATASETS, MODELS, ConfigError, Profile, load_profile
+from ..records import RecordError, RunRecord, load_records
+from .style import DATASET_LABELS
+
+SIGNALS = ("auto", *ACCURACY_SIGNALS)
+SUMMARIZATION_DATASETS = ("govreport", "summscreenfd", "qmsum")
+
+# What each dataset chapter says about its data before any figure (SCROLLS facts, PAPER.md).
+INTRODUCTIONS = {
+    "govreport": "GovReport (SCROLLS `gov_report`) pairs long reports of the U.S. Government "
+                 "Accountability Office and Congressional Research Service with their expert "
+                 "summaries: 17,457 training and 972 validation documents, on average 7,886 "
+                 "words in and 492.5 words out. It is the summarization set whose inputs most "
+                 "exceed 4,096 tokens, and the paper's deep-dive (Figure 6, in the energy "
+                 "chapter) uses it.",
+    "summscreenfd": "SummScreenFD (SCROLLS `summ_screen_fd`) summarizes TV episode transcripts "
+                    "into short recaps: 3,673 training and 338 validation episodes, on average "
+                    "5,598 words in and 99.6 out.",
+    "qmsum": "QMSum (SCROLLS `qmsum`) is query-based meeting summarization: the input is a "
+             "query, a blank line, then the meeting transcript. 1,257 training and 272 "
+             "validation queries, on average 9,497 words in and 69.7 out.",
+}
+
+
+class ParameterError(ValueError):
+    """A notebook parameter of the wrong type or value; shown as one line, no traceback."""
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython prints this instead of a traceback (papermill reports it the same way).
+        return [f"ParameterError: {self}"]
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """A chapter's checked parameters and the records it shows.
+
+    Attributes:
+        profile: the profile whose records are shown (None when it cannot be loaded by name).
+        results_dir: the folder of run records.
+        records: the records kept by the selection (dataset, models, lengths).
+        frame: their tidy table (:func:`tradeoff.analysis.table.tidy`).
+        signal: the accuracy signal to draw: ``"headline"`` or ``"val_loss"`` (``"auto"``
+            resolved from the records).
+        dataset: the chapter's dataset, or None for chapters about every dataset.
+    """
+
+    profile: Profile | str
+    results_dir: str
+    records: list[RunRecord]
+    frame: pd.DataFrame
+    signal: str
+    dataset: str | None = None
+
+
+def introduction(dataset: str):
+    """A summarization chapter's opening paragraph, as Markdown."""
+    from IPython.display import Markdown
+
+    return Markdown(f"{INTRODUCTIONS[dataset]}\n\nThis chapter draws the paper's Figures 1-4 "
+                    f"for {DATASET_LABELS[dataset]} from the profile's run records and tests the "
+                    f"paper's findings on it.")
+
+
+def _show(value) -> str:
+    text = repr(value)
+    kind = "text" if isinstance(value, str) else type(value).__name__
+    return f"{text[:60]} ({kind})"
+
+
+def _fail(name: str, value, expects: str, how: str) -> ParameterError:
+    return ParameterError(f"parameter `{name}` got {_show(value)}; expects {expects}. {how}")
+
+
+def _yaml_hint(name: str, example: str) -> str:
+    return (f"With papermill, pass it as YAML: -y '{name}: {example}' (or in a file given with "
+            f"-f); -p passes text.")
+
+
+def check_list(name: str, value, item_type: type, example: str, allowed=None) -> list:
+    """A list parameter: a list of ``item_type``, each in ``allowed`` when given."""
+    if not isinstance(value, list) or not all(
+            isinstance(v, item_type) and not isinstance(v, bool) for v in value):
+        raise _fail(name, value, f"a list of {item_type.__name__}, e.g. {example}",
+                    _yaml_hint(name, example))
+    if not value:
+        raise _fail(name, value, f"at least one entry, e.g. {example}", _yaml_hint(name, example))
+    if allowed is not None:
+        unknown = [v for v in value if v not in allowed]
+        if unknown:
+            raise _fail(name, value, f"entries from {', '.join(map(str, allowed))} "
+                        f"(unknown: {', '.join(map(str, unknown))})", _yaml_hint(name, example))
+    return value
+
+
+def check_choice(name: str, value, allowed) -> str:
+    """A text parameter with a fixed set of values."""
+    if value not in allowed:
+        raise _fail(name, value, f"one of {', '.join(allowed)}",
+                    f"With papermill: -p {name} {allowed[0]}.")
+    return value
+
+
+def check_number(name: str, value, *, integer: bool = False, minimum: float = 0.0,
+                 optional: bool = False) -> float | int | None:
+    """A number parameter (``None`` allowed when ``optional``: no limit)."""
+    if value is None and optional:
+        return None
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value) \
+            or value < minimum:
+        kind = "an integer" if integer else "a number"
+        expects = f"{kind} >= {minimum:g}" + (" or None (no limit)" if optional else "")
+        raise _fail(name, value, expects, f"With papermill: -p {name} {int(minimum) or 1}"
+                    + (f" (or -y '{name}: null' for no limit)." if optional else "."))
+    return value
+
+
+def _check_text(name: str, value) -> str:
+    if not isinstance(value, str) or not value:
+        raise _fail(name, value, "a non-empty text", f"With papermill: -p {name} <text>.")
+    return value
+
+
+def open_chapter(*, profile: str, results_dir: str, models: list | None = None,
+                 lengths: list | None = None, signal: str = "auto",
+                 dataset: str | None = None, datasets=DATASETS) -> Chapter:
+    """Check a chapter's parameters and load the records it shows.
+
+    Args:
+        profile: name in ``params/`` or a path to a profile YAML (for the banner).
+        results_dir: folder of run records; must exist and hold records.
+        models: models to show (None: every model of the records).
+        lengths: input lengths to show; each must have a record of the chapter's dataset(s)
+            (None: every length of the records).
+        signal: ``"auto"``, ``"headline"`` or ``"val_loss"``.
+        dataset: the chapter's dataset (None: a chapter about every dataset).
+        datasets: the datasets this chapter accepts as ``dataset``.
+
+    Returns:
+        The :class:`Chapter`.
+
+    Raises:
+        ParameterError: one line naming the parameter, what it got, what it expects and how to
+            pass it with papermill.
+    """
+    _check_text("profile", profile)
+    try:
+        settings: Profile | str = load_profile(profile)
+    except ConfigError:
+        settings = profile  # a profile given by a path that no longer exists: name it only
+    _check_text("results_dir", results_dir)
+    if dataset is not None:
+        check_choice("dataset", dataset, tuple(datasets))
+    if models is not None:
+        check_list("models", models, str, '["led-base", "led-large"]', allowed=MODELS)
+    if lengths is not None:
+        check_list("lengths", lengths, int, "[1024, 2048]")
+    check_choice("signal", signal, SIGNALS)
+
+    folder = Path(results_dir)
+    if not folder.is_dir():
+        raise _fail("results_dir", results_dir, "a folder of run records",
+                    f"It does not exist: run the grid first (python -m tradeoff grid --profile "
+                    f"{profile}) or pass -p results_dir <folder>.")
+    try:
+        records = select_records(load_records(folder), models=models,
+                                 datasets=[dataset] if dataset else None)
+    except RecordError as err:
+        raise ParameterError(f"parameter `results_dir`: {err}") from None
+    if lengths is not None:
+        recorded = sorted({r.params.length for r in records})
+        missing = [n for n in lengths if n not in recorded]
+        if missing:
+            where = f" of {dataset}" if dataset else ""
+            raise _fail("lengths", lengths, f"lengths with records{where} in {results_dir} "
+                        f"(recorded: {', '.join(map(str, recorded)) or 'none'}; "
+                        f"missing: {', '.join(map(str, missing))})",
+                        _yaml_hint("lengths", str(recorded[:2] or [1024])))
+        records = select_records(records, lengths=lengths)
+    frame = tidy(records)
+    frame.attrs["results_dir"] = str(results_dir)
+    resolved = accuracy_signal(frame) if signal == "auto" else signal
+    return Chapter(settings, str(results_dir), records, frame, resolved, dataset)

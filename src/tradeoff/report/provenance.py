@@ -1,0 +1,263 @@
+"""Where every number of the book comes from, written once.
+
+The chapter banner (:func:`banner`), the line under each lab figure (:func:`figure_provenance`),
+the lab page's header (:func:`lab_provenance`) and the announcement bar of every page
+(:func:`book_banner`) all say the same things (profile, data, weights, hardware, energy method)
+through the phrases defined here, so no page can describe a run differently from another.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from IPython.display import Markdown
+
+from ..analysis.table import accuracy_signal, ok_rows
+from ..config import ConfigError, Profile, load_profile
+from ..env import hardware_label
+
+if TYPE_CHECKING:
+    from ..records import RunRecord
+
+
+ENERGY_METHOD_TEXT = {
+    "nvml-counter": "measured: NVML GPU energy counter",
+    "nvml-sampled": "GPU power sampled through NVML and integrated over time",
+    "rapl": "measured: RAPL CPU package and DRAM counters",
+    "cpu-time-estimate": "estimated from CPU time: process CPU time x {w:g} W per busy core "
+                         "(assumed)",
+    "none": "not measured",
+}
+
+
+# Short phrases for one-line provenance (figure footers, the page announcement).
+DATA_SHORT = {"aclsum": "ACLSum stand-ins, not SCROLLS", "scrolls": "SCROLLS"}
+
+
+def short_parts(source: str, init: str, scale: str, methods, hardware: str | None = None
+                ) -> list[str]:
+    """The one-line provenance phrases: data, weights, hardware (when known), energy methods."""
+    parts = [f"data: {DATA_SHORT.get(source, source)}", f"weights: {init} init ({scale} scale)"]
+    if hardware:
+        parts.append(f"hardware: {hardware}")
+    if methods:
+        parts.append(f"energy: {', '.join(sorted(set(methods)))}")
+    return parts
+
+
+def figure_provenance(records: list[RunRecord]) -> str:
+    """The line under a lab figure: profile, data, weights, hardware, energy method."""
+    done = [r for r in records if r.status == "ok"] or list(records)
+    if not done:
+        return "no records"
+    r = done[0]
+    parts = short_parts(r.params.source, r.params.init, r.params.scale,
+                        [x.energy_method for x in done], hardware_label(r.env) if r.env else None)
+    return " | ".join([f"profile {r.profile}", *parts])
+
+
+def lab_provenance(profile: Profile, dataset: str, model: str, records: list[RunRecord]) -> str:
+    """The header of a lab page: its group, profile, records, and what its cells ran on."""
+    lines = [f"group: {dataset} x {model}", f"profile: {profile.name} ({profile.description})",
+             f"records: {profile.results_path}"]
+    ok = [r for r in records if r.status == "ok"] or list(records)
+    if ok:
+        r = ok[0]
+        if r.data:
+            lines.append(f"data: {r.params.source} - {r.data.get('description', '')}")
+        if r.model:
+            lines.append(f"weights: {r.params.init} init, {r.params.scale} scale "
+                         f"({r.model.get('checkpoint', '')}), "
+                         f"{r.model.get('parameters', '?')} parameters")
+        if r.env:
+            lines.append(f"hardware: {hardware_label(r.env)}; git {r.env.get('git_commit', '?')}")
+        lines.append(f"energy method: {energy_method_text(r.energy_method, r.params.cpu_watts_per_core)}")
+    return "\n".join(lines)
+
+
+def book_banner(profile: Profile, paths: list[Path]) -> str:
+    """The announcement shown on every page: profile, data, weights and the energy method(s)."""
+    from ..records import RecordError, load_record
+
+    methods = set()
+    for path in paths:
+        try:
+            methods.add(load_record(path).energy_method)
+        except (OSError, RecordError):
+            continue
+    text = f"Built from profile <b>{profile.name}</b>"
+    if profile.description:
+        text += f": {profile.description}"
+    parts = short_parts(profile.source, profile.init, profile.scale, methods)
+    return f"{text} &middot; " + " &middot; ".join(parts)
+
+
+def energy_method_text(method: str, watts_per_core: float = 10.0) -> str:
+    """A record's ``energy_method`` in words (parts joined by "+" are explained one by one)."""
+    parts = [ENERGY_METHOD_TEXT.get(p, p).format(w=watts_per_core) for p in method.split("+")]
+    return "; ".join(parts)
+
+
+def estimated(rows: pd.DataFrame) -> bool:
+    methods = set(rows.get("energy_method", pd.Series(dtype=object)).dropna())
+    return any("cpu-time-estimate" in m for m in methods)
+
+
+def energy_note(rows: pd.DataFrame) -> str:
+    """Suffix for energy / power axis labels when the energy was estimated, not measured."""
+    methods = set(rows.get("energy_method", pd.Series(dtype=object)).dropna())
+    if not methods:
+        return ""
+    if all(m == "cpu-time-estimate" for m in methods):
+        return "\n(estimated from CPU time, not measured)"
+    if estimated(rows):
+        return "\n(partly estimated from CPU time)"
+    return ""
+
+
+def resolve_profile(profile: Profile | str | None) -> Profile | None:
+    if profile is None or isinstance(profile, Profile):
+        return profile
+    try:
+        return load_profile(profile)
+    except ConfigError:
+        return None
+
+
+def unique_values(rows: pd.DataFrame, column: str) -> list:
+    if column not in rows:
+        return []
+    return list(dict.fromkeys(v for v in rows[column] if v is not None and v == v))
+
+
+def banner(profile: Profile | str | None, frame: pd.DataFrame) -> Markdown:
+    """The provenance banner every chapter opens with, as a MyST admonition.
+
+    It says where the numbers come from, read from the records (falling back to the profile):
+    profile, records, data source, weights, hardware, energy method and accuracy signal. Demo
+    runs (stand-in data, random or mini weights, estimated energy, CPU) get a warning box, so a
+    reader never mistakes a demo figure for the paper's. Give the notebook cell the metadata
+    ``{"mystnb": {"markdown_format": "myst"}}`` so the book renders the admonition.
+
+    Args:
+        profile: the profile (or its name) whose records are shown.
+        frame: the tidy table (:func:`tradeoff.analysis.table.tidy`).
+
+    Returns:
+        An ``IPython.display.Markdown``; its ``.data`` is the MyST text.
+    """
+    prof = resolve_profile(profile)
+    name = prof.name if prof else str(profile)
+    rows = frame
+    ok = ok_rows(rows)
+    basis = ok if len(ok) else rows
+
+    lines = []
+    description = f" - {prof.description}" if prof and prof.description else ""
+    lines.append(f"**Profile:** `{name}`{description}")
+    n = len(rows)
+    where = rows.attrs.get("results_dir")
+    where = f" in `{where}`" if where else ""
+    if n == 0:
+        lines.append(f"**Records:** none found{where}; the figures below are empty. Run the "
+                     f"grid first (`tradeoff grid --profile {name}`).")
+    else:
+        statuses = rows["status"].value_counts()
+        counts = ", ".join(f"{statuses[s]} {s}" for s in ("ok", "oom", "failed") if s in statuses)
+        lines.append(f"**Records:** {n} runs{where} ({counts})")
+        others = [p for p in unique_values(rows, "record_profile") if p != name]
+        if others:
+            lines.append(f"**Note:** some records were written by profile(s) "
+                         f"{', '.join(f'`{p}`' for p in others)}, not `{name}`.")
+
+    sources = unique_values(basis, "source") or ([prof.source] if prof else [])
+    data = []
+    for source in sources:
+        if source == "aclsum":
+            data.append("ACLSum stand-ins built from 250 ACL papers - **not the SCROLLS data**")
+        elif source == "scrolls":
+            data.append("SCROLLS (official train and validation splits)")
+        else:
+            data.append(str(source))
+    lines.append(f"**Data:** {'; '.join(data) or 'unknown'}")
+
+    inits = unique_values(basis, "init") or ([prof.init] if prof else [])
+    scales = unique_values(basis, "scale") or ([prof.scale] if prof else [])
+    weights = []
+    for init in inits:
+        weights.append("pretrained checkpoints" if init == "pretrained" else
+                       "**random initialization** (not the paper's pretrained checkpoints)")
+    for scale in scales:
+        weights.append("paper architectures (full size)" if scale == "full" else
+                       "**mini architectures** sized for a CPU (not the paper's models)")
+    lines.append(f"**Weights:** {'; '.join(weights) or 'unknown'}")
+
+    hardware = unique_values(basis, "hardware")
+    lines.append(f"**Hardware:** {'; '.join(hardware) or 'unknown'} (the paper: NVIDIA RTX A6000 "
+                 f"48 GB; 1 GPU for summarization, 8 for Qasper)")
+
+    watts = unique_values(basis, "cpu_watts_per_core")
+    watts_per_core = float(watts[0]) if watts else (prof.cpu_watts_per_core if prof else 10.0)
+    methods = unique_values(basis, "energy_method")
+    energy = "; ".join(energy_method_text(m, watts_per_core) for m in methods) or "unknown"
+    lines.append(f"**Energy:** {energy}")
+    if any(m in ("none",) for m in methods):
+        lines.append("**Note:** runs whose energy was not measured show no energy or power "
+                     "efficiency (NaN, never 0).")
+
+    signal = accuracy_signal(frame)
+    if signal == "val_loss":
+        lines.append("**Accuracy signal:** teacher-forced validation loss (lower is better): "
+                     "random-init models decode nothing meaningful, so ROUGE / F1 are not shown")
+    else:
+        lines.append("**Accuracy signal:** the SCROLLS headline metric: ROUGE geometric mean "
+                     "(summarization) and token F1 (Qasper)")
+
+    demo = (any(s != "scrolls" for s in sources) or any(i != "pretrained" for i in inits)
+            or any(s != "full" for s in scales) or estimated(basis) or n == 0)
+    if demo:
+        title = "Demo run: these are not the paper's numbers"
+        klass = "warning"
+    else:
+        title = "Where these numbers come from"
+        klass = "note"
+    body = "\n".join(f"- {line}" for line in lines)
+    return Markdown(f"```{{admonition}} {title}\n:class: {klass}\n\n{body}\n```\n")
+
+
+def caveat(frame: pd.DataFrame) -> str:
+    """One sentence on what the verdicts of these runs can and cannot say."""
+    rows = ok_rows(frame)
+    if rows.empty:
+        return "There are no finished runs, so every verdict is inconclusive."
+    demo = []
+    if (rows["source"] != "scrolls").any():
+        demo.append("stand-in data instead of SCROLLS")
+    if (rows["init"] != "pretrained").any():
+        demo.append("randomly initialized weights")
+    if (rows["scale"] != "full").any():
+        demo.append("mini architectures")
+    if estimated(rows):
+        demo.append("energy estimated from CPU time")
+    if not demo:
+        return ("These runs follow the paper's protocol as configured in the profile, so the "
+                "verdicts bear on the paper's findings (within the differences of the protocol "
+                "table).")
+    return (f"These runs use {', '.join(demo)}: the verdicts exercise the analysis end to end; "
+            f"they neither confirm nor refute the paper.")
+
+
+def energy_methods_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """How each run's energy was obtained: method, the meter's reason, and how many runs."""
+    columns = ["energy_method", "in words", "reason", "runs"]
+    if frame.empty or "energy_method" not in frame:
+        return pd.DataFrame(columns=columns)
+    rows = frame.assign(energy_reason=frame.get("energy_reason", "").fillna(""))
+    out = rows.groupby(["energy_method", "energy_reason"], as_index=False).size()
+    watts = unique_values(rows, "cpu_watts_per_core")
+    out["in words"] = [energy_method_text(m, float(watts[0]) if watts else 10.0)
+                       for m in out["energy_method"]]
+    out = out.rename(columns={"energy_reason": "reason", "size": "runs"})
+    return out[columns]

@@ -1,0 +1,386 @@
+"""The book's tables: the protocol, effects of the input length, verdicts, recommendations.
+
+Each returns a plain DataFrame with headers in words and units; :func:`styled` formats any of
+them for a page (no index, significant digits, escaped text) and :func:`csv_download` offers a
+chapter's data as a CSV link.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown
+
+from ..analysis.claims import evaluate_claims
+from ..analysis.recommend import recommend
+from ..analysis.table import KEYS, configurations, ok_rows
+from ..config import DATASETS, Profile, load_profile
+from ..env import hardware_label
+from ..records import ENERGY_KWH, INFER_SPEED, POWER_EFFICIENCY, TRAIN_SPEED
+from .provenance import energy_method_text, unique_values
+from .style import MODEL_LABELS, energy_scale, models_in
+
+if TYPE_CHECKING:
+    from pandas.io.formats.style import Styler
+
+
+def failed_runs_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Runs that did not finish (``oom`` or ``failed``) and why: shown, never dropped.
+
+    Args:
+        frame: the tidy table.
+
+    Returns:
+        Columns dataset, model, length, seed, grad_accum, status, reason; empty when all finished.
+    """
+    columns = ["dataset", "model", "length", "seed", "grad_accum", "status", "reason"]
+    if frame.empty or "status" not in frame:
+        return pd.DataFrame(columns=columns)
+    rows = frame[frame["status"].isin(["oom", "failed"])]
+    out = rows.reindex(columns=columns).reset_index(drop=True)
+    out["reason"] = out["reason"].fillna("").astype(str).str.strip().str.slice(0, 300)
+    return out
+
+
+def table_or_note(table: pd.DataFrame, note: str):
+    """The table (:func:`styled`) when it has rows, else the note as Markdown."""
+    return styled(table) if len(table) else Markdown(note)
+
+
+# Headers in words, with units, for the columns tables carry under their data names.
+COLUMN_WORDS = {
+    "length": "length (tokens)", "grad_accum": "gradient accumulation",
+    "seed": "seed", "score": "score (higher is better)",
+    ENERGY_KWH: "training energy (kWh)", INFER_SPEED: "inference (samples/s)",
+    TRAIN_SPEED: "training (samples/s)", POWER_EFFICIENCY: "power efficiency (samples/s/W)",
+    "accum_small": "smaller accumulation", "accum_large": "larger accumulation",
+    "value_small": "signal at the smaller", "value_large": "signal at the larger",
+    "change": "change (larger - smaller)", "energy_method": "energy method",
+}
+
+
+def styled(table: pd.DataFrame, digits: int = 4) -> Styler:
+    """A table for the book: headers in words, no index, numbers to significant digits.
+
+    Args:
+        table: the table; columns named as data (e.g. ``train_energy_kwh``) get their words
+            and units from :data:`COLUMN_WORDS`.
+        digits: significant digits of floats (a general format, so micro-kWh stay readable).
+
+    Returns:
+        A pandas Styler (rendered as HTML by the book).
+    """
+    table = table.rename(columns=COLUMN_WORDS)
+    floats = [c for c in table.columns if pd.api.types.is_float_dtype(table[c])]
+    # Escaped: evidence text holds "<" and ">=" that HTML would otherwise swallow as tags.
+    style = table.style.hide(axis="index").format(na_rep="n/a", escape="html")
+    style = style.format(f"{{:.{digits}g}}", subset=floats, na_rep="n/a")
+    return style.set_properties(**{"text-align": "left", "white-space": "normal"})
+
+
+def protocol_table(profile: Profile | str, frame: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The paper's protocol next to this run's, row by row.
+
+    Args:
+        profile: the profile (or its name) of this run.
+        frame: the tidy table, for what the records say (hardware, energy method); optional.
+
+    Returns:
+        Columns ``aspect``, ``paper``, ``this run``.
+
+    Raises:
+        ConfigError: a profile name that cannot be loaded.
+    """
+    p = profile if isinstance(profile, Profile) else load_profile(profile)
+    rows = ok_rows(frame) if frame is not None else pd.DataFrame()
+    rows = rows if len(rows) else (frame if frame is not None else pd.DataFrame())
+
+    caps = []
+    if p.max_train_samples is not None:
+        caps.append(f"at most {p.max_train_samples} training ids")
+    if p.max_eval_samples is not None:
+        caps.append(f"at most {p.max_eval_samples} validation ids")
+    data = ("SCROLLS official data" if p.source == "scrolls"
+            else "ACLSum stand-ins (250 ACL papers shaped like each dataset; not SCROLLS)")
+    if caps:
+        data += " - " + ", ".join(caps)
+
+    if p.batch_size == "auto":
+        memory = f"{p.gpu_memory_gb:g} GB" if p.gpu_memory_gb else "the device's memory"
+        batch = f"largest per-device batch that fits {memory} (up to {p.max_auto_batch_size})"
+    else:
+        batch = f"fixed per-device batch of {p.batch_size}"
+
+    accum = f"{p.gradient_accumulation_steps}"
+    if p.qasper_grad_accum_study:
+        accum += (f"; Qasper batch-size study with {p.batch_study_model} at accumulation "
+                  f"{', '.join(map(str, p.qasper_grad_accum_study))}")
+
+    if p.patience is None:
+        steps = f"{p.max_steps} optimizer steps" if p.max_steps else "the epoch budget"
+        convergence = f"no convergence rule: fixed training of {steps}"
+    else:
+        every = f"every {p.eval_steps} steps" if p.eval_steps else "every 500 (summ.) / 10 (QA) steps"
+        convergence = (f"validate {every}; stop after {p.patience} validations without "
+                       f"improvement of the {'task metric' if p.convergence_metric == 'task' else 'validation loss'}")
+        if p.max_steps:
+            convergence += f"; capped at {p.max_steps} steps"
+    if p.measure_after_steps:
+        convergence += f" (speed measured after {p.measure_after_steps} warm-up steps)"
+    epochs = (f"{p.num_train_epochs:g}" if p.num_train_epochs is not None
+              else "10 (summarization) / 20 (Qasper), SCROLLS' values")
+
+    decoding = ("greedy" if p.num_beams == 1 else f"beam search, {p.num_beams} beams")
+    budget = ", ".join(f"{k} {v}" for k, v in p.max_new_tokens.items())
+    decoding += f"; at most {budget} new tokens"
+    if p.fixed_generation_length:
+        decoding += " (always generated in full, so costs compare)"
+
+    methods = unique_values(rows, "energy_method") if len(rows) else []
+    energy = ("; ".join(energy_method_text(m, p.cpu_watts_per_core) for m in methods) if methods
+              else f"NVML energy counter if available, else RAPL, else CPU time x "
+                   f"{p.cpu_watts_per_core:g} W per busy core (an estimate)")
+    if p.idle_baseline_s:
+        energy += f"; idle power measured for {p.idle_baseline_s:g} s per run (not subtracted)"
+    hardware = "; ".join(unique_values(rows, "hardware")) or "not recorded yet (no runs)"
+
+    table = [
+        ("data", "SCROLLS GovReport, SummScreenFD, QMSum, Qasper (train / validation)", data),
+        ("weights", "pretrained checkpoints (allenai/led-*-16384, google/bigbird-pegasus-large-pubmed)",
+         "pretrained checkpoints" if p.init == "pretrained" else "random initialization"),
+        ("model scale", "LED-base, LED-large, BigBird-Pegasus-large",
+         "paper architectures" if p.scale == "full" else "mini architectures (CPU-sized)"),
+        ("models", "led-base, led-large, bigbird-large", ", ".join(p.models)),
+        ("datasets", "govreport, summscreenfd, qmsum, qasper", ", ".join(p.datasets)),
+        ("input lengths", "1024, 2048, 3072, 4096", ", ".join(map(str, p.lengths))),
+        ("seeds", "1 (not stated)", ", ".join(map(str, p.seeds))),
+        ("batch size rule", "largest batch that fits a 48 GB A6000", batch),
+        ("gradient accumulation", "1 (summarization); 4 x 8 GPUs (Qasper)", accum),
+        ("convergence", "validate every 500 (summ.) / 10 (QA) steps; stop after 3 validations "
+                        "without improvement", convergence),
+        ("epochs", "until convergence (SCROLLS: 10 summ. / 20 Qasper)", epochs),
+        ("learning rate", "SCROLLS' LED-base rate per dataset and length",
+         f"{p.learning_rate:g}" if p.learning_rate is not None
+         else "SCROLLS' LED-base rate per dataset and length"),
+        ("mixed precision", "no", p.mixed_precision),
+        ("gradient checkpointing", "no", "yes" if p.gradient_checkpointing else "no"),
+        ("inference", "validation set, batch 16", f"validation set, batch {p.infer_batch_size}"),
+        ("decoding", "greedy (SCROLLS), up to 1024 target tokens", decoding),
+        ("energy measurement", "Weights & Biases system metrics (NVML power, ~2 s polls)", energy),
+        ("hardware", "NVIDIA RTX A6000 48 GB: 1 (summarization), 8 (Qasper)", hardware),
+    ]
+    return pd.DataFrame(table, columns=["aspect", "paper", "this run"])
+
+
+def length_effect(frame: pd.DataFrame, dataset: str, column: str,
+                  signal: str = "headline") -> pd.DataFrame:
+    """Per model, a measure at its shortest and longest finished length, and their ratio.
+
+    Args:
+        frame: the tidy table.
+        dataset: the dataset.
+        column: a numeric column (e.g. :data:`POWER_EFFICIENCY`), or ``"value"`` for the signal.
+        signal: accuracy signal used when ``column`` is ``"value"``.
+
+    Returns:
+        Indexed by model: ``short``, ``long`` (lengths), ``at_short``, ``at_long``, ``ratio``
+        (long over short; NaN with fewer than two lengths).
+    """
+    configs = configurations(frame, signal, dataset=dataset)
+    out = []
+    for model in models_in(configs):
+        series = configs[configs["model"] == model].dropna(subset=[column]).sort_values("length")
+        if series.empty:
+            continue
+        s, e = series.iloc[0], series.iloc[-1]
+        ratio = e[column] / s[column] if len(series) >= 2 and s[column] else math.nan
+        out.append({"model": model, "short": int(s["length"]), "long": int(e["length"]),
+                    "at_short": s[column], "at_long": e[column], "ratio": ratio})
+    return pd.DataFrame(out, columns=["model", "short", "long", "at_short", "at_long", "ratio"]
+                        ).set_index("model")
+
+
+def effect_text(table: pd.DataFrame, model: str) -> str:
+    """One model's :func:`length_effect` ratio in words, e.g. ``"x0.31 (4096 vs 1024)"``."""
+    if model not in table.index or not np.isfinite(table.loc[model, "ratio"]):
+        return "n/a (fewer than two finished lengths)"
+    row = table.loc[model]
+    return f"x{row['ratio']:.2f} ({int(row['long'])} vs {int(row['short'])} tokens)"
+
+
+def effect_table(effect: pd.DataFrame, measure: str) -> pd.DataFrame:
+    """:func:`length_effect` for display: headers in words, with the measure and its unit.
+
+    Args:
+        effect: a :func:`length_effect` table.
+        measure: the measure with its unit, e.g. ``"power efficiency (samples/s/W)"``.
+    """
+    return effect.reset_index().rename(columns={
+        "model": "model", "short": "shortest length (tokens)",
+        "long": "longest length (tokens)", "at_short": f"{measure} at the shortest",
+        "at_long": f"{measure} at the longest", "ratio": "longest / shortest"})
+
+
+def csv_download(frame: pd.DataFrame, filename: str):
+    """A link that downloads the table as CSV, embedded in the page (no file to serve).
+
+    Args:
+        frame: the table (e.g. a chapter's tidy table of runs).
+        filename: the name the browser saves it under.
+
+    Returns:
+        An ``IPython.display.HTML`` link with the CSV as a data URI.
+    """
+    import base64
+    import html
+
+    from IPython.display import HTML
+
+    payload = base64.b64encode(frame.to_csv(index=False).encode()).decode()
+    return HTML(f'<p><a download="{html.escape(filename)}" href="data:text/csv;base64,{payload}">'
+                f'Download the data of this chapter ({len(frame)} runs, CSV)</a></p>')
+
+
+def claims_table(frame: pd.DataFrame, signal: str = "headline",
+                 claims: Iterable[int] | None = None) -> pd.DataFrame:
+    """:func:`tradeoff.analysis.claims.evaluate_claims`, optionally only some findings (by number)."""
+    table = evaluate_claims(frame, signal)
+    if claims is not None:
+        table = table[table["claim"].isin(list(claims))].reset_index(drop=True)
+    return table
+
+
+def best_text(frame: pd.DataFrame, dataset: str, signal: str = "headline") -> str:
+    """The best-scoring configuration of a dataset in words, with its training energy."""
+    configs = configurations(frame, signal, dataset=dataset).dropna(subset=["value"])
+    if configs.empty:
+        return "n/a (no finished runs)"
+    best = configs.loc[configs["value"].idxmin() if signal == "val_loss"
+                       else configs["value"].idxmax()]
+    factor, unit = energy_scale([best[ENERGY_KWH]])
+    energy = (f", {best[ENERGY_KWH] * factor:.3g} {unit} of training energy"
+              if np.isfinite(best[ENERGY_KWH]) else "")
+    name = "validation loss" if signal == "val_loss" else "score"
+    return (f"{MODEL_LABELS.get(best['model'], best['model'])} at {int(best['length'])} tokens "
+            f"({name} {best['value']:.4g}{energy})")
+
+
+def batch_gain(frame: pd.DataFrame, signal: str = "headline", dataset: str = "qasper",
+               model: str | None = None) -> pd.DataFrame:
+    """The batch-size study per length: the signal at the smallest and largest accumulation.
+
+    Args:
+        frame: the tidy table.
+        signal: accuracy signal (raw values: a lower validation loss is better).
+        dataset: the study's dataset.
+        model: the study's model (None: the one with several accumulation values).
+
+    Returns:
+        Columns model, length, small / large accumulation, their values and ``change``
+        (large minus small); empty without a study.
+    """
+    columns = ["model", "length", "accum_small", "accum_large", "value_small", "value_large",
+               "change"]
+    configs = configurations(frame, signal, dataset=dataset, main=False)
+    rows = []
+    for (who, length), group in configs.groupby(["model", "length"]):
+        group = group.dropna(subset=["value"]).sort_values("grad_accum")
+        if (model is not None and who != model) or group["grad_accum"].nunique() < 2:
+            continue
+        s, e = group.iloc[0], group.iloc[-1]
+        rows.append([who, int(length), int(s["grad_accum"]), int(e["grad_accum"]), s["value"],
+                     e["value"], e["value"] - s["value"]])
+    return pd.DataFrame(rows, columns=columns)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The recommender's budget: a training-energy cap and an inference-speed floor (None: none)."""
+
+    max_energy_kwh: float | None = None
+    min_infer_samples_per_s: float | None = None
+
+    @property
+    def text(self) -> str:
+        limits = []
+        if self.max_energy_kwh is not None:
+            limits.append(f"training energy <= {self.max_energy_kwh:g} kWh")
+        if self.min_infer_samples_per_s is not None:
+            limits.append(f"inference >= {self.min_infer_samples_per_s:g} samples/s")
+        return " and ".join(limits) or "no limit"
+
+
+def budget(max_energy_kwh: float | None, min_infer_samples_per_s: float | None) -> Budget:
+    """The conclusions chapter's budget parameters, checked (one clear line when wrong)."""
+    from .chapter import check_number
+
+    return Budget(check_number("energy_budget_kwh", max_energy_kwh, optional=True),
+                  check_number("min_infer_samples_per_s", min_infer_samples_per_s, optional=True))
+
+
+def recommendations(frame: pd.DataFrame, signal: str = "headline",
+                    datasets: Iterable[str] | None = None, budget: Budget = Budget()
+                    ) -> pd.DataFrame:
+    """:func:`tradeoff.analysis.recommend.recommend` for each dataset, one row each, with its reason.
+
+    Args:
+        frame: the tidy table.
+        signal: accuracy signal.
+        datasets: datasets (None: those with runs, in the paper's order).
+        budget: the training-energy and inference-speed limits.
+
+    Returns:
+        Columns dataset, model, length, grad_accum, score, training energy, inference speed
+        and ``reason``; a dataset where nothing fits has only its reason.
+    """
+    present = set(frame["dataset"]) if len(frame) and "dataset" in frame else set()
+    chosen = list(datasets) if datasets is not None else [d for d in DATASETS if d in present]
+    rows = []
+    for dataset in chosen:
+        best = recommend(frame, dataset=dataset, signal=signal,
+                         max_energy_kwh=budget.max_energy_kwh,
+                         min_infer_samples_per_s=budget.min_infer_samples_per_s)
+        row = best.iloc[0].to_dict() if len(best) else {"dataset": dataset}
+        row["reason"] = best.attrs.get("reason", "")
+        rows.append(row)
+    columns = KEYS + ["score", ENERGY_KWH, INFER_SPEED, "reason"]
+    out = pd.DataFrame(rows, columns=columns)
+    if signal == "val_loss":  # recommend's score is the negated loss: show the loss itself
+        out["score"] = -pd.to_numeric(out["score"])
+        out = out.rename(columns={"score": "validation loss"})
+    return out
+
+def profile_table(profile: Profile) -> pd.DataFrame:
+    """Every setting of a profile with its value and its help text."""
+    rows = [(name, repr(getattr(profile, name)), field.description or "")
+            for name, field in type(profile).model_fields.items()]
+    return pd.DataFrame(rows, columns=["setting", "value", "meaning"])
+
+
+def environment_table(env: dict[str, Any]) -> pd.DataFrame:
+    """:func:`tradeoff.env.describe_environment` as a two-column table (hardware first)."""
+    rows = [("hardware", hardware_label(env))]
+    rows += [(k.removeprefix("version_") + (" version" if k.startswith("version_") else ""), v)
+             for k, v in env.items() if k != "hostname"]
+    return pd.DataFrame(rows, columns=["item", "value"]).astype(str)
+
+
+def meter_table(description: dict[str, Any]) -> pd.DataFrame:
+    """``EnergyMeter.describe()`` flattened to a two-column table."""
+    rows = [("method", description.get("method")), ("reason", description.get("reason") or "-")]
+    gpu, cpu = description.get("gpu", {}), description.get("cpu", {})
+    devices = gpu.get("devices") or []
+    rows.append(("GPU method", gpu.get("method")))
+    rows.append(("GPUs seen", ", ".join(f"{d['index']}: {d['name']} (energy counter: "
+                                         f"{'yes' if d['energy_counter'] else 'no'})"
+                                         for d in devices) or "none"))
+    rows.append(("CPU method", cpu.get("method")))
+    rows.append(("RAPL domains", ", ".join(cpu.get("rapl_domains") or []) or "none readable"))
+    rows.append(("assumed W per busy core (estimate only)", cpu.get("cpu_watts_per_core")))
+    rows.append(("sampling interval (s)", description.get("sampler", {}).get("interval_s")))
+    return pd.DataFrame(rows, columns=["item", "value"]).astype(str)
