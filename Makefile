@@ -1,11 +1,22 @@
 # The two commands of the README, each runnable on a fresh machine: `make book` and `make test`.
-PYTHON ?= python3
+# The interpreter: the active environment's when one is active (VIRTUAL_ENV or CONDA_PREFIX),
+# else the project's own virtual environment .venv, created on first use, so that nothing is
+# installed into the system interpreter. `make PYTHON=...` chooses another.
+ifneq ($(or $(VIRTUAL_ENV),$(CONDA_PREFIX)),)
+PYTHON ?= python
+else
+PYTHON ?= .venv/bin/python
+endif
+VENV := $(filter .venv/bin/python,$(PYTHON))
 PROFILE ?= demo
-STAMP := .cache/installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+STAMP := .cache/installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)-$(subst /,_,$(PYTHON))
 
 .PHONY: install book grid test browser clean
 
-$(STAMP): pyproject.toml
+.venv/bin/python:
+	python3 -m venv .venv
+
+$(STAMP): pyproject.toml $(VENV)
 	@mkdir -p .cache
 	# The CPU build of torch first: an unpinned torch would pull gigabytes of CUDA packages.
 	$(PYTHON) -m pip install --quiet torch==2.13.0

@@ -27,12 +27,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="random seed")
     run.add_argument("--grad-accum", type=int, help="gradient accumulation (default: profile's)")
     run.add_argument("--force", action="store_true", help="re-run even if a record exists")
+    run.add_argument("--dry-run", action="store_true",
+                     help="validate the cell and print its record path; run nothing")
 
     grid = sub.add_parser("grid", help="run every cell of a profile (resumable)")
     _profile_args(grid)
     grid.add_argument("--list", action="store_true", help="print one cell per line and exit")
     grid.add_argument("--force", action="store_true", help="re-run cells that have a record")
     grid.add_argument("--retry-failed", action="store_true", help="re-run oom/failed cells")
+    grid.add_argument("--dry-run", action="store_true",
+                      help="validate every cell and print which would run; run nothing")
 
     env = sub.add_parser("env", help="what the energy meter can see and which method it uses")
     env.add_argument("--json", action="store_true", help="print JSON")
@@ -40,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     book = sub.add_parser("book", help="grid -> executed notebooks -> jupyter-book HTML")
     _profile_args(book)
     book.add_argument("--build-dir", default="_build", help="build folder")
+    book.add_argument("--dry-run", action="store_true",
+                      help="validate the profile and the book's sources; list the pages")
 
     from .analysis.cost import DEFAULT_NEW_TOKENS
     from .config import MODELS
@@ -86,10 +92,12 @@ def _dispatch(args) -> int:
         return _cost(args)
     profile = load_profile(args.profile, results_dir=args.results_dir)
     if args.command == "run":
-        from .grid import run_cell
+        from .pipeline import run_cell
 
         cell = Cell(args.dataset, args.model, args.length, args.seed,
                     args.grad_accum or profile.gradient_accumulation_steps)
+        if args.dry_run:
+            return _dry_run(profile, [cell], args.force)
         record = run_cell(profile, cell, force=args.force)
         print(f"{cell.label}: {record.status} {record.reason}".rstrip())
         return 0 if record.status == "ok" else 1
@@ -102,6 +110,8 @@ def _dispatch(args) -> int:
                 print(f"--dataset {cell.dataset} --model {cell.model} --length {cell.length} "
                       f"--seed {cell.seed} --grad-accum {cell.grad_accum}")
             return 0
+        if args.dry_run:
+            return _dry_run(profile, profile.cells(), args.force)
         from .grid import run_grid
 
         records = run_grid(profile, force=args.force, retry_failed=args.retry_failed)
@@ -111,11 +121,26 @@ def _dispatch(args) -> int:
             print(f"  {r.label}: {r.status}: {r.reason}")
         return 0
     if args.command == "book":
-        from .book import build_book
+        from .book import build_book, plan_book
 
+        if args.dry_run:
+            print("\n".join(plan_book(profile)))
+            return 0
         print(build_book(profile, build_dir=args.build_dir))
         return 0
     raise AssertionError(args.command)
+
+
+def _dry_run(profile, cells: list[Cell], force: bool) -> int:
+    """Validate cells (as a real run would, before any compute) and say what would run."""
+    from .grid import validate_cells
+    from .records import record_path
+
+    for cell, params in zip(cells, validate_cells(profile, cells)):
+        path = record_path(profile.results_path, params)
+        action = "would run" if force or not path.exists() else "has a record"
+        print(f"{cell.label}: {action}: {path}")
+    return 0
 
 
 def _cost(args) -> int:

@@ -1,0 +1,191 @@
+"""Every shell command that the README and the book's pages show runs as written.
+
+Commands come from the fenced ``bash``/``sh``/``shell`` blocks of README.md and book/*.md. A
+command runs as written, in a scratch folder whose ``results/demo`` holds smoke records (the
+chapters read those), unless its comment says it needs a GPU or a network or takes minutes:
+then its dry-run form runs (``--dry-run`` for ``tradeoff``, ``make -n``, ``papermill
+--help-notebook``), which validates it as a real run would. A command that fails, or a slow one
+that has no dry-run form, fails the test with the page and line named.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tradeoff.config import Cell, load_profile
+from tradeoff.grid import run_grid
+from tradeoff.report.chapter import ParameterError, open_chapter
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "book").glob("*.md"))]
+SHELL_FENCE = re.compile(r"^```(bash|sh|shell)\s*$")
+# Words a reader sees in the command's comment, saying it is not run as written by the tests.
+SLOW = re.compile(r"needs (a|\d+) GPUs?|needs a network|needs the paper grid|"
+                  r"takes (a minute|minutes|hours|days)")
+# The smoke records the chapters' examples read: two lengths of a QA and a summarization set.
+RECORDED = [Cell(d, "led-base", n) for d in ("qasper", "qmsum") for n in (1024, 2048)]
+
+
+@dataclass(frozen=True)
+class Command:
+    page: str
+    line: int
+    text: str  # the command as written, without its comment
+    comment: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.page}:{self.line}: {self.text}"
+
+
+def documented_commands(path: Path) -> list[Command]:
+    """The commands of a page's shell blocks, continuation lines joined, comments split off."""
+    commands, inside, pending, start = [], False, "", 0
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not inside:
+            inside = bool(SHELL_FENCE.match(line.strip()))
+            continue
+        if line.strip().startswith("```"):
+            inside = False
+            continue
+        if not pending:
+            start = number
+        pending += line.rstrip()
+        if pending.endswith("\\"):
+            pending = pending[:-1] + " "
+            continue
+        comment = re.search(r"\s+#\s", pending)
+        text = pending[:comment.start()] if comment else pending
+        if text.strip() and not text.strip().startswith("#"):
+            page = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
+            commands.append(Command(page, start, text.strip(),
+                                    pending[comment.end():].strip() if comment else ""))
+        pending = ""
+    return commands
+
+
+def check_form(command: Command) -> tuple[str, Path | None]:
+    """The shell line the test runs for a documented command, and its working folder.
+
+    Returns:
+        ``(line, cwd)``; cwd None means the scratch folder.
+
+    Raises:
+        AssertionError: a slow command with no dry-run form.
+    """
+    if not SLOW.search(command.comment):
+        return command.text, ROOT if command.text.startswith("make ") else None
+    words = shlex.split(command.text)
+    if words[0] == "make":
+        return "make -n " + " ".join(words[1:]), ROOT
+    if "tradeoff" in words:
+        # torchrun / accelerate launch start the same command on each process.
+        tail = command.text[command.text.index("-m tradeoff"):]
+        return f"python {tail} --dry-run", None
+    if words[0] == "papermill":
+        return f"papermill --help-notebook {words[1]}", None
+    raise AssertionError(f"{command.where}: marked slow but has no dry-run form for the tests")
+
+
+def run_line(line: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+                        "SLURM_ARRAY_TASK_ID": "1"}
+    return subprocess.run(["bash", "-c", line], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory) -> Path:
+    """A folder like a checkout after `make book`: notebooks/ and smoke records in results/demo."""
+    folder = tmp_path_factory.mktemp("docs")
+    (folder / "notebooks").symlink_to(ROOT / "notebooks")
+    profile = load_profile("smoke", results_dir=str(folder / "results" / "demo"))
+    records = run_grid(profile, RECORDED, show_progress=False)
+    assert all(r.status == "ok" for r in records), [r.reason for r in records]
+    return folder
+
+
+ALL = [c for page in PAGES for c in documented_commands(page)]
+
+
+def test_the_pages_document_commands():
+    pages = {c.page for c in ALL}
+    assert {"README.md", "book/reproducing.md"} <= pages
+    assert any("papermill" in c.text for c in ALL)
+
+
+@pytest.mark.parametrize("command", ALL, ids=lambda c: f"{c.page}:{c.line}")
+def test_documented_command_runs(command, scratch):
+    line, cwd = check_form(command)
+    done = run_line(line, cwd or scratch)
+    assert done.returncode == 0, (
+        f"{command.where}\n  ran: {line}\n  exit {done.returncode}\n"
+        + "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:]))
+
+
+def test_the_papermill_example_shows_only_the_lengths_asked_for(scratch):
+    [example] = [c for c in ALL if "papermill notebooks/qasper.ipynb" in c.text]
+    assert run_line(example.text, scratch).returncode == 0
+    out = Path(scratch, shlex.split(example.text)[2])
+    cells = json.loads(out.read_text())["cells"]
+    errors = [o for c in cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+    frames = " ".join(json.dumps(o) for c in cells for o in c.get("outputs", []))
+    assert "2048" in frames and "3072" not in frames and "4096" not in frames
+
+
+def test_a_broken_command_fails_with_its_page_and_line(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("# A page\n\n```bash\npython -m tradeoff grid --profile no-such-profile --list\n```\n")
+    [command] = documented_commands(page)
+    assert (command.page, command.line) == ("page.md", 4)
+    done = run_line(check_form(command)[0], tmp_path)
+    assert done.returncode == 2
+    assert "no-such-profile" in done.stderr
+
+
+def test_a_slow_command_without_a_dry_run_is_an_error():
+    with pytest.raises(AssertionError, match="no dry-run form"):
+        check_form(Command("page.md", 1, "huggingface-cli download x", "needs a network"))
+
+
+def test_a_list_passed_with_p_ends_in_one_line_naming_the_parameter(scratch):
+    done = run_line("papermill notebooks/qasper.ipynb out.ipynb -p lengths '[1024, 2048]'",
+                    scratch)
+    assert done.returncode != 0
+    last = [line for line in done.stderr.splitlines() if line.strip()][-1]
+    assert "parameter `lengths`" in last and "-y 'lengths: [1024, 2048]'" in last, last
+    assert "tradeoff/" not in done.stderr  # no traceback through the package
+
+
+@pytest.mark.parametrize("overrides, needle", [
+    ({"lengths": "[1024, 2048]"}, "parameter `lengths` got '[1024, 2048]' (text)"),
+    ({"models": ["led-small"]}, "parameter `models`"),
+    ({"lengths": [8192]}, "missing: 8192"),
+    ({"results_dir": "no/such/folder"}, "parameter `results_dir`"),
+    ({"signal": "rouge"}, "parameter `signal`"),
+    ({"dataset": "qasperr"}, "parameter `dataset`"),
+])
+def test_open_chapter_names_the_bad_parameter(scratch, overrides, needle):
+    params = dict(profile="smoke", results_dir=str(scratch / "results" / "demo"),
+                  models=["led-base"], lengths=[1024, 2048], signal="auto", dataset="qasper")
+    with pytest.raises(ParameterError) as caught:
+        open_chapter(**params | overrides)
+    assert needle in str(caught.value)
+    assert caught.value._render_traceback_() == [f"ParameterError: {caught.value}"]
+
+
+def test_open_chapter_keeps_the_lengths_asked_for(scratch):
+    chapter = open_chapter(profile="smoke", results_dir=str(scratch / "results" / "demo"),
+                           lengths=[2048], dataset="qmsum")
+    assert sorted(set(chapter.frame["length"])) == [2048]
+    assert chapter.signal == "val_loss"  # random-init records
