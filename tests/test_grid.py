@@ -33,6 +33,9 @@ def test_cell_runs_end_to_end_and_labels_its_energy_method(finished):
     assert record.train["steps"] == 2 and record.train["batch_size"] == 2
     assert record.accuracy_metric == "f1" and 0 <= record.accuracy["f1"] <= 100
     assert record.accuracy["val_loss"] > 0
+    # Teacher-forced task scores beside the generated-text ones, timed in a window of their own.
+    assert 0 <= record.accuracy["tf_f1"] <= 100 and 0 <= record.accuracy["tf_token_accuracy"] <= 100
+    assert record.measurements["teacher_forced"]["time_s"] > 0
     eff = record.efficiency
     assert eff.train_energy_j > 0 and eff.train_samples_per_s > 0
     assert eff.power_efficiency_samples_per_s_per_w == pytest.approx(
@@ -43,6 +46,16 @@ def test_cell_runs_end_to_end_and_labels_its_energy_method(finished):
     # The saved file validates and matches what was returned.
     saved = load_record(grid.cell_record_path(profile, CELL))
     assert saved.accuracy == record.accuracy
+
+
+def test_summarization_cell_records_teacher_forced_rouge(tmp_path):
+    profile = load_profile("smoke", results_dir=str(tmp_path))
+    record = pipeline.run_cell(profile, Cell("govreport", "led-base", 1024), show_progress=False)
+    assert record.status == "ok", record.reason
+    tf = {k: v for k, v in record.accuracy.items() if k.startswith("tf_")}
+    assert set(tf) == {"tf_rouge1", "tf_rouge2", "tf_rougeL", "tf_rougeLsum", "tf_rouge_geomean",
+                       "tf_token_accuracy"}
+    assert all(0 <= v <= 100 + 1e-9 for v in tf.values())
 
 
 def test_finished_cell_is_never_redone(finished, monkeypatch):

@@ -93,14 +93,25 @@ class Settings(BaseModel):
     max_steps: int | None = Field(None, description="cap on optimizer steps (None: no cap)")
     patience: int | None = Field(
         3, description="stop after N validations without improvement (None: fixed steps)")
-    convergence_metric: Literal["task", "loss"] = Field(
-        "task", description="validation signal for the convergence rule: task metric or loss")
+    convergence_metric: Literal["task", "teacher-forced", "loss"] = Field(
+        "task", description="validation signal for the convergence rule: the task metric of "
+        "generated text (paper), the task metric of the argmax under teacher forcing (released "
+        "code's compute_metrics), or the loss")
     warmup_ratio: float = Field(0.1, description="linear schedule warm-up fraction")
     weight_decay: float = Field(0.001, description="AdamW weight decay")
     adam_beta2: float = Field(0.98, description="AdamW beta2 (beta1 is 0.9)")
     adam_epsilon: float = Field(1e-6, description="AdamW epsilon")
     dropout: float = Field(0.1, description="dropout probability")
     max_target_length: int = Field(1024, description="target tokens kept for training")
+    pad_targets: bool = Field(
+        False, description="pad training targets to max_target_length (released code), not "
+        "to the longest in the batch; the decoder then always runs max_target_length tokens")
+    group_by_length: bool = Field(
+        False, description="sample training batches with transformers' LengthGroupedSampler "
+        "(released code); inputs are padded to the cell's length, so only the order changes")
+    tf32: bool = Field(
+        False, description="allow TF32 matmuls on Ampere and newer GPUs (torch 1.7-1.11's "
+        "default, which the released code ran under); False keeps full fp32")
     mixed_precision: Literal["no", "fp16", "bf16"] = Field("no", description="paper: no")
     gradient_checkpointing: bool = Field(False, description="paper: no")
     measure_after_steps: int = Field(
@@ -109,6 +120,11 @@ class Settings(BaseModel):
     # Inference.
     infer_batch_size: int = Field(16, description="inference batch (paper: 16)")
     num_beams: int = Field(1, description="1 = greedy, as SCROLLS")
+    generation_min_length: int = Field(
+        0, description="generate(min_length=...): shortest output, decoder start token "
+        "included (released code: 3)")
+    no_repeat_ngram_size: int = Field(
+        0, description="generate(no_repeat_ngram_size=...): 0 allows repeats (released code: 2)")
     fixed_generation_length: bool = Field(
         False, description="always generate max_new_tokens (random weights: comparable cost)")
 

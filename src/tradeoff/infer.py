@@ -29,7 +29,8 @@ def _encode(tokenizer, texts: list[str], length: int, global_first_token: bool, 
 @torch.inference_mode()
 def timed_generate(model, tokenizer, inputs: list[str], *, length: int, batch_size: int,
                    max_new_tokens: int, num_beams: int, meter, global_first_token: bool,
-                   fixed_length: bool = False, show_progress: bool = True):
+                   fixed_length: bool = False, min_length: int = 0, no_repeat_ngram_size: int = 0,
+                   show_progress: bool = True):
     """Generate for every input inside one energy window.
 
     Args:
@@ -44,6 +45,10 @@ def timed_generate(model, tokenizer, inputs: list[str], *, length: int, batch_si
         global_first_token: LED's global attention on the first token.
         fixed_length: generate exactly ``max_new_tokens`` (no early stop at end-of-sequence), so
             random-weight models of different families decode the same number of tokens.
+        min_length: ``generate(min_length=...)``, the decoder start token included (the
+            released code sets 3 in the model config); 0 sets no minimum.
+        no_repeat_ngram_size: ``generate(no_repeat_ngram_size=...)`` (the released code: 2);
+            0 allows repeats.
         show_progress: show a progress bar.
 
     Returns:
@@ -54,11 +59,13 @@ def timed_generate(model, tokenizer, inputs: list[str], *, length: int, batch_si
     model.eval()
     device = next(model.parameters()).device
     settings = dict(max_new_tokens=max_new_tokens, num_beams=num_beams, do_sample=False,
-                    min_new_tokens=max_new_tokens if fixed_length else None)
+                    min_new_tokens=max_new_tokens if fixed_length else None,
+                    min_length=min_length, no_repeat_ngram_size=no_repeat_ngram_size)
 
     # One example and two tokens suffice to trigger the one-off costs, at a fraction of a batch.
     warmup = _encode(tokenizer, inputs[:1], length, global_first_token, device)
-    model.generate(**warmup, **settings | {"max_new_tokens": 2, "min_new_tokens": None})
+    model.generate(**warmup, **settings | {"max_new_tokens": 2, "min_new_tokens": None,
+                                           "min_length": 0})
 
     predictions, generated_tokens = [], 0
     meter.begin("inference")

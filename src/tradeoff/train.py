@@ -14,6 +14,7 @@ import logging
 import math
 from pathlib import Path
 
+import numpy as np
 from transformers import (
     DataCollatorForSeq2Seq,
     EarlyStoppingCallback,
@@ -28,9 +29,12 @@ from .models import global_attention_mask
 log = logging.getLogger(__name__)
 
 HEADLINE_METRIC = {"summarization": "rouge_geomean", "qa": "f1"}
+# Prefix of the task scores of the argmax under teacher forcing (``tf_rouge_geomean``, ``tf_f1``).
+TEACHER_FORCED_PREFIX = "tf_"
 
 
-def tokenize(dataset, tokenizer, length: int, max_target_length: int, global_first_token: bool):
+def tokenize(dataset, tokenizer, length: int, max_target_length: int, global_first_token: bool,
+             pad_targets: bool = False):
     """Tokenize a split to exactly ``length`` input tokens (truncated or padded).
 
     Padding every input to the cell's length makes each step's compute a function of the length
@@ -43,6 +47,8 @@ def tokenize(dataset, tokenizer, length: int, max_target_length: int, global_fir
         length: input tokens per example.
         max_target_length: target tokens kept for the loss.
         global_first_token: add LED's ``global_attention_mask`` on the first token.
+        pad_targets: pad every target to ``max_target_length`` with ignored (-100) positions,
+            as the released code does (``padding="max_length"`` for the labels too).
 
     Returns:
         The tokenized dataset (input_ids, attention_mask, labels[, global_attention_mask]).
@@ -50,8 +56,11 @@ def tokenize(dataset, tokenizer, length: int, max_target_length: int, global_fir
     def encode(batch):
         features = tokenizer(batch["input"], max_length=length, truncation=True,
                              padding="max_length")
-        features["labels"] = tokenizer(text_target=batch["output"], max_length=max_target_length,
-                                       truncation=True)["input_ids"]
+        labels = tokenizer(text_target=batch["output"], max_length=max_target_length,
+                           truncation=True, padding="max_length" if pad_targets else False)
+        features["labels"] = [
+            [t if m else -100 for t, m in zip(ids, mask)]
+            for ids, mask in zip(labels["input_ids"], labels["attention_mask"])]
         if global_first_token:
             features["global_attention_mask"] = global_attention_mask(features["input_ids"])
         return features
@@ -109,7 +118,9 @@ def training_arguments(params: CellParams, output_dir: Path, use_cuda: bool,
         raise ConfigError("batch_size 'auto' searches GPU memory and needs a GPU; "
                           "set an integer batch_size in the profile")
     converge = params.patience is not None
-    by_task = params.convergence_metric == "task"
+    by_task = params.convergence_metric != "loss"
+    teacher_forced = params.convergence_metric == "teacher-forced"
+    prefix = TEACHER_FORCED_PREFIX if teacher_forced else ""
     return Seq2SeqTrainingArguments(
         output_dir=str(output_dir),
         per_device_train_batch_size=params.max_auto_batch_size if auto else params.batch_size,
@@ -131,10 +142,12 @@ def training_arguments(params: CellParams, output_dir: Path, use_cuda: bool,
         save_steps=params.eval_steps,
         save_total_limit=1 if converge else None,
         load_best_model_at_end=converge,
-        metric_for_best_model=(f"eval_{HEADLINE_METRIC[params.task]}" if by_task
+        metric_for_best_model=(f"eval_{prefix}{HEADLINE_METRIC[params.task]}" if by_task
                                else "eval_loss") if converge else None,
         greater_is_better=by_task if converge else None,
-        predict_with_generate=converge and by_task,
+        # Teacher-forced scores need the logits of a forward pass, not generated tokens.
+        predict_with_generate=converge and by_task and not teacher_forced,
+        train_sampling_strategy="group_by_length" if params.group_by_length else "random",
         generation_max_length=None,
         generation_num_beams=params.num_beams,
         logging_steps=1,
@@ -147,6 +160,88 @@ def training_arguments(params: CellParams, output_dir: Path, use_cuda: bool,
         # Passed only when asked for: the argument is being renamed across transformers versions.
         **({"gradient_checkpointing": True} if params.gradient_checkpointing else {}),
     )
+
+
+def generated_metrics(tokenizer, metric):
+    """``compute_metrics`` for validations with generation: the task scores of the generated text.
+
+    Args:
+        tokenizer: the model's tokenizer.
+        metric: the SCROLLS metric of the dataset (:func:`tradeoff.metrics.load_scrolls_metric`).
+
+    Returns:
+        A function of an ``EvalPrediction`` of generated token ids.
+    """
+    def compute_metrics(prediction):
+        preds, labels = prediction.predictions, prediction.label_ids
+        pad = tokenizer.pad_token_id
+        decoded = tokenizer.batch_decode(np.where(preds < 0, pad, preds), skip_special_tokens=True)
+        refs = tokenizer.batch_decode(np.where(labels < 0, pad, labels), skip_special_tokens=True)
+        return metric.compute(predictions=decoded, references=[[r] for r in refs])
+
+    return compute_metrics
+
+
+def argmax_logits(logits, labels):
+    """``preprocess_logits_for_metrics``: keep each position's argmax token, not its logits.
+
+    The logits of a validation set (rows x target tokens x vocabulary) would take gigabytes;
+    the argmax is all the teacher-forced scores need. Models that return more than the logits
+    (LED's encoder states, for instance) give a tuple whose first item is the logits.
+    """
+    if isinstance(logits, (tuple, list)):
+        logits = logits[0]
+    return logits.argmax(dim=-1)
+
+
+def teacher_forced_scores(pred_ids, label_ids, tokenizer, metric) -> dict[str, float]:
+    """Task scores of the argmax predictions under teacher forcing, by the SCROLLS metric.
+
+    Position ``i`` of ``pred_ids`` is the model's most likely token given the reference's first
+    ``i`` tokens, which is what the released code scores (``np.argmax`` over the logits in its
+    ``compute_metrics``, with ``predict_with_generate`` never set): the argmax sequence is decoded
+    as one text and scored against the decoded reference. Only positions that carry a label
+    count: ignored positions (-100) become padding, which decoding drops, so a model that copies
+    the reference scores 100. Each row is scored against its own reference as the labels hold it
+    (cut at ``max_target_length``); rows of Qasper that share an id are not grouped.
+
+    Decoding drops special tokens, so a model that returns its decoder input (the reference
+    shifted right by one, behind a start token) decodes to the reference too and also scores
+    100: the text scores cannot tell predicting the next token from repeating the given one.
+    ``tf_token_accuracy`` (labelled positions whose argmax is the label, in %) can, and is
+    returned beside them.
+
+    Args:
+        pred_ids: argmax token ids, rows x positions (:func:`argmax_logits`).
+        label_ids: the labels of the same rows, -100 where ignored.
+        tokenizer: the model's tokenizer.
+        metric: the SCROLLS metric of the dataset.
+
+    Returns:
+        The metric's scores (0-100), each name prefixed with ``tf_`` (``tf_rouge_geomean``,
+        ``tf_f1``, ...), and ``tf_token_accuracy``.
+    """
+    labels = np.asarray(label_ids)
+    keep = labels != -100
+    pad = tokenizer.pad_token_id
+    preds = np.where(keep, np.asarray(pred_ids), pad)
+    labels = np.where(keep, labels, pad)
+    decoded = [t.strip() for t in tokenizer.batch_decode(preds, skip_special_tokens=True)]
+    refs = [t.strip() for t in tokenizer.batch_decode(labels, skip_special_tokens=True)]
+    scores = metric.compute(predictions=decoded, references=[[r] for r in refs])
+    scores["token_accuracy"] = 100.0 * float((preds == labels)[keep].mean()) if keep.any() \
+        else float("nan")
+    return {f"{TEACHER_FORCED_PREFIX}{name}": float(value) for name, value in scores.items()}
+
+
+def teacher_forced_metrics(tokenizer, metric):
+    """``compute_metrics`` of :func:`teacher_forced_scores`, for a Trainer that runs
+    :func:`argmax_logits` as its ``preprocess_logits_for_metrics``."""
+    def compute_metrics(prediction):
+        return teacher_forced_scores(prediction.predictions, prediction.label_ids, tokenizer,
+                                     metric)
+
+    return compute_metrics
 
 
 def build_trainer(model, tokenizer, train_set, eval_set, params: CellParams, meter, output_dir: Path,
@@ -162,7 +257,8 @@ def build_trainer(model, tokenizer, train_set, eval_set, params: CellParams, met
         meter: the :class:`tradeoff.energy.EnergyMeter` measuring the run.
         output_dir: checkpoints of the convergence rule go here.
         use_cuda: train on the GPU.
-        compute_metrics: task metric for validations with generation.
+        compute_metrics: task metric of the validations (:func:`generated_metrics`, or
+            :func:`teacher_forced_metrics` when the convergence rule is teacher-forced).
         show_progress: show the Trainer's progress bar.
 
     Returns:
@@ -177,6 +273,8 @@ def build_trainer(model, tokenizer, train_set, eval_set, params: CellParams, met
         model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
         data_collator=DataCollatorForSeq2Seq(tokenizer, model=model),
         processing_class=tokenizer, compute_metrics=compute_metrics, callbacks=callbacks,
+        preprocess_logits_for_metrics=(argmax_logits
+                                       if params.convergence_metric == "teacher-forced" else None),
     )
     trainer.model.generation_config.max_new_tokens = params.max_new_tokens
     return trainer, energy

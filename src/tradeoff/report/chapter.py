@@ -58,8 +58,8 @@ class Chapter:
         results_dir: the folder of run records.
         records: the records kept by the selection (dataset, models, lengths).
         frame: their tidy table (:func:`tradeoff.analysis.table.tidy`).
-        signal: the accuracy signal to draw: ``"headline"`` or ``"val_loss"`` (``"auto"``
-            resolved from the records).
+        signal: the accuracy signal to draw: ``"headline"``, ``"teacher_forced"`` or
+            ``"val_loss"`` (``"auto"`` resolved from the records).
         dataset: the chapter's dataset, or None for chapters about every dataset.
     """
 
@@ -151,7 +151,8 @@ def open_chapter(*, profile: str, results_dir: str, models: list | None = None,
         models: models to show (None: every model of the records).
         lengths: input lengths to show; each must have a record of the chapter's dataset(s)
             (None: every length of the records).
-        signal: ``"auto"``, ``"headline"`` or ``"val_loss"``.
+        signal: ``"auto"`` or a key of :data:`tradeoff.analysis.table.ACCURACY_SIGNALS`
+            (``"headline"``, ``"val_loss"``, ``"teacher_forced"``).
         dataset: the chapter's dataset (None: a chapter about every dataset).
         datasets: the datasets this chapter accepts as ``dataset``.
 

@@ -211,6 +211,11 @@ def banner(profile: Profile | str | None, frame: pd.DataFrame) -> Markdown:
     if signal == "val_loss":
         lines.append("**Accuracy signal:** teacher-forced validation loss (lower is better): "
                      "random-init models decode nothing meaningful, so ROUGE / F1 are not shown")
+    elif signal == "teacher_forced":
+        lines.append("**Accuracy signal:** teacher-forced ROUGE geometric mean (summarization) "
+                     "and token F1 (Qasper): the argmax predictions given the reference's "
+                     "prefix, as the released code's compute_metrics scored them, not generated "
+                     "text (the records keep both)")
     else:
         lines.append("**Accuracy signal:** the SCROLLS headline metric: ROUGE geometric mean "
                      "(summarization) and token F1 (Qasper)")

@@ -141,10 +141,11 @@ def signal_label(signal: str, dataset: str | None = None) -> str:
     """Axis label of an accuracy signal, e.g. ``"validation loss (lower is better)"``."""
     if signal == "val_loss":
         return "validation loss (lower is better)"
-    if signal != "headline":
+    if signal not in ("headline", "teacher_forced"):
         raise ValueError(f"unknown accuracy signal {signal!r}; use one of {list(ACCURACY_SIGNALS)}")
+    prefix = "teacher-forced " if signal == "teacher_forced" else ""
     if dataset == "qasper":
-        return "token F1 (higher is better)"
+        return f"{prefix}token F1 (higher is better)"
     if dataset in SUMMARIZATION:
-        return "ROUGE geometric mean (higher is better)"
-    return "ROUGE geometric mean / token F1 (higher is better)"
+        return f"{prefix}ROUGE geometric mean (higher is better)"
+    return f"{prefix}ROUGE geometric mean / token F1 (higher is better)"
