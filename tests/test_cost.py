@@ -68,7 +68,8 @@ def test_decoder_layer_attention_matches_the_matmul_shapes():
     """A decoder layer adds self-attention over the target and cross-attention over the input."""
     model, length = CASES[0]
     d = PRESETS[model].mini["d_model"]
-    layer = {f: getattr(_count(model, (1, 2), length), f) - getattr(_count(model, (1, 1), length), f)
+    one, two = _count(model, (1, 1), length), _count(model, (1, 2), length)
+    layer = {f: getattr(two, f) - getattr(one, f)
              for f in ("forward_attention_flops", "forward_attention_core_flops")}
     # Scores and weighted sum: 2 matmuls of 2 x T x S x d FLOPs, S = T (self) and L (cross).
     assert layer["forward_attention_core_flops"] == 4 * TARGET * d * (TARGET + length)

@@ -24,6 +24,11 @@ derived by hand:
   ``total = c(1,1) + (E - 1) * [c(2,1) - c(1,1)] + (D - 1) * [c(1,2) - c(1,1)]``. The layers of a
   model are identical, so this is exact (``extrapolation_check`` compares it with a full-depth
   count); the ``method`` field of each row says how it was obtained.
+* **Attention share**: FLOPs inside the self- and cross-attention modules (``self_attn``,
+  ``encoder_attn``; with and without their Linear projections) over the training forward's
+  FLOPs, and over the inference FLOPs. Read from the forward only: the counter attributes
+  backward FLOPs to modules unreliably (see ``_group_flops``); a training step here is 3x its
+  forward in the counts.
 * **Batch fit**: see ``max_batch`` for the memory model and its known error sources.
 
 Counts are cached under ``.cache/cost/`` keyed by a hash of everything that changes them, so
@@ -41,10 +46,11 @@ import os
 import sys
 import time
 import weakref
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from ..config import MODELS, ConfigError, load_profile
 from ..models import build_config, check_length, get_preset
@@ -77,11 +83,12 @@ FLOPS_NOTE = ("FLOPs counted by torch.utils.flop_counter.FlopCounterMode: matmul
               "(2 FLOPs per multiply-add); softmax, norms, activations, dropout and the optimizer "
               "step are not counted")
 MEMORY_ERROR_SOURCES = (
-    "weights + gradients + AdamW at 16 bytes/param plus counted saved-for-backward bytes and output "
-    "logits per sample x batch; not modelled: allocator fragmentation and caching, CUDA context "
-    "and library workspaces (cuBLAS), temporary peaks inside an op or a layer (e.g. attention "
-    "scores before they are saved, the logits' gradient in backward), the optimizer step's "
-    "temporaries, and the card's nominal capacity being larger than what a process can allocate")
+    "weights + gradients + AdamW at 16 bytes/param plus counted saved-for-backward bytes and "
+    "output logits per sample x batch; not modelled: allocator fragmentation and caching, CUDA "
+    "context and library workspaces (cuBLAS), temporary peaks inside an op or a layer (e.g. "
+    "attention scores before they are saved, the logits' gradient in backward), the optimizer "
+    "step's temporaries, and the card's nominal capacity being larger than what a process can "
+    "allocate")
 
 
 @dataclass(frozen=True)
@@ -195,7 +202,7 @@ class _SavedTensors:
     """
 
     class _Holder:
-        __slots__ = ("tensor", "__weakref__")
+        __slots__ = ("__weakref__", "tensor")
 
         def __init__(self, tensor):
             self.tensor = tensor
@@ -649,7 +656,8 @@ def cached_count(model_name: str, encoder_layers: int, decoder_layers: int, leng
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
     path = None
     if use_cache:
-        path = Path(COST_CACHE_DIR if cache_dir is None else cache_dir) / f"{model_name}-{scale}-{encoder_layers}x{decoder_layers}-{length}-{digest}.json"
+        name = f"{model_name}-{scale}-{encoder_layers}x{decoder_layers}-{length}-{digest}.json"
+        path = Path(COST_CACHE_DIR if cache_dir is None else cache_dir) / name
         if path.exists():
             try:
                 return DepthCount(**json.loads(path.read_text())["counts"])
@@ -814,7 +822,9 @@ def _row(model: str, length: int, target_length: int, new_tokens: int, dropout: 
          params: int, encoder_layers: int, decoder_layers: int, total: DepthCount, method: str,
          paper_memory_gb: float) -> CostRow:
     per_sample = total.saved_activation_bytes + total.output_logits_bytes
-    share = lambda part, whole: part / whole if whole else math.nan  # noqa: E731
+    def share(part: int, whole: int) -> float:
+        return part / whole if whole else math.nan
+
     if scale != "full":
         method += f" ({scale} scale)"
     return CostRow(
@@ -846,9 +856,10 @@ def extrapolation_check(model: str, length: int, target_length: int, new_tokens:
     Returns:
         ``{field: extrapolated / full_depth - 1}``; 0 everywhere when the extrapolation is exact.
     """
-    kwargs = dict(models=[model], lengths=[length], target_length=target_length,
-                  new_tokens=new_tokens, dropout=dropout, scale=scale, vocab_size=vocab_size,
-                  cache_dir=cache_dir, use_cache=use_cache, progress=False)
+    kwargs = {"models": [model], "lengths": [length], "target_length": target_length,
+              "new_tokens": new_tokens, "dropout": dropout, "scale": scale,
+              "vocab_size": vocab_size, "cache_dir": cache_dir, "use_cache": use_cache,
+              "progress": False}
     extrapolated, = cost_rows(**kwargs)
     counted, = cost_rows(**kwargs, full_depth=True)
     fields = ["encoder_forward_flops", "forward_flops", "train_step_flops", "inference_flops",
@@ -932,23 +943,29 @@ def format_table(rows: Sequence[CostRow]) -> str:
                       "" if r.paper_batch is None else str(r.paper_batch), r.method])
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h)
               for i, h in enumerate(header)]
-    fmt = lambda cells: "  ".join(c.ljust(w) if i in (0, len(header) - 1) else c.rjust(w)  # noqa: E731
-                                  for i, (c, w) in enumerate(zip(cells, widths)))
+    def fmt(cells: list[str]) -> str:
+        # Names left-aligned, numbers right-aligned.
+        return "  ".join(c.ljust(w) if i in (0, len(header) - 1) else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths)))
+
     out = [fmt(header), fmt(["-" * w for w in widths])] + [fmt(line) for line in lines]
     if rows:
         r = rows[0]
-        out += ["",
-                f"TFLOP per sample, batch 1: enc fwd = encoder forward; train step = forward + "
-                f"backward with a {r.target_length}-token target; infer = encoder pass + "
-                f"{r.generated_tokens} greedy tokens with KV cache.",
-                f"{FLOPS_NOTE}.",
-                "attn % = share of the training forward's FLOPs in self-/cross-attention modules "
-                "(projections included); attn core % = the same without the Linear projections.",
-                f"saved/sample = GiB saved for backward per sample (dropout {r.dropout:g}, "
-                "deduplicated by storage, parameters excluded); logits = GiB of output logits held "
-                "beside them.",
-                f"batch 48G/80G = largest batch under 16 bytes/param (fp32 weights, grads, AdamW) "
-                f"+ batch x (saved + logits) in 48/{H100_MEMORY_GB:g} GiB; an upper bound: "
-                f"{MEMORY_ERROR_SOURCES}.",
-                "paper = the batch the paper or its code reports (PAPER.md)."]
+        out += [
+            "",
+            (f"TFLOP per sample, batch 1: enc fwd = encoder forward; train step = forward + "
+             f"backward with a {r.target_length}-token target; infer = encoder pass + "
+             f"{r.generated_tokens} greedy tokens with KV cache."),
+            f"{FLOPS_NOTE}.",
+            ("attn % = share of the training forward's FLOPs in self-/cross-attention modules "
+             "(projections included); attn core % = the same without the Linear projections."),
+            (f"saved/sample = GiB saved for backward per sample (dropout {r.dropout:g}, masks at "
+             "the GPU's 1 byte an element, deduplicated by storage, parameters excluded); "
+             "logits = GiB of output logits held beside them."),
+            (f"batch 48G/80G = largest batch under 16 bytes/param (fp32 weights, grads, AdamW) "
+             f"+ batch x (saved + logits) in {_paper_defaults()[3]:g}/{H100_MEMORY_GB:g} GiB "
+             "(the paper's A6000 and an H100); an upper bound: "
+             f"{MEMORY_ERROR_SOURCES}."),
+            "paper = the batch the paper or its code reports (PAPER.md).",
+        ]
     return "\n".join(out)
