@@ -42,7 +42,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import sys
 import time
 import weakref
@@ -52,14 +51,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import MODELS, ConfigError, load_profile
-from ..models import build_config, check_length, get_preset
+from ..config import CACHE_DIR, MODELS, ConfigError, load_profile
+from ..models import build_config, check_length, get_preset, global_attention_mask, is_led
 
 log = logging.getLogger(__name__)
 
-# The project's cache folder (TRADEOFF_CACHE, else <repo>/.cache, as the book's caches use).
-COST_CACHE_DIR = Path(os.environ.get("TRADEOFF_CACHE",
-                                     Path(__file__).resolve().parents[3] / ".cache")) / "cost"
+COST_CACHE_DIR = CACHE_DIR / "cost"
 # Bumped whenever the counting procedure changes, so stale cached counts are not reused.
 COUNT_VERSION = 3
 # Greedy tokens generated for the inference count: the released code cuts training targets at
@@ -438,7 +435,7 @@ def _depth_config(model: str, scale: str, encoder_layers: int, decoder_layers: i
                   dropout: float, vocab_size: int):
     """The preset's config with the given depths; LED gets one window per encoder layer."""
     config = build_config(model, scale, vocab_size=vocab_size, dropout=dropout)
-    if get_preset(model).family == "led":
+    if is_led(model):
         window = config.attention_window
         window = window[0] if isinstance(window, list) else window
         config.attention_window = [window] * encoder_layers
@@ -478,10 +475,8 @@ def _inputs(model_name: str, config, length: int, target_length: int) -> tuple[d
     low = 4
     ids = torch.randint(low, config.vocab_size, (1, length), generator=generator)
     inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
-    if get_preset(model_name).family == "led":
-        global_mask = torch.zeros_like(ids)
-        global_mask[:, 0] = 1
-        inputs["global_attention_mask"] = global_mask
+    if is_led(model_name):
+        inputs["global_attention_mask"] = global_attention_mask(ids)
     labels = torch.randint(low, config.vocab_size, (1, target_length), generator=generator)
     return inputs, labels
 
