@@ -68,7 +68,9 @@ def test_an_unmeasured_energy_is_nan_in_the_table_never_zero():
 
 # What describes the grid or where records go: outside a cell's hash.
 BOOKKEEPING = {"name", "description", "datasets", "models", "lengths", "seeds", "results_dir",
-               "qasper_grad_accum_study", "batch_study_model"}
+               "qasper_grad_accum_study", "batch_study_model", "qa_gpus_per_cell",
+               "slurm_partition", "slurm_time_min", "slurm_mem_gb", "slurm_cpus_per_gpu",
+               "slurm_setup", "slurm_additional"}
 # Dataset- or length-dependent defaults: resolved per cell, and hashed as resolved.
 RESOLVED = {"learning_rate", "num_train_epochs", "eval_steps", "max_new_tokens"}
 

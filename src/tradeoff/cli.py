@@ -37,6 +37,15 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--retry-failed", action="store_true", help="re-run oom/failed cells")
     grid.add_argument("--dry-run", action="store_true",
                       help="validate every cell and print which would run; run nothing")
+    grid.add_argument("--executor", choices=("local", "slurm"),
+                      help="submit one job per unfinished cell through submitit: 'slurm' (a job "
+                           "array; returns once queued) or 'local' (processes here; waits); "
+                           "default: run the cells in this process")
+    grid.add_argument("--parallel", type=int, default=1,
+                      help="--executor local: cells run at once (default 1)")
+    grid.add_argument("--status", action="store_true",
+                      help="which cells are done, queued, running or failed (records and job "
+                           "states); changes nothing")
 
     env = sub.add_parser("env", help="what the energy meter can see and which method it uses")
     env.add_argument("--json", action="store_true", help="print JSON")
@@ -110,6 +119,8 @@ def _dispatch(args) -> int:
                 print(f"--dataset {cell.dataset} --model {cell.model} --length {cell.length} "
                       f"--seed {cell.seed} --grad-accum {cell.grad_accum}")
             return 0
+        if args.status or args.executor:
+            return _grid_jobs(profile, args)
         if args.dry_run:
             return _dry_run(profile, profile.cells(), args.force)
         from .grid import run_grid
@@ -129,6 +140,37 @@ def _dispatch(args) -> int:
         print(build_book(profile, build_dir=args.build_dir))
         return 0
     raise AssertionError(args.command)
+
+
+def _grid_jobs(profile, args) -> int:
+    """``grid --status`` and ``grid --executor``: cells as scheduler jobs (tradeoff.executors)."""
+    from . import executors
+
+    if args.status:
+        states = executors.cell_states(profile)
+        for state in states:
+            print(state.line)
+        print(f"{executors.status_counts(states)}; records in {profile.results_path}, "
+              f"logs in {executors.jobs_folder(profile)}")
+        return 0
+    if args.dry_run:
+        todo, states = executors.plan_grid(profile, executor=args.executor, force=args.force,
+                                           retry_failed=args.retry_failed)
+        print("\n".join(executors.describe_plan(profile, todo, states, args.executor)))
+        return 0
+    local = args.executor == "local"
+    jobs = executors.submit_grid(profile, executor=args.executor, force=args.force,
+                                 retry_failed=args.retry_failed,
+                                 parallel=max(1, args.parallel) if local else None, wait=local)
+    for cell, job_id in jobs:
+        print(f"{cell.label}: job {job_id}")
+    print(f"{len(jobs)} job(s) submitted ({args.executor}); logs in "
+          f"{executors.jobs_folder(profile)}; `tradeoff grid --profile {profile.name} --status` "
+          f"shows where each cell stands")
+    if local:
+        states = executors.cell_states(profile)
+        print(executors.status_counts(states))
+    return 0
 
 
 def _dry_run(profile, cells: list[Cell], force: bool) -> int:

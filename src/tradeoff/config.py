@@ -162,6 +162,21 @@ class Profile(Settings):
     batch_study_model: ModelName = Field(
         "led-base", description="model of that study (the paper's preliminary study: LED-base)")
 
+    # Where cells run when the grid goes through a scheduler (tradeoff.executors): resources
+    # only, so they stay out of the hash, like the results folder.
+    qa_gpus_per_cell: int = Field(
+        1, ge=1, description="GPUs (data-parallel processes) per Qasper cell on a cluster; "
+        "summarization cells get one (the paper: 8 for Qasper)")
+    slurm_partition: str | None = Field(None, description="SLURM partition (None: the default)")
+    slurm_time_min: int = Field(
+        1440, ge=1, description="SLURM time limit per cell in minutes (a request, not an estimate)")
+    slurm_mem_gb: int = Field(64, ge=1, description="SLURM host memory per cell, GB")
+    slurm_cpus_per_gpu: int = Field(8, ge=1, description="CPU cores per GPU process")
+    slurm_setup: list[str] = Field(
+        [], description="shell lines run in the job before the cell (module load, activate)")
+    slurm_additional: dict[str, str] = Field(
+        {}, description="further #SBATCH options, e.g. {account: ..., qos: ...}")
+
     @field_validator("lengths")
     @classmethod
     def _positive_lengths(cls, lengths: list[int]) -> list[int]:

@@ -1,5 +1,8 @@
 """Which cells of a profile to run: validate up front, skip finished cells, resume after a crash.
 
+This module runs the cells in-process, one after another; :mod:`tradeoff.executors` submits
+the same cells as scheduler jobs (SLURM, or local processes) with the same skip and resume rules.
+
 Each cell runs :func:`tradeoff.pipeline.run_cell`; its record is named by the hash of its
 resolved parameters, so re-running a grid redoes nothing that finished and a changed setting
 never reuses a stale record.
@@ -56,7 +59,7 @@ def run_grid(profile: Profile, cells: list[Cell] | None = None, *, force: bool =
     cells = profile.cells() if cells is None else cells
     paths = {cell: record_path(profile.results_path, params)
              for cell, params in zip(cells, validate_cells(profile, cells))}
-    todo = {c for c in cells if _needs_run(paths[c], force, retry_failed)}
+    todo = {c for c in cells if needs_run(paths[c], force, retry_failed)}
     if todo:
         prepare_environment(profile)
         data = preflight_data(profile, [c.dataset for c in todo])
@@ -72,7 +75,13 @@ def run_grid(profile: Profile, cells: list[Cell] | None = None, *, force: bool =
     return records
 
 
-def _needs_run(path: Path, force: bool, retry_failed: bool) -> bool:
+def needs_run(path: Path, force: bool = False, retry_failed: bool = False) -> bool:
+    """Whether the cell whose record belongs at ``path`` runs (again).
+
+    A cell runs when it has no record, a record that cannot be read, or, with ``retry_failed``,
+    an ``oom`` or ``failed`` one. A cell whose scheduler job died (time limit, preemption, node
+    failure; :func:`is_scheduler_failure`) always runs again, as an interrupted grid resumes.
+    """
     if force or not path.exists():
         return True
     try:
@@ -80,4 +89,13 @@ def _needs_run(path: Path, force: bool, retry_failed: bool) -> bool:
     except RecordError as err:  # a truncated or outdated file: run the cell again
         log.warning("%s; running the cell again", err)
         return True
-    return retry_failed and record.status != "ok"
+    return (retry_failed and record.status != "ok") or is_scheduler_failure(record)
+
+
+# The reason of a record written for a cell whose job ended without one (tradeoff.executors).
+SCHEDULER_FAILURE = "scheduler: "
+
+
+def is_scheduler_failure(record: RunRecord) -> bool:
+    """A failed record written because the scheduler ended the cell's job, not by the cell."""
+    return record.status == "failed" and record.reason.startswith(SCHEDULER_FAILURE)
