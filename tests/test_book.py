@@ -330,3 +330,26 @@ def test_chromium_screenshot_of_a_chapter_is_not_blank(built, tmp_path):
     with Image.open(shot) as image:
         colors = image.convert("RGB").getcolors(maxcolors=1 << 20)
     assert colors is None or len(colors) > 50  # text, plots and theme, not one flat colour
+
+
+@needs_chromium
+def test_chromium_shows_the_energy_audit_and_the_method_comparison(built, tmp_path):
+    """The energy chapter's audit figure with its glued ratios; the method page's comparison
+    of the paper's text, the released code and the two profiles."""
+    page = built.html / "notebooks" / "energy.html"
+    dom = chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", page.as_uri())
+    text = words(dom)
+    assert "Audit the energy number of the released code" in text
+    figures = [f for f in re.findall(r"<figure\b.*?</figure>", dom, re.DOTALL)
+               if "released energy computation on runs of constant power" in words(f)]
+    assert len(figures) == 1, "the audit figure is missing"
+    src = re.search(r'<img[^>]+src="([^"]*_images/[^"]+\.png)"', figures[0])
+    assert src and (page.parent / src.group(1)).resolve().stat().st_size > 2000
+    assert ("released number is 121 times the true energy in kWh at 1 h 120 at 4 h 62 at 8 h "
+            "and 21 at 24 h") in text
+    method = built.html / "book" / "method.html"
+    dom = chromium(tmp_path, "--dump-dom", method.as_uri())
+    tables = [t for t in re.findall(r"<table\b.*?</table>", dom, re.DOTALL)
+              if "Released code" in words(t) and "paper code profile" in words(t)]
+    assert len(tables) == 1, "the comparison table is missing"
+    assert len(re.findall(r"<tr\b", tables[0])) == 1 + 13  # header + one row per difference
