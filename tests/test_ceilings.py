@@ -260,3 +260,135 @@ def test_cache_key_changes_with_every_input(monkeypatch):
         assert ceilings.cache_key(**(base | change)) != key
     monkeypatch.setattr(ceilings, "CODE_VERSION", "other")
     assert ceilings.cache_key(**base) != key
+
+
+# ---------------------------------------------------------------------------------------------
+# Records of their own kind: saved, read back, resumed
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fixture_profile(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_DATASETS_CACHE", raising=False)
+    root = _write_scrolls(tmp_path / "scrolls")
+    return Profile(name="fixture", source="scrolls", data_dir=str(root / "zips"),
+                   datasets=["qasper"], lengths=[8, 64], cpu_watts_per_core=5.0,
+                   results_dir=str(tmp_path / "results"))
+
+
+def _refuse(*args, **kwargs):
+    raise AssertionError("computed again although its record is finished")
+
+
+def test_ceiling_records_round_trip_and_match_the_table(fixture_profile, tokenizer, tmp_path):
+    from tradeoff.analysis.table import load_ceilings
+    from tradeoff.records import CEILINGS_FOLDER, load_ceiling_records
+
+    update = ceilings.ceiling_records(fixture_profile, tokenizer=tokenizer,
+                                      cache_dir=tmp_path / "cache", show_progress=False)
+    assert update.computed == 4 and update.written == 4
+    folder = fixture_profile.results_path / CEILINGS_FOLDER
+    assert sorted(update.paths) == sorted(folder.glob("*.json")) and len(update.paths) == 4
+    assert [(r.length, r.method, r.kind) for r in update.records] == [
+        (8, "oracle", "ceiling"), (64, "oracle", "ceiling"),
+        (8, "bm25", "baseline"), (64, "bm25", "baseline")]
+    by_name = {p.name: r for p, r in zip(update.paths, update.records)}
+    assert load_ceiling_records(fixture_profile.results_path) == [by_name[n] for n in sorted(by_name)]
+    oracle = next(r for r in update.records if r.method == "oracle" and r.length == 64)
+    assert oracle.profile == "fixture" and oracle.task == "qa" and oracle.source == "scrolls"
+    assert oracle.scores["recoverable_share"] == 100.0 and oracle.score == 100.0
+    assert oracle.tokenizer_hash == ceilings.tokenizer_digest(tokenizer)
+    assert oracle.energy_method == "cpu-time-estimate" and oracle.env["gpu_count"] == 0
+    # The records' tidy table is the table ceiling_table gives from the same cache.
+    table = ceilings.ceiling_table(fixture_profile, tokenizer, cache_dir=tmp_path / "cache",
+                                   show_progress=False)
+    read = load_ceilings(fixture_profile.results_path)
+    columns = ["dataset", "length", "method", "score", "f1", "recoverable_share",
+               "answer_coverage", "cpu_s_per_sample", "energy_j_per_sample", "key"]
+    pd.testing.assert_frame_equal(read[columns], table[columns])
+    assert list(load_ceilings(fixture_profile.results_path, lengths=[64])["length"]) == [64, 64]
+    assert load_ceilings(tmp_path / "nowhere").empty
+
+
+def test_finished_ceiling_records_are_never_computed_again(fixture_profile, tokenizer, tmp_path,
+                                                           monkeypatch):
+    first = ceilings.ceiling_records(fixture_profile, tokenizer=tokenizer,
+                                     cache_dir=tmp_path / "cache", show_progress=False)
+    contents = {p: p.read_bytes() for p in first.paths}
+    # Neither the cache nor the computation is needed once the records are there.
+    monkeypatch.setattr(ceilings, "compute_ceilings", _refuse)
+    again = ceilings.ceiling_records(fixture_profile, tokenizer=tokenizer,
+                                     cache_dir=tmp_path / "empty-cache", show_progress=False)
+    assert (again.computed, again.written) == (0, 0)
+    assert {p: p.read_bytes() for p in again.paths} == contents
+    assert not (tmp_path / "empty-cache").exists()
+
+    # Another assumed wattage rescales the estimate without computing anything.
+    hotter = fixture_profile.model_copy(update={"cpu_watts_per_core": 20.0})
+    rescaled = ceilings.ceiling_records(hotter, tokenizer=tokenizer,
+                                        cache_dir=tmp_path / "empty-cache", show_progress=False)
+    assert (rescaled.computed, rescaled.written) == (0, 4)
+    for before, after in zip(first.records, rescaled.records):
+        assert after.cpu_s_per_sample == before.cpu_s_per_sample
+        assert after.energy_j_per_sample == pytest.approx(4 * before.energy_j_per_sample)
+
+    # A missing record and a corrupt one are made again, and only they.
+    monkeypatch.undo()
+    missing = next(p for p in first.paths if "-L64-bm25-" in p.name)
+    corrupt = next(p for p in first.paths if "-L8-oracle-" in p.name)
+    missing.unlink()
+    corrupt.write_text("{not json")
+    calls = []
+    compute = ceilings.compute_ceilings
+    monkeypatch.setattr(ceilings, "compute_ceilings",
+                        lambda *a, **k: calls.append((a[2], k["methods"])) or compute(*a, **k))
+    redone = ceilings.ceiling_records(hotter, tokenizer=tokenizer,
+                                      cache_dir=tmp_path / "empty-cache", show_progress=False)
+    assert (redone.computed, redone.written) == (2, 2)
+    assert sorted(calls) == [([8], ("oracle",)), ([64], ("bm25",))]
+    assert missing.exists() and _reads_as_oracle(corrupt)
+
+
+def _reads_as_oracle(path) -> bool:
+    from tradeoff.records import load_ceiling_record
+
+    return load_ceiling_record(path).method == "oracle"
+
+
+def test_a_changed_input_replaces_the_record(fixture_profile, tokenizer, tmp_path, monkeypatch):
+    first = ceilings.ceiling_records(fixture_profile, tokenizer=tokenizer,
+                                     cache_dir=tmp_path / "cache", show_progress=False)
+    monkeypatch.setattr(ceilings, "CODE_VERSION", "a later version")
+    again = ceilings.ceiling_records(fixture_profile, tokenizer=tokenizer,
+                                     cache_dir=tmp_path / "cache", show_progress=False)
+    assert (again.computed, again.written) == (4, 4)
+    assert again.paths == first.paths  # same files, new keys
+    assert all(a.key != b.key for a, b in zip(first.records, again.records))
+
+
+def test_load_records_reads_run_records_only(fixture_profile, tokenizer, tmp_path):
+    from test_figures import record
+
+    from tradeoff.analysis import table
+    from tradeoff.records import (
+        RecordError,
+        load_ceiling_record,
+        load_record,
+        load_records,
+        save_record,
+    )
+
+    run = record("qasper", "led-base", 1024)
+    save_record(run, fixture_profile.results_path / "qasper" / "run.json")
+    update = ceilings.ceiling_records(fixture_profile, tokenizer=tokenizer,
+                                      cache_dir=tmp_path / "cache", show_progress=False)
+    assert len(update.paths) == 4
+    assert load_records(fixture_profile.results_path) == [run]
+    records, frame = table.load(fixture_profile.results_path)
+    assert records == [run] and list(frame["model"]) == ["led-base"]
+    # The two kinds do not read as each other.
+    with pytest.raises(RecordError, match="not a valid run record"):
+        load_record(update.paths[0])
+    with pytest.raises(RecordError, match="not a valid ceiling record"):
+        load_ceiling_record(fixture_profile.results_path / "qasper" / "run.json")

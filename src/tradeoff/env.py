@@ -44,6 +44,25 @@ def _cpu_model() -> str:
 
 
 @lru_cache(maxsize=1)
+def describe_cpu() -> dict:
+    """The CPU side of :func:`describe_environment`, without importing torch.
+
+    For numbers measured on the CPU alone (the ceilings' CPU time): host, platform, Python,
+    CPU model and cores, the git commit; ``gpu_count`` 0.
+    """
+    return {
+        "hostname": platform.node(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": _cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "gpu": "none",
+        "gpu_count": 0,
+        "git_commit": git_commit(),
+    }
+
+
+@lru_cache(maxsize=1)
 def describe_environment() -> dict:
     """Hardware and software facts stored in every run record.
 
@@ -53,17 +72,7 @@ def describe_environment() -> dict:
     """
     import torch
 
-    env = {
-        "hostname": platform.node(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu": _cpu_model(),
-        "cpu_cores": os.cpu_count(),
-        "gpu": "none",
-        "gpu_count": 0,
-        "cuda": torch.version.cuda or "none",
-        "git_commit": git_commit(),
-    }
+    env = describe_cpu() | {"cuda": torch.version.cuda or "none"}
     if torch.cuda.is_available():
         env["gpu_count"] = torch.cuda.device_count()
         env["gpu"] = torch.cuda.get_device_name(0)

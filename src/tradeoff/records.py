@@ -4,6 +4,10 @@ A record carries everything a chapter needs to draw a figure and everything a re
 trace a number back: the resolved parameters (whose hash names the file), accuracy, efficiency
 with its energy method, the batch actually used, decimated traces, the environment, and a status
 (``ok``, ``oom`` or ``failed`` with the reason), so a failed cell is shown, not dropped.
+
+Ceilings and baselines (:mod:`tradeoff.analysis.ceilings`) are records of their own kind,
+:class:`CeilingRecord`, with their own schema version, kept in the ``ceilings/`` folder of a
+results folder; :func:`load_records` reads run records only and never looks there.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from .config import CellParams
 
 SCHEMA_VERSION = 1
+CEILING_SCHEMA_VERSION = 1
+#: Sub-folder of a results folder holding the :class:`CeilingRecord` files.
+CEILINGS_FOLDER = "ceilings"
 
 # The efficiency columns the analysis, claims, figures and notebooks name; each is a field of
 # :class:`Efficiency`, so the record and the tidy table share one spelling, units included.
@@ -176,12 +183,71 @@ class RecordError(ValueError):
     """A record file that cannot be read as a :class:`RunRecord`."""
 
 
+class CeilingRecord(BaseModel):
+    """One ceiling or baseline at one input length: a property of the data and of a simple
+    method that reads the truncated input, not of LED or BigBird.
+
+    One per (dataset, length, method, tokenizer); see :mod:`tradeoff.analysis.ceilings` for the
+    methods. ``key`` hashes every input of the result (the rows scored, the tokenizer, the
+    method, the length and the code version): a record whose key still matches is never
+    computed again. Scores are 0-100; CPU time was measured where ``env`` says, and the energy
+    is the labelled estimate CPU seconds x ``cpu_watts_per_core``, never a measurement.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = CEILING_SCHEMA_VERSION
+    kind: Literal["ceiling", "baseline"]
+    profile: str
+    key: str
+    dataset: str
+    task: Literal["summarization", "qa"]
+    source: str
+    length: int
+    method: str
+    description: str = ""
+    tokenizer: str
+    tokenizer_hash: str
+    seed: int = 0
+    # Headline score ("rouge_geomean" or "f1") and every score computed; for the QA ceiling
+    # also "recoverable_share" and "answer_coverage" (percent of questions / answers).
+    metric: str
+    score: float | None = None
+    scores: dict[str, float | None] = {}
+    n_samples: int
+    n_available: int
+    truncated_share: float | None = None
+    kept_tokens_mean: float | None = None
+    cpu_s_per_sample: float | None = None
+    cpu_watts_per_core: float
+    energy_method: Literal["cpu-time-estimate"] = "cpu-time-estimate"
+    splitter: str = ""
+    ids: list[str] = []
+    predictions: list[str] = []
+    references: list[list[str]] = []
+    env: dict[str, Any] = {}
+    created_at: str = ""
+
+    @property
+    def energy_j_per_sample(self) -> float:
+        """Estimated CPU energy per example (J): CPU seconds x assumed watts per busy core."""
+        return (math.nan if self.cpu_s_per_sample is None
+                else self.cpu_s_per_sample * self.cpu_watts_per_core)
+
+
+def ceiling_record_path(results_dir: Path | str, dataset: str, length: int, method: str,
+                        tokenizer_hash: str) -> Path:
+    """Where a ceiling record lives: ``<results_dir>/ceilings/<dataset>-L<length>-<method>-<tok>.json``."""
+    return (Path(results_dir) / CEILINGS_FOLDER
+            / f"{dataset}-L{length}-{method}-{tokenizer_hash[:12]}.json")
+
+
 def record_path(results_dir: Path | str, params: CellParams) -> Path:
     """Where a cell's record lives: readable coordinates plus the parameter hash."""
     return Path(results_dir) / params.record_name
 
 
-def save_record(record: RunRecord, path: Path) -> Path:
+def save_record(record: RunRecord | CeilingRecord, path: Path) -> Path:
     """Write a record atomically: a crash mid-write never leaves a half file behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -214,5 +280,34 @@ def load_record(path: Path) -> RunRecord:
 
 
 def load_records(results_dir: Path | str) -> list[RunRecord]:
-    """All records under a folder (recursively), in a stable order."""
-    return [load_record(p) for p in sorted(Path(results_dir).rglob("*.json"))]
+    """All run records under a folder (recursively), in a stable order.
+
+    The ``ceilings/`` folder of ``results_dir`` holds :class:`CeilingRecord` files, which are
+    not run records: it is skipped (read those with :func:`load_ceiling_records`).
+    """
+    root = Path(results_dir)
+    return [load_record(p) for p in sorted(root.rglob("*.json"))
+            if p.relative_to(root).parts[0] != CEILINGS_FOLDER]
+
+
+def load_ceiling_record(path: Path) -> CeilingRecord:
+    """Read and validate one ceiling record.
+
+    Raises:
+        RecordError: the file is not valid JSON, not a valid ceiling record, or of another schema.
+    """
+    try:
+        record = CeilingRecord.model_validate(json.loads(Path(path).read_text()))
+    except (OSError, json.JSONDecodeError, ValidationError) as err:
+        raise RecordError(f"{path}: not a valid ceiling record ({err.__class__.__name__}: "
+                          f"{str(err).splitlines()[0]})") from None
+    if record.schema_version != CEILING_SCHEMA_VERSION:
+        raise RecordError(f"{path}: ceiling record schema {record.schema_version}, "
+                          f"this code reads {CEILING_SCHEMA_VERSION}")
+    return record
+
+
+def load_ceiling_records(results_dir: Path | str) -> list[CeilingRecord]:
+    """The ceiling records of a results folder (``<results_dir>/ceilings/*.json``), sorted by name."""
+    folder = Path(results_dir) / CEILINGS_FOLDER
+    return [load_ceiling_record(p) for p in sorted(folder.glob("*.json"))]

@@ -25,7 +25,10 @@ and Qasper the query comes first and eats into the budget. Then:
     copied from the paper) it is exact. Rows sharing an ``id`` are grouped
     (:func:`tradeoff.data.group_references`). The answer *text* may occur anywhere in the
     visible input, so this share is at least the share of answers whose own sentence is
-    visible (:func:`tradeoff.data.answer_coverage`), and higher for common words.
+    visible, and higher for common words. That second share is stored too
+    (``answer_coverage``): :func:`tradeoff.data.answer_coverage` of the same rows, the
+    measure of the setup chapter, per answer row (not per question) and by the position of
+    the answer's first located occurrence.
 
 * **Baselines** (``kind="baseline"``): LexRank and BM25 read the whole truncated input, so
   their cost grows with it; lead reads only its beginning and is the constant-cost reference.
@@ -58,7 +61,10 @@ for words, so neither needs nltk's punkt data.
 Results are cached per (dataset, length, method) as JSON under ``.cache/ceilings/`` (the
 project cache, ``TRADEOFF_CACHE``), keyed by a hash of the rows used, the reference budget, the
 length, the tokenizer, the method and :data:`CODE_VERSION`; cached CPU times are those measured
-when the entry was computed. By default the validation split is subsampled
+when the entry was computed. :func:`ceiling_records` turns them into records of their own kind
+(:class:`tradeoff.records.CeilingRecord`, under ``<results_dir>/ceilings/``), the form the book
+reads (:func:`tradeoff.analysis.table.load_ceilings`); a record whose key still matches is never
+computed again, whatever the cache holds. By default the validation split is subsampled
 (:data:`DEFAULT_MAX_SAMPLES` unique ids per task, seeded; ``ceiling_table(max_samples=...)``),
 the same ids at every length.
 """
@@ -85,13 +91,23 @@ from ..config import TASKS, Profile
 from ..data import (
     CLOZE_BLANK,
     QUERY_SEPARATOR,
+    answer_coverage,
+    answer_positions,
     group_references,
     split_query,
     subsample_by_id,
 )
+from ..env import describe_cpu
+from ..records import (
+    CeilingRecord,
+    RecordError,
+    ceiling_record_path,
+    load_ceiling_record,
+    save_record,
+)
 
 #: Bump when a change alters any cached value, so old cache entries are not reused.
-CODE_VERSION = "ceilings-v1"
+CODE_VERSION = "ceilings-v2"
 #: SCROLLS datasets whose input is "query\n\ndocument".
 QUERY_DATASETS = ("qmsum", "qasper")
 #: Methods per task, ceiling first.
@@ -116,9 +132,6 @@ DEFAULT_CPU_WATTS_PER_CORE: float = Profile.model_fields["cpu_watts_per_core"].d
 DEFAULT_MAX_SAMPLES = {"summarization": 20, "qa": 50}
 DEFAULT_SPAN_MARGIN = 10
 
-SCORE_COLUMNS = ("rouge1", "rouge2", "rougeL", "rougeLsum", "rouge_geomean", "f1", "exact_match",
-                 "recoverable_share")
-
 
 # --------------------------------------------------------------------------------------------
 # Results
@@ -138,8 +151,8 @@ class CeilingResult:
         kind: ``"ceiling"`` or ``"baseline"``.
         metric: Name of the headline score (``"rouge_geomean"`` or ``"f1"``).
         score: The headline score, 0-100.
-        scores: Every score of the SCROLLS metric (plus ``recoverable_share`` for the QA
-            ceiling), 0-100.
+        scores: Every score of the SCROLLS metric (plus ``recoverable_share`` and
+            ``answer_coverage`` for the QA ceiling), 0-100.
         n_samples: Examples scored (unique ids).
         n_available: Unique validation ids before subsampling.
         truncated_share: Fraction of inputs longer than ``length`` tokens.
@@ -152,6 +165,7 @@ class CeilingResult:
         references: The references of each example.
         energy_method: Always ``"cpu-time-estimate"``: an estimate, not a measurement.
         splitter: The sentence splitter.
+        env: Where the CPU time was measured (:func:`tradeoff.env.describe_cpu`).
     """
 
     dataset: str
@@ -175,29 +189,49 @@ class CeilingResult:
     references: tuple[tuple[str, ...], ...] = field(repr=False)
     energy_method: str = ENERGY_METHOD
     splitter: str = SPLITTER
+    env: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def energy_j_per_sample(self) -> float:
         """Estimated CPU energy per example: CPU seconds x assumed watts per busy core."""
         return self.cpu_s_per_sample * self.cpu_watts_per_core
 
-    def row(self) -> dict[str, Any]:
-        """One tidy row: coordinates, every score column (NaN where not applicable), costs."""
-        out = {k: getattr(self, k) for k in (
-            "dataset", "task", "source", "length", "method", "kind", "metric", "score")}
-        out |= {c: float(self.scores.get(c, math.nan)) for c in SCORE_COLUMNS}
-        out |= {k: getattr(self, k) for k in (
-            "n_samples", "n_available", "truncated_share", "kept_tokens_mean", "cpu_s_per_sample")}
-        out |= {"energy_j_per_sample": self.energy_j_per_sample,
-                "energy_method": self.energy_method, "cpu_watts_per_core": self.cpu_watts_per_core,
-                "tokenizer": self.tokenizer, "splitter": self.splitter,
-                "description": METHOD_DESCRIPTIONS[(self.task, self.method)]}
-        return out
+    def to_record(self, *, profile: str, key: str, tokenizer_hash: str,
+                  seed: int = 0) -> CeilingRecord:
+        """This result as a record of its own kind (:class:`tradeoff.records.CeilingRecord`).
+
+        Args:
+            profile: Name of the profile whose results folder keeps the record.
+            key: :func:`cache_key` of the result (every input it depends on).
+            tokenizer_hash: :func:`tokenizer_digest` of the tokenizer.
+            seed: Seed of the validation subsample.
+        """
+        from datetime import datetime, timezone
+
+        def finite(value: float) -> float | None:
+            return None if value is None or not math.isfinite(value) else float(value)
+
+        return CeilingRecord(
+            kind=self.kind, profile=profile, key=key, dataset=self.dataset, task=self.task,
+            source=self.source, length=self.length, method=self.method,
+            description=METHOD_DESCRIPTIONS[(self.task, self.method)],
+            tokenizer=self.tokenizer, tokenizer_hash=tokenizer_hash, seed=seed,
+            metric=self.metric, score=finite(self.score),
+            scores={k: finite(v) for k, v in self.scores.items()},
+            n_samples=self.n_samples, n_available=self.n_available,
+            truncated_share=finite(self.truncated_share),
+            kept_tokens_mean=finite(self.kept_tokens_mean),
+            cpu_s_per_sample=finite(self.cpu_s_per_sample),
+            cpu_watts_per_core=self.cpu_watts_per_core, energy_method=self.energy_method,
+            splitter=self.splitter, ids=list(self.ids), predictions=list(self.predictions),
+            references=[list(r) for r in self.references], env=dict(self.env),
+            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict (the cache format)."""
         out = asdict(self)
         out["scores"] = dict(self.scores)
+        out["env"] = dict(self.env)
         return out
 
     @classmethod
@@ -767,6 +801,9 @@ def compute_ceilings(
         raise ValueError(f"no rows to score for {dataset}")
     views = visible_inputs(texts, lengths, tokenizer, has_query=dataset in QUERY_DATASETS)
     label = tokenizer_label(tokenizer)
+    coverage = (answer_coverage(answer_positions(split, tokenizer), lengths)
+                if task == "qa" and "oracle" in methods else {})
+    env = dict(describe_cpu())
     results = []
     for length in lengths:
         for method in methods:
@@ -782,6 +819,7 @@ def compute_ceilings(
             scores = {k: float(v) for k, v in scores.items()}
             if task == "qa" and method == "oracle":
                 scores["recoverable_share"] = 100.0 * statistics.fmean(recoverable)
+                scores["answer_coverage"] = 100.0 * coverage[length]
             results.append(CeilingResult(
                 dataset=dataset, task=task, source=source, length=length, method=method,
                 kind="ceiling" if method in CEILING_METHODS else "baseline",
@@ -791,7 +829,7 @@ def compute_ceilings(
                 kept_tokens_mean=statistics.fmean(v.kept_tokens for v in views[length]),
                 cpu_s_per_sample=statistics.fmean(cpu), cpu_watts_per_core=cpu_watts_per_core,
                 tokenizer=label, ids=tuple(ids), predictions=tuple(predictions),
-                references=tuple(references)))
+                references=tuple(references), env=env))
         if on_length is not None:
             on_length(length)
     return results
@@ -845,12 +883,14 @@ def _save(path: Path, result: CeilingResult) -> None:
     os.replace(tmp, path)
 
 
-def default_tokenizer(profile: Profile, cache_dir: str | os.PathLike | None = None):
+def default_tokenizer(profile: Profile, cache_dir: str | os.PathLike | None = None,
+                      splits: Mapping[str, Any] | None = None):
     """The tokenizer the setup chapter counts lengths with (the profile's vocabulary size).
 
     Args:
         profile: Gives the datasets, source, data folder and vocabulary size.
         cache_dir: Where the trained tokenizer is cached (None: the project cache).
+        splits: The profile's splits when already loaded (``tradeoff.report.setup.load_splits``).
 
     Returns:
         A ``PreTrainedTokenizerFast`` (see ``tradeoff.report.setup.length_tokenizer``).
@@ -859,7 +899,126 @@ def default_tokenizer(profile: Profile, cache_dir: str | os.PathLike | None = No
     from ..report.setup import length_tokenizer, load_splits
 
     folder = Path(cache_dir) if cache_dir else Path(CACHE_DIR) / "tokenizers"
-    return length_tokenizer(load_splits(profile), profile.vocab_size, folder)
+    splits = dict(splits) if splits is not None else load_splits(profile)
+    return length_tokenizer(splits, profile.vocab_size, folder)
+
+
+def _tokenizer_and_splits(profile: Profile, tokenizer: Any) -> tuple[Any, dict[str, Any]]:
+    """The tokenizer (default: :func:`default_tokenizer`) and the splits loaded for it, if any.
+
+    Building the stand-ins takes seconds; loading them once for both keeps a run that finds
+    everything done short.
+    """
+    if tokenizer is not None:
+        return tokenizer, {}
+    from ..report.setup import load_splits
+
+    splits = load_splits(profile)
+    return default_tokenizer(profile, splits=splits), splits
+
+
+@dataclass(frozen=True)
+class CeilingUpdate:
+    """What :func:`ceiling_records` found, computed and wrote.
+
+    Attributes:
+        records: One record per (dataset, length, method) of the selection, in table order.
+        paths: Their files under ``<results_dir>/ceilings/``.
+        computed: Results computed now (in neither a record nor the cache).
+        written: Record files written now (new results, or a changed key or wattage).
+    """
+
+    records: list[CeilingRecord]
+    paths: list[Path]
+    computed: int
+    written: int
+
+
+def _resolve(
+    profile: Profile,
+    tokenizer: Any,
+    *,
+    datasets: Sequence[str] | None,
+    lengths: Sequence[int] | None,
+    methods: Sequence[str] | None,
+    max_samples: int | Mapping[str, int | None] | None,
+    seed: int,
+    span_margin: int,
+    cache_dir: str | os.PathLike | None,
+    show_progress: bool,
+    known: Callable[[str, int, str, str], bool] | None = None,
+    splits: Mapping[str, Any] | None = None,
+) -> tuple[list[tuple[str, int, str, str, CeilingResult | None]], int]:
+    """Every (dataset, length, method) of a selection with its key and result.
+
+    A result is skipped when ``known(dataset, length, method, key)`` says the caller already
+    holds it (returned as None), read from the cache when its key matches, and computed
+    otherwise (then cached). ``splits`` holds datasets already loaded (an error text where
+    one was not available: it is loaded again, so the error is raised here).
+
+    Returns:
+        ``([(dataset, length, method, key, result or None)], number computed)``, per dataset
+        in :data:`METHODS` order, then length.
+    """
+    from tqdm.auto import tqdm
+
+    from ..data import load_dataset_splits
+
+    datasets = list(datasets or profile.datasets)
+    lengths = sorted(lengths or profile.lengths)
+    cache = Path(cache_dir) if cache_dir else _default_cache_dir()
+    tokenizer_hash = tokenizer_digest(tokenizer)
+    watts = profile.cpu_watts_per_core
+    out: list[tuple[str, int, str, str, CeilingResult | None]] = []
+    computed = 0
+    total = len(datasets) * len(lengths)
+    with tqdm(total=total, desc="ceilings", disable=not show_progress) as bar:
+        for dataset in datasets:
+            task = TASKS[dataset]
+            wanted = [m for m in METHODS[task] if methods is None or m in methods]
+            loaded = (splits or {}).get(dataset)
+            if loaded is None or isinstance(loaded, str):
+                loaded = load_dataset_splits(dataset, profile.source, profile.data_dir)
+            validation = loaded["validation"]
+            n_available = len(set(validation["id"]))
+            limit = DEFAULT_MAX_SAMPLES if max_samples is None else max_samples
+            limit = limit.get(task) if isinstance(limit, Mapping) else limit
+            validation = subsample_by_id(validation, limit, seed)
+            budget = (reference_budget(loaded["train"]["output"]) if task == "summarization"
+                      else None)
+            digest = _rows_digest(validation, budget)
+            keys = {(length, method): cache_key(dataset, profile.source, length, method, digest,
+                                                tokenizer_hash, span_margin)
+                    for length in lengths for method in wanted}
+            found: dict[tuple[int, str], CeilingResult | None] = {}
+            missing: dict[int, list[str]] = {}
+            for (length, method), key in keys.items():
+                if known is not None and known(dataset, length, method, key):
+                    found[(length, method)] = None
+                    continue
+                cached = _load_cached(_cache_path(cache, dataset, length, method, key), watts)
+                if cached is None:
+                    missing.setdefault(length, []).append(method)
+                else:
+                    found[(length, method)] = cached
+            bar.update(len(lengths) - len(missing))
+            # Lengths missing the same methods are computed together: one tokenization.
+            groups: dict[tuple[str, ...], list[int]] = {}
+            for length, todo in missing.items():
+                groups.setdefault(tuple(todo), []).append(length)
+            for todo, todo_lengths in groups.items():
+                for result in compute_ceilings(
+                        dataset, validation, todo_lengths, tokenizer, methods=todo,
+                        budget_words=budget, source=profile.source, cpu_watts_per_core=watts,
+                        span_margin=span_margin, n_available=n_available,
+                        on_length=lambda _: bar.update(1)):
+                    key = keys[(result.length, result.method)]
+                    _save(_cache_path(cache, dataset, result.length, result.method, key), result)
+                    found[(result.length, result.method)] = result
+                    computed += 1
+            out += [(dataset, length, method, keys[(length, method)], found[(length, method)])
+                    for method in wanted for length in lengths]
+    return out, computed
 
 
 def ceiling_table(
@@ -879,7 +1038,8 @@ def ceiling_table(
 
     Each (dataset, length, method) is read from the cache when its key matches and computed
     otherwise. The validation split is subsampled to ``max_samples`` unique ids (seeded, the
-    same ids at every length), so every length scores the same examples.
+    same ids at every length), so every length scores the same examples. Nothing is written
+    to a results folder (:func:`ceiling_records` does that).
 
     Args:
         profile: Gives datasets, lengths, source, data folder and ``cpu_watts_per_core``.
@@ -896,60 +1056,90 @@ def ceiling_table(
         show_progress: Show a tqdm bar over (dataset, length).
 
     Returns:
-        One row per (dataset, length, method) with the columns of :meth:`CeilingResult.row`
-        and ``seed``, sorted by dataset, method, length.
+        :func:`tradeoff.analysis.table.tidy_ceilings` of the results: one row per (dataset,
+        length, method), ceilings first, then by method and length.
     """
-    from tqdm.auto import tqdm
+    from .table import tidy_ceilings
 
-    from ..data import load_dataset_splits
+    tokenizer, splits = _tokenizer_and_splits(profile, tokenizer)
+    tokenizer_hash = tokenizer_digest(tokenizer)
+    items, _ = _resolve(profile, tokenizer, datasets=datasets, lengths=lengths, methods=methods,
+                        max_samples=max_samples, seed=seed, span_margin=span_margin,
+                        cache_dir=cache_dir, show_progress=show_progress, splits=splits)
+    return tidy_ceilings([result.to_record(profile=profile.name, key=key,
+                                           tokenizer_hash=tokenizer_hash, seed=seed)
+                          for *_, key, result in items])
 
-    datasets = list(datasets or profile.datasets)
-    lengths = sorted(lengths or profile.lengths)
-    cache = Path(cache_dir) if cache_dir else _default_cache_dir()
-    tokenizer = tokenizer if tokenizer is not None else default_tokenizer(profile)
+
+def ceiling_records(
+    profile: Profile,
+    results_dir: str | os.PathLike | None = None,
+    tokenizer: Any = None,
+    *,
+    datasets: Sequence[str] | None = None,
+    lengths: Sequence[int] | None = None,
+    methods: Sequence[str] | None = None,
+    max_samples: int | Mapping[str, int | None] | None = None,
+    seed: int = 0,
+    span_margin: int = DEFAULT_SPAN_MARGIN,
+    cache_dir: str | os.PathLike | None = None,
+    show_progress: bool = True,
+) -> CeilingUpdate:
+    """The profile's ceilings and baselines as records, computing only what is missing.
+
+    For each (dataset, length, method) of the selection, a record under
+    ``<results_dir>/ceilings/`` whose key matches is kept as it is (never computed again, and
+    not rewritten unless the profile's ``cpu_watts_per_core`` changed, which only rescales the
+    energy estimate); otherwise the result comes from the cache or is computed, and its record
+    is written atomically (:func:`tradeoff.records.save_record`). An unreadable record is
+    replaced. Records of other lengths, methods or tokenizers are left alone.
+
+    Args:
+        profile: As for :func:`ceiling_table`; names the records' profile.
+        results_dir: The results folder (None: the profile's).
+        tokenizer: The tokenizer counting the tokens (None: :func:`default_tokenizer`).
+        datasets, lengths, methods, max_samples, seed, span_margin, cache_dir, show_progress:
+            As for :func:`ceiling_table`.
+
+    Returns:
+        A :class:`CeilingUpdate`.
+    """
+    results_dir = Path(results_dir) if results_dir is not None else profile.results_path
+    tokenizer, splits = _tokenizer_and_splits(profile, tokenizer)
     tokenizer_hash = tokenizer_digest(tokenizer)
     watts = profile.cpu_watts_per_core
-    rows: list[dict[str, Any]] = []
-    total = len(datasets) * len(lengths)
-    with tqdm(total=total, desc="ceilings", disable=not show_progress) as bar:
-        for dataset in datasets:
-            task = TASKS[dataset]
-            wanted = [m for m in METHODS[task] if methods is None or m in methods]
-            splits = load_dataset_splits(dataset, profile.source, profile.data_dir)
-            validation = splits["validation"]
-            n_available = len(set(validation["id"]))
-            limit = DEFAULT_MAX_SAMPLES if max_samples is None else max_samples
-            limit = limit.get(task) if isinstance(limit, Mapping) else limit
-            validation = subsample_by_id(validation, limit, seed)
-            budget = (reference_budget(splits["train"]["output"]) if task == "summarization"
-                      else None)
-            digest = _rows_digest(validation, budget)
-            found: dict[tuple[int, str], CeilingResult] = {}
-            missing: dict[int, list[str]] = {}
-            for length in lengths:
-                for method in wanted:
-                    key = cache_key(dataset, profile.source, length, method, digest, tokenizer_hash,
-                                    span_margin)
-                    cached = _load_cached(_cache_path(cache, dataset, length, method, key), watts)
-                    if cached is None:
-                        missing.setdefault(length, []).append(method)
-                    else:
-                        found[(length, method)] = cached
-            bar.update(len(lengths) - len(missing))
-            # Lengths missing the same methods are computed together: one tokenization.
-            groups: dict[tuple[str, ...], list[int]] = {}
-            for length, todo in missing.items():
-                groups.setdefault(tuple(todo), []).append(length)
-            for todo, todo_lengths in groups.items():
-                for result in compute_ceilings(
-                        dataset, validation, todo_lengths, tokenizer, methods=todo,
-                        budget_words=budget, source=profile.source, cpu_watts_per_core=watts,
-                        span_margin=span_margin, n_available=n_available,
-                        on_length=lambda _: bar.update(1)):
-                    key = cache_key(dataset, profile.source, result.length, result.method, digest,
-                                    tokenizer_hash, span_margin)
-                    _save(_cache_path(cache, dataset, result.length, result.method, key), result)
-                    found[(result.length, result.method)] = result
-            rows += [found[(length, method)].row() | {"seed": seed}
-                     for method in wanted for length in lengths]
-    return pd.DataFrame(rows)
+    existing: dict[Path, CeilingRecord] = {}
+
+    def known(dataset: str, length: int, method: str, key: str) -> bool:
+        path = ceiling_record_path(results_dir, dataset, length, method, tokenizer_hash)
+        try:
+            record = load_ceiling_record(path)
+        except RecordError:
+            return False  # absent, unreadable or of another schema: made again
+        if record.key != key:
+            return False
+        existing[path] = record
+        return True
+
+    items, computed = _resolve(
+        profile, tokenizer, datasets=datasets, lengths=lengths, methods=methods,
+        max_samples=max_samples, seed=seed, span_margin=span_margin, cache_dir=cache_dir,
+        show_progress=show_progress, known=known, splits=splits)
+    records, paths, written = [], [], 0
+    for dataset, length, method, key, result in items:
+        path = ceiling_record_path(results_dir, dataset, length, method, tokenizer_hash)
+        record = existing.get(path)
+        if record is not None and record.cpu_watts_per_core == watts:
+            pass
+        elif record is not None:  # the same measurement under another assumed wattage
+            record = record.model_copy(update={"cpu_watts_per_core": watts})
+            save_record(record, path)
+            written += 1
+        else:
+            record = result.to_record(profile=profile.name, key=key,
+                                      tokenizer_hash=tokenizer_hash, seed=seed)
+            save_record(record, path)
+            written += 1
+        records.append(record)
+        paths.append(path)
+    return CeilingUpdate(records, paths, computed, written)

@@ -6,6 +6,10 @@ One row per record (:func:`tidy`), with the cell's coordinates, status, accuracy
 averages seeds per configuration; :func:`score` reads the accuracy *signal* in the "higher is
 better" orientation that claims and the recommender compare.
 
+The ceilings and baselines (:class:`tradeoff.records.CeilingRecord`, properties of the data
+and of simple methods, not of the models) have a tidy table of their own: :func:`tidy_ceilings`
+and :func:`load_ceilings`, one row per (dataset, length, method, tokenizer).
+
 Nothing here imports torch or transformers.
 """
 
@@ -18,8 +22,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..config import DATASETS
 from ..env import hardware_label
-from ..records import EFFICIENCY_COLUMNS, RunRecord, load_records
+from ..records import (
+    EFFICIENCY_COLUMNS,
+    CeilingRecord,
+    RunRecord,
+    load_ceiling_records,
+    load_records,
+)
 
 # What identifies a configuration (seeds are averaged over).
 KEYS = ["dataset", "model", "length", "grad_accum"]
@@ -253,3 +264,83 @@ def configurations(frame: pd.DataFrame, signal: str = "headline", *, dataset: st
     out["value_sd"] = grouped["value"].std()["value"].to_numpy()
     out["n_seeds"] = grouped.size()["size"].to_numpy()
     return out.sort_values(KEYS, ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Ceilings and baselines
+
+#: Score columns of the ceilings table, percent; NaN where a method has no such score.
+#: ``recoverable_share`` (questions whose answer text is inside the truncated input) and
+#: ``answer_coverage`` (answers whose first occurrence ends inside it) belong to the QA ceiling.
+CEILING_SCORES = ("rouge1", "rouge2", "rougeL", "rougeLsum", "rouge_geomean", "f1",
+                  "exact_match", "recoverable_share", "answer_coverage")
+CEILING_COLUMNS = [
+    "dataset", "task", "source", "length", "method", "kind", "metric", "score", *CEILING_SCORES,
+    "n_samples", "n_available", "truncated_share", "kept_tokens_mean", "cpu_s_per_sample",
+    "energy_j_per_sample", "energy_method", "cpu_watts_per_core", "tokenizer",
+    "tokenizer_hash", "splitter", "description", "seed", "profile", "hardware", "stand_in",
+    "key"]
+_CEILING_NUMERIC = ["length", "score", *CEILING_SCORES, "n_samples", "n_available",
+                    "truncated_share", "kept_tokens_mean", "cpu_s_per_sample",
+                    "energy_j_per_sample", "cpu_watts_per_core"]
+
+
+def _ceiling_row(r: CeilingRecord) -> dict:
+    row = {k: getattr(r, k) for k in (
+        "dataset", "task", "source", "length", "method", "kind", "metric")}
+    row["score"] = _number(r.score)
+    row |= {c: _number(r.scores.get(c)) for c in CEILING_SCORES}
+    row |= {k: _number(getattr(r, k)) for k in (
+        "n_samples", "n_available", "truncated_share", "kept_tokens_mean", "cpu_s_per_sample")}
+    row |= {"energy_j_per_sample": r.energy_j_per_sample, "energy_method": r.energy_method,
+            "cpu_watts_per_core": r.cpu_watts_per_core, "tokenizer": r.tokenizer,
+            "tokenizer_hash": r.tokenizer_hash, "splitter": r.splitter,
+            "description": r.description, "seed": r.seed, "profile": r.profile,
+            "hardware": hardware_label(r.env) if r.env else "unknown",
+            "stand_in": r.source == "aclsum", "key": r.key}
+    return row
+
+
+def tidy_ceilings(records: Sequence[CeilingRecord]) -> pd.DataFrame:
+    """One row per ceiling record: coordinates, every score, CPU cost and provenance.
+
+    Args:
+        records: ceiling records (:class:`tradeoff.records.CeilingRecord`).
+
+    Returns:
+        The columns of :data:`CEILING_COLUMNS` (scores NaN where not applicable), even for no
+        records; sorted by dataset (the study's order), ceilings before baselines, method,
+        tokenizer and length.
+    """
+    frame = pd.DataFrame([_ceiling_row(r) for r in records], columns=CEILING_COLUMNS)
+    for column in _CEILING_NUMERIC:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    if frame.empty:
+        return frame
+    order = {d: i for i, d in enumerate(DATASETS)}
+    keys = frame.assign(_d=frame["dataset"].map(lambda d: order.get(d, len(order))),
+                        _k=frame["kind"] != "ceiling")
+    keys = keys.sort_values(["_d", "dataset", "_k", "method", "tokenizer", "length"])
+    return frame.loc[keys.index].reset_index(drop=True)
+
+
+def load_ceilings(results_dir: str | Path, *, datasets: Iterable[str] | None = None,
+                  lengths: Iterable[int] | None = None) -> pd.DataFrame:
+    """The tidy table of a results folder's ceiling records, filtered to a selection.
+
+    Args:
+        results_dir: a results folder; its ``ceilings/`` folder is read (none: an empty table).
+        datasets: keep only these datasets (None: all).
+        lengths: keep only these input lengths (None: all).
+
+    Returns:
+        :func:`tidy_ceilings` of the kept records; ``attrs["results_dir"]`` names the folder.
+    """
+    datasets = None if datasets is None else set(datasets)
+    lengths = None if lengths is None else {int(n) for n in lengths}
+    records = [r for r in load_ceiling_records(results_dir)
+               if (datasets is None or r.dataset in datasets)
+               and (lengths is None or r.length in lengths)]
+    frame = tidy_ceilings(records)
+    frame.attrs["results_dir"] = str(results_dir)
+    return frame
