@@ -18,12 +18,13 @@ import pytest
 from matplotlib.figure import Figure
 
 from tradeoff.analysis import table as T
+from tradeoff.report import ceilings as C
 from tradeoff.report import figures as F
 from tradeoff.report import provenance as P
 from tradeoff.report import style as S
 from tradeoff.report import tables as Tb
 from tradeoff.config import Cell, Profile
-from tradeoff.records import POWER_EFFICIENCY, RunRecord
+from tradeoff.records import POWER_EFFICIENCY, CeilingRecord, RunRecord
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 MODELS = ("led-base", "led-large", "bigbird-large")
@@ -372,6 +373,148 @@ def test_load_reads_a_folder(tmp_path):
 
 def test_importing_the_report_does_not_import_torch():
     code = ("import sys, tradeoff.report.figures, tradeoff.report.tables, tradeoff.analysis.claims; "
+            "print(sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------------------------
+# Ceilings and baselines: what longer inputs can buy (hand-made ceiling records)
+
+
+def ceiling(dataset="govreport", length=1024, method="oracle", score=30.0, cpu_s=0.1, *,
+            source="aclsum", tokenizer="bpe-test", **scores) -> CeilingRecord:
+    """One ceiling record with the fields the chapter figure and tables read."""
+    task = "qa" if dataset == "qasper" else "summarization"
+    metric = "f1" if task == "qa" else "rouge_geomean"
+    return CeilingRecord(
+        kind="ceiling" if method == "oracle" else "baseline", profile="test", key="k",
+        dataset=dataset, task=task, source=source, length=length, method=method,
+        tokenizer=tokenizer, tokenizer_hash="t" * 16, metric=metric, score=score,
+        scores={metric: score, **scores}, n_samples=20, n_available=100,
+        truncated_share=0.5, kept_tokens_mean=float(length), cpu_s_per_sample=cpu_s,
+        cpu_watts_per_core=10.0, env=CPU_ENV)
+
+
+SUMMARY_CEILINGS = {  # method: ({length: score}, {length: CPU s per sample})
+    "oracle": ({1024: 30.0, 2048: 34.0, 4096: 35.0}, {1024: 0.05, 2048: 0.08, 4096: 0.16}),
+    "lead": ({1024: 12.0, 2048: 12.0, 4096: 12.0}, {1024: 0.02, 2048: 0.02, 4096: 0.02}),
+    "lexrank": ({1024: 20.0, 2048: 19.0, 4096: 18.0}, {1024: 0.07, 2048: 0.14, 4096: 0.30}),
+}
+
+
+@pytest.fixture(scope="module")
+def ceiling_frame():
+    records = [ceiling("govreport", n, m, s, cpus[n]) for m, (scores, cpus) in
+               SUMMARY_CEILINGS.items() for n, s in scores.items()]
+    records += [ceiling("qasper", n, "oracle", f1, 0.002 * n / 1024, recoverable_share=share,
+                        answer_coverage=cover)
+                for n, f1, share, cover in [(1024, 50.0, 46.0, 10.0), (2048, 75.0, 72.0, 32.0)]]
+    records += [ceiling("qasper", n, "bm25", f1, 0.05 * n / 1024)
+                for n, f1 in [(1024, 8.0), (2048, 27.0)]]
+    return T.tidy_ceilings(records)
+
+
+def _line_values(ax) -> dict[str, tuple[list, list]]:
+    return {line.get_label(): (list(line.get_xdata()), list(line.get_ydata()))
+            for line in ax.lines}
+
+
+def test_ceilings_figure_draws_one_line_per_method_with_its_values(ceiling_frame):
+    fig = C.ceilings_vs_length(ceiling_frame, "govreport")
+    score, cpu = fig.axes
+    lines = _line_values(score)
+    assert sorted(lines) == ["LexRank", "extractive oracle (ceiling)", "lead"]
+    assert lines["extractive oracle (ceiling)"] == ([1024, 2048, 4096], [30.0, 34.0, 35.0])
+    assert lines["LexRank"][1] == [20.0, 19.0, 18.0] and lines["lead"][1] == [12.0] * 3
+    assert score.lines[0].get_color() == "black"  # the ceiling first, in black
+    costs = _line_values(cpu)
+    assert costs["LexRank"][1] == pytest.approx([70.0, 140.0, 300.0])  # ms per sample
+    assert costs["lead"][1] == pytest.approx([20.0] * 3)
+    assert cpu.get_yscale() == "linear"  # 300 / 20 is within a linear axis
+    assert "ROUGE" in score.get_ylabel() and "CPU time" in cpu.get_ylabel()
+    title = fig._suptitle.get_text()
+    assert "not of LED or BigBird" in title and "ACLSum stand-ins, not SCROLLS" in title
+    assert list(score.get_xticks()) == [1024, 2048, 4096]
+
+
+def test_qasper_ceilings_figure_shows_both_answer_shares(ceiling_frame):
+    fig = C.ceilings_vs_length(ceiling_frame, "qasper")
+    shares, score, cpu = fig.axes
+    lines = _line_values(shares)
+    assert lines["answer text in the input"] == ([1024, 2048], [46.0, 72.0])
+    assert lines["answer position in the input"] == ([1024, 2048], [10.0, 32.0])
+    scores = _line_values(score)
+    assert scores == {"best span (ceiling)": ([1024, 2048], [50.0, 75.0]),
+                      "BM25 sentence": ([1024, 2048], [8.0, 27.0])}
+    assert "F1" in score.get_ylabel()
+    assert cpu.get_yscale() == "log"  # 100 ms against 2 ms
+    assert _line_values(cpu)["BM25 sentence"][1] == pytest.approx([50.0, 100.0])
+
+
+def test_ceilings_figure_shows_the_model_runs_only_on_the_same_scale(ceiling_frame):
+    runs = T.tidy(grid(init="pretrained", scale="full"))
+    beside = C.ceilings_vs_length(ceiling_frame, "govreport", runs, "headline").axes[0]
+    assert len(beside.lines) == 3 + 3  # three methods, three models
+    base = [line for line in beside.lines if line.get_label() == "LED-base"][0]
+    assert list(base.get_ydata()) == pytest.approx([22.0, 23.0])  # 20 + size + length / 1024
+    assert base.get_color() == S.MODEL_COLORS["led-base"]
+    apart = C.ceilings_vs_length(ceiling_frame, "govreport", runs, "val_loss").axes[0]
+    assert len(apart.lines) == 3  # the loss is not on the ROUGE scale
+
+
+@pytest.mark.parametrize("frame", [T.tidy_ceilings([]), pd.DataFrame()], ids=["empty", "bare"])
+def test_ceilings_figure_without_records_gives_a_note(frame):
+    fig = C.ceilings_vs_length(frame, "govreport")
+    assert isinstance(fig, Figure) and not fig.axes[0].lines
+    assert "no ceiling records" in _texts(fig)
+    assert C.gain_text(frame, "govreport") == "n/a (no ceiling records)"
+    assert C.cost_table(frame, "govreport").empty and C.doubling_table(frame).empty
+    assert C.largest_doubling_text(frame).startswith("n/a")
+    assert "No ceiling records" in P.ceiling_provenance(T.tidy_ceilings([]))
+
+
+def test_ceiling_cost_table_and_texts(ceiling_frame):
+    table = C.cost_table(ceiling_frame, "govreport")
+    assert len(table) == 9 and list(table["method"][:3]) == ["extractive oracle (ceiling)"] * 3
+    lexrank = table[table["method"] == "LexRank"]
+    assert list(lexrank["CPU time per sample (ms)"]) == pytest.approx([70.0, 140.0, 300.0])
+    assert list(lexrank["estimated energy per sample (J)"]) == pytest.approx([0.7, 1.4, 3.0])
+    qa = C.cost_table(ceiling_frame, "qasper")
+    assert list(qa["answer position in the input (% of answers)"][:2]) == [10.0, 32.0]
+    assert qa["answer text in the input (% of questions)"].iloc[2:].isna().all()  # BM25
+    assert C.gain_text(ceiling_frame, "govreport") == (
+        "30.0 at 1024 tokens, 35.0 at 4096 tokens (+5.0 points)")
+    assert C.gain_text(ceiling_frame, "qasper", "oracle", "answer_coverage") == (
+        "10.0 at 1024 tokens, 32.0 at 2048 tokens (+22.0 points)")
+    assert C.cost_text(ceiling_frame, "govreport", "lexrank") == (
+        "70 ms at 1024 tokens, 300 ms at 4096 tokens (x4.3)")
+    text = P.ceiling_provenance(ceiling_frame[ceiling_frame["dataset"] == "qasper"])
+    assert "not of LED or BigBird" in text and "ACLSum stand-ins, not SCROLLS" in text
+    assert "20 of 100 validation examples" in text and "10 W per busy core" in text
+
+
+def test_doubling_table_says_which_lengths_exist(ceiling_frame):
+    table = C.doubling_table(ceiling_frame).set_index(["dataset", "ceiling"])
+    assert [c for c in table.columns if c.endswith("(points)")] == [
+        "1024 → 2048 (points)", "2048 → 4096 (points)"]
+    gov = table.loc["GovReport"].iloc[0]
+    assert gov["lengths with records"] == "1024, 2048, 4096"
+    assert gov["1024 → 2048 (points)"] == pytest.approx(4.0)
+    assert gov["2048 → 4096 (points)"] == pytest.approx(1.0)
+    qasper = table.loc["Qasper"]
+    assert len(qasper) == 3  # best span F1, and both answer shares
+    assert qasper["1024 → 2048 (points)"].tolist() == pytest.approx([25.0, 26.0, 22.0])
+    assert math.isnan(qasper["2048 → 4096 (points)"].iloc[0])  # no 4096 ceiling for Qasper
+    assert C.largest_doubling_text(ceiling_frame) == "Qasper, 1024 → 2048: +25.0 points"
+    assert "3072" not in C.doubling_text(ceiling_frame)
+    no_doubling = T.tidy_ceilings([ceiling(length=n) for n in (1024, 3072)])
+    assert "no two of these lengths are a doubling apart" in C.doubling_text(no_doubling)
+    assert not [c for c in C.doubling_table(no_doubling).columns if c.endswith("(points)")]
+
+
+def test_the_ceilings_report_does_not_import_torch():
+    code = ("import sys, tradeoff.report.ceilings, tradeoff.analysis.table; "
             "print(sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -17,6 +17,7 @@ from IPython.display import Markdown
 from ..analysis.table import accuracy_signal, ok_rows
 from ..config import ConfigError, Profile, load_profile
 from ..env import hardware_label
+from .style import DATASET_LABELS
 
 if TYPE_CHECKING:
     from ..records import RunRecord
@@ -92,6 +93,37 @@ def book_banner(profile: Profile, paths: list[Path]) -> str:
         text += f": {profile.description}"
     parts = short_parts(profile.source, profile.init, profile.scale, methods)
     return f"{text} &middot; " + " &middot; ".join(parts)
+
+
+def ceiling_provenance(ceilings: pd.DataFrame) -> str:
+    """Where the ceilings and baselines of a table come from, in one paragraph.
+
+    Args:
+        ceilings: rows of :func:`tradeoff.analysis.table.tidy_ceilings` (one or more datasets).
+
+    Returns:
+        What they are (properties of the data and of simple methods, not of LED or BigBird),
+        the data (stand-ins named as such), examples, tokenizer, where the CPU time was
+        measured and how the energy was estimated; a note when there are no records. Plain
+        text (no Markdown), for ``glue``.
+    """
+    if ceilings.empty:
+        where = ceilings.attrs.get("results_dir")
+        return (f"No ceiling records{f' in {where}' if where else ''}: the book computes them "
+                f"before the chapters (python -m tradeoff book).")
+    sources = "; ".join(DATA_SHORT.get(s, s) for s in unique_values(ceilings, "source"))
+    counts = ceilings.groupby("dataset", sort=False)[["n_samples", "n_available"]].first()
+    examples = ", ".join(
+        (f"{DATASET_LABELS.get(d, d)} " if len(counts) > 1 else "") + f"{int(n)} of {int(a)}"
+        for d, (n, a) in zip(counts.index, counts.to_numpy()))
+    tokenizers = ", ".join(unique_values(ceilings, "tokenizer"))
+    hardware = "; ".join(unique_values(ceilings, "hardware")) or "unknown"
+    watts = unique_values(ceilings, "cpu_watts_per_core")
+    energy = energy_method_text("cpu-time-estimate", float(watts[0]) if watts else 10.0)
+    return (f"These are properties of the data and of simple methods that read the truncated "
+            f"input, not of LED or BigBird. Data: {sources}; {examples} validation examples "
+            f"(seeded sample, the same at every length); tokens counted by {tokenizers}. CPU "
+            f"time measured ({hardware}); energy {energy}.")
 
 
 def energy_method_text(method: str, watts_per_core: float = 10.0) -> str:

@@ -33,6 +33,19 @@ MODEL_MARKERS = {"led-base": "o", "led-large": "s", "bigbird-large": "^"}
 MODEL_LABELS = {"led-base": "LED-base", "led-large": "LED-large", "bigbird-large": "BigBird-large"}
 
 
+# The ceilings and baselines (tradeoff.analysis.ceilings): colours apart from the models', the
+# ceilings in black, so no method can be mistaken for a model. Keys: (task, method) or a score.
+METHOD_STYLES = {
+    ("summarization", "oracle"): ("extractive oracle (ceiling)", "black", "*"),
+    ("summarization", "lead"): ("lead", _PALETTE[7], "v"),
+    ("summarization", "lexrank"): ("LexRank", _PALETTE[4], "D"),
+    ("qa", "oracle"): ("best span (ceiling)", "black", "*"),
+    ("qa", "bm25"): ("BM25 sentence", _PALETTE[4], "D"),
+    "recoverable_share": ("answer text in the input", "black", "*"),
+    "answer_coverage": ("answer position in the input", _PALETTE[5], "P"),
+}
+
+
 DATASET_LABELS = {"govreport": "GovReport", "summscreenfd": "SummScreenFD", "qmsum": "QMSum",
                   "qasper": "Qasper"}
 
