@@ -143,6 +143,29 @@ def test_pages_cite_the_references(built):
     assert 'href="references.html#' in intro  # {cite} roles resolved to the bibliography
 
 
+def test_ceilings_are_recorded_before_the_chapters_and_not_redone(built):
+    from tradeoff.analysis.table import load_ceilings
+    from tradeoff.records import CEILINGS_FOLDER
+
+    assert built.first.ceilings == "up to date", built.first.ceilings
+    assert built.second.ceilings == "cached" and built.second.ceilings_computed == 0
+    table = load_ceilings(built.profile.results_path)
+    assert sorted(set(zip(table["dataset"], table["method"]))) == [
+        ("govreport", "lead"), ("govreport", "lexrank"), ("govreport", "oracle"),
+        ("qasper", "bm25"), ("qasper", "oracle"), ("qmsum", "lead"), ("qmsum", "lexrank"),
+        ("qmsum", "oracle"), ("summscreenfd", "lead"), ("summscreenfd", "lexrank"),
+        ("summscreenfd", "oracle")]
+    assert set(table["length"]) == {1024} and table["tokenizer"].nunique() == 1
+    # The extractive oracle bounds what copying sentences reaches: at least lead and LexRank.
+    summaries = table[table["task"] == "summarization"].pivot(
+        index="dataset", columns="method", values="score")
+    assert (summaries["oracle"] >= summaries[["lead", "lexrank"]].max(axis=1)).all()
+    assert (table["cpu_s_per_sample"] > 0).all()
+    # The chapters' cache keys hash the ceiling records.
+    ceiling_files = set((built.profile.results_path / CEILINGS_FOLDER).glob("*.json"))
+    assert len(ceiling_files) == 11 and ceiling_files <= set(book.chapter_inputs(built.profile))
+
+
 def test_every_page_names_the_profile(built):
     for page in [built.html / "book" / "intro.html", built.html / "notebooks" / "qasper.html"]:
         assert "Built from profile <b>smoke-book</b>" in page.read_text()
@@ -228,6 +251,53 @@ def test_staging_writes_only_changed_files(tmp_path):
     assert not (src / "book" / "stale.md").exists()
 
 
+def test_ceilings_key_follows_profile_code_data_and_records(tmp_path):
+    profile = load_profile("smoke", results_dir=str(tmp_path / "results"))
+    key = book._ceilings_key(profile, "code")
+    assert key == book._ceilings_key(profile, "code")
+    assert key != book._ceilings_key(profile, "code2")
+    assert key != book._ceilings_key(profile.model_copy(update={"lengths": [1024]}), "code")
+    record = tmp_path / "results" / "ceilings" / "qasper-L1024-oracle-t.json"
+    record.parent.mkdir(parents=True)
+    record.write_text("{}")
+    with_record = book._ceilings_key(profile, "code")
+    assert with_record != key
+    record.write_text('{"changed": 1}')
+    assert book._ceilings_key(profile, "code") not in (key, with_record)
+    assert record in book.chapter_inputs(profile)  # and the chapters' keys hash it too
+
+
+def test_ceilings_step_runs_once_and_reports_a_failure(tmp_path, monkeypatch):
+    from tradeoff.analysis import ceilings
+
+    profile = load_profile("smoke", results_dir=str(tmp_path / "results"))
+    calls = []
+
+    def fail(*args, **kwargs):
+        calls.append("fail")
+        raise OSError("SCROLLS is not available offline")
+
+    monkeypatch.setattr(ceilings, "ceiling_records", fail)
+    report = book.BuildReport(profile=profile.name)
+    book._ceilings_step(profile, tmp_path, "code", report, show_progress=False)
+    assert report.ceilings == "failed: OSError: SCROLLS is not available offline"
+    assert "ceilings failed" in report.summary()
+    assert not (tmp_path / "ceilings-key.txt").exists()  # a failure is tried again
+
+    def succeed(*args, **kwargs):
+        calls.append("ok")
+        return ceilings.CeilingUpdate(records=[], paths=[], computed=3, written=3)
+
+    monkeypatch.setattr(ceilings, "ceiling_records", succeed)
+    report = book.BuildReport(profile=profile.name)
+    book._ceilings_step(profile, tmp_path, "code", report, show_progress=False)
+    assert (report.ceilings, report.ceilings_computed) == ("up to date", 3)
+    again = book.BuildReport(profile=profile.name)
+    book._ceilings_step(profile, tmp_path, "code", again, show_progress=False)
+    assert (again.ceilings, again.ceilings_computed) == ("cached", 0)
+    assert calls == ["fail", "ok"]  # the third step found its inputs unchanged
+
+
 def test_missing_chapter_notebook_is_reported_before_any_compute(tmp_path):
     (tmp_path / "book").mkdir()
     (tmp_path / "_config.yml").write_text("title: T\n")
@@ -285,6 +355,34 @@ def test_chromium_renders_chapter_with_title_and_figures(built, chapter, tmp_pat
         png = (page.parent / src).resolve()
         assert png.is_file() and png.stat().st_size > 2000, src
     assert "papermill-error-cell" not in dom and "This notebook failed" not in dom
+
+
+@needs_chromium
+@pytest.mark.parametrize("chapter", ["govreport", "qasper"])
+def test_chromium_shows_what_longer_inputs_can_buy(built, chapter, tmp_path):
+    """The ceilings figure is on a summarization chapter and on Qasper, with its numbers."""
+    page = built.html / "notebooks" / f"{chapter}.html"
+    dom = chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", page.as_uri())
+    text = words(dom)
+    assert "What longer inputs can buy" in text
+    figures = [f for f in re.findall(r"<figure\b.*?</figure>", dom, re.DOTALL)
+               if "what longer inputs can buy" in words(f).lower()]
+    assert len(figures) == 1, f"{chapter}: the ceilings figure is missing"
+    assert "not of LED or BigBird" in words(figures[0])
+    src = re.search(r'<img[^>]+src="([^"]*_images/[^"]+\.png)"', figures[0])
+    assert src, f"{chapter}: the ceilings figure has no image"
+    png = (page.parent / src.group(1)).resolve()
+    assert png.is_file() and png.stat().st_size > 2000
+    # Glued values, not the notes for missing records (the code cells hold those notes' text).
+    assert "n a no ceiling records" not in text and "No ceiling records in" not in text
+    assert "ACLSum stand ins not SCROLLS" in text  # the data is named as stand-ins
+    if chapter == "qasper":
+        for share in ("answer text in the input", "answer position in the input"):
+            assert share in text, share
+        assert re.search(r"answers whose position is inside it \d+ \d at 1024 tokens", text)
+    else:
+        assert re.search(r"extractive oracle \d+ \d at 1024 tokens", text)
+        assert re.search(r"LexRank [\d ]+ ms at 1024 tokens", text)
 
 
 @needs_chromium

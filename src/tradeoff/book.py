@@ -12,12 +12,20 @@ Layout of a build folder (``_build`` by default)::
       _build/html/index.html    the rendered book
       profiles/<name>.yaml      a profile that is not in params/ (handed to the kernels)
       build-report.json         what the last build executed, reused and failed
+      ceilings-key.txt          the inputs' hash of the last ceilings step (see below)
 
 Caching: each executed notebook stores, in its metadata, a key hashing everything its output
 depends on: the notebook's source, the package's source, the papermill parameters, the profile
 and the run records it reads (names and contents). A notebook whose stored key matches is not
 executed again, so a warm rebuild only asks Sphinx, which rebuilds incrementally; staging writes
 a file only when its content changed, so unchanged pages keep their modification times.
+
+Before the chapters, the profile's ceilings and baselines (what longer inputs can buy, a
+property of the data: :func:`tradeoff.analysis.ceilings.ceiling_records`) are brought up to date
+under ``<results_dir>/ceilings/``; only what has no record is computed. The step is skipped
+outright when the hash of its inputs (profile, package source, data version, the ceiling records
+themselves) matches the last build's. The chapters' keys hash every JSON file of the results
+folder, ceiling records included, so a changed ceiling re-executes the chapters.
 
 A lab notebook runs its group's cells through :func:`tradeoff.grid.run_grid`, which skips cells
 that have a record; an interrupted build therefore resumes at the first cell without one. A cell
@@ -46,6 +54,7 @@ import yaml
 
 from .config import REPO_ROOT, Cell, ConfigError, Profile, load_profile
 from .grid import cell_record_path, validate_cells
+from .records import CEILINGS_FOLDER
 from .report.provenance import book_banner
 from .report.style import DATASET_LABELS
 
@@ -101,6 +110,11 @@ class BuildReport:
         sphinx_seconds: wall time of ``jupyter-book build``.
         total_seconds: wall time of the whole build.
         failed_cells: ``label: status: reason`` of every grid cell whose record is not ``ok``.
+        ceilings: the ceilings step: ``"cached"`` (inputs unchanged, nothing checked),
+            ``"up to date"`` (checked; ``ceilings_computed`` results computed) or
+            ``"failed: <reason>"``.
+        ceilings_computed: ceiling and baseline results computed by this build.
+        ceilings_seconds: wall time of the ceilings step.
     """
 
     profile: str
@@ -110,6 +124,9 @@ class BuildReport:
     sphinx_seconds: float = math.nan
     total_seconds: float = math.nan
     failed_cells: list[str] = field(default_factory=list)
+    ceilings: str = ""
+    ceilings_computed: int = 0
+    ceilings_seconds: float = math.nan
 
     def count(self, status: str) -> int:
         return sum(nb.status == status for nb in self.notebooks)
@@ -141,6 +158,10 @@ class BuildReport:
             parts.append(f"{len(self.failed)} failed")
         if self.failed_cells:
             parts.append(f"{len(self.failed_cells)} grid cell(s) not ok")
+        if self.ceilings.startswith("failed"):
+            parts.append("ceilings failed")
+        elif self.ceilings_computed:
+            parts.append(f"{self.ceilings_computed} ceiling result(s) computed")
         return (f"book {self.profile}: " + ", ".join(parts)
                 + f"; {self.total_seconds:.0f} s (Sphinx {self.sphinx_seconds:.0f} s)")
 
@@ -205,8 +226,10 @@ def build_book(profile: Profile, build_dir: Path | str = "_build", *, strict: bo
         bar.update()
     bar.close()
 
+    _ceilings_step(profile, build_dir, code, report, show_progress)
+
     chapters = _bar(len(CHAPTERS), "chapters", "notebook", show_progress)
-    records = sorted(profile.results_path.rglob("*.json")) if profile.results_path.exists() else []
+    records = chapter_inputs(profile)
     _remove_stale(src / "notebooks", {f"{c}.ipynb" for c in CHAPTERS})
     for chapter, (notebook, extra) in CHAPTER_SOURCES.items():
         chapters.set_postfix_str(chapter)
@@ -247,6 +270,8 @@ def build_book(profile: Profile, build_dir: Path | str = "_build", *, strict: bo
         print(report.summary(), file=sys.stderr, flush=True)
     if strict and report.failed:
         raise BookError(_failures(report) + f" (the book with their errors is at {index})")
+    if strict and report.ceilings.startswith("failed"):
+        raise BookError(f"ceilings step {report.ceilings} (the book without them is at {index})")
     return index
 
 
@@ -266,8 +291,84 @@ def plan_book(profile: Profile, source_root: Path | str = REPO_ROOT) -> list[str
     lines = [f"lab/{name}: {sum(p.exists() for p in groups[group])}/{len(groups[group])} "
              f"cells recorded in {profile.results_path}"
              for group, name in lab_names(groups).items()]
+    lines.append(f"ceilings: {len(profile.datasets)} dataset(s) x {len(profile.lengths)} "
+                 f"length(s), records in {profile.results_path / CEILINGS_FOLDER} "
+                 f"(only missing ones are computed)")
     return lines + [f"notebooks/{page}: {notebook}.ipynb {extra or ''}".rstrip()
                     for page, (notebook, extra) in CHAPTER_SOURCES.items()]
+
+
+def chapter_inputs(profile: Profile) -> list[Path]:
+    """The files a chapter's cache key hashes: every run record and every ceiling record.
+
+    A changed record of either kind (a cell run again, a ceiling recomputed) re-executes the
+    chapters.
+    """
+    root = profile.results_path
+    return sorted(root.rglob("*.json")) if root.exists() else []
+
+
+def _data_fingerprint(profile: Profile) -> dict:
+    """What identifies the profile's data without loading it.
+
+    The stand-ins are built from the ``aclsum`` package (its version); SCROLLS zips or folders
+    in ``data_dir`` by their names, sizes and modification times; the Hub's by name only.
+    """
+    from importlib import metadata
+
+    if profile.source == "aclsum":
+        try:
+            return {"aclsum": metadata.version("aclsum")}
+        except metadata.PackageNotFoundError:
+            return {"aclsum": "not installed"}
+    if not profile.data_dir:
+        return {"scrolls": "hub"}
+    root = Path(profile.data_dir)
+    files = sorted(p for p in ([root] if root.is_file() else root.rglob("*")) if p.is_file())
+    return {"scrolls": [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files]}
+
+
+def _ceilings_key(profile: Profile, code: str) -> str:
+    """The inputs of the ceilings step: profile, package source, data, the ceiling records."""
+    h = hashlib.sha256(json.dumps(
+        {"version": CACHE_VERSION, "profile": profile.model_dump(), "code": code,
+         "data": _data_fingerprint(profile)}, sort_keys=True, default=str).encode())
+    folder = profile.results_path / CEILINGS_FOLDER
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        h.update(b"\0" + path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def _ceilings_step(profile: Profile, build_dir: Path, code: str, report: BuildReport,
+                   show_progress: bool) -> None:
+    """Bring the profile's ceiling records up to date before the chapters read them.
+
+    Skipped when its inputs' hash matches the last build's; otherwise
+    :func:`tradeoff.analysis.ceilings.ceiling_records` checks every record's key and computes
+    only what is missing. A failure (e.g. data not available) is reported, and the chapters
+    say that they have no ceiling records; it does not stop the book.
+    """
+    stamp = build_dir / "ceilings-key.txt"
+    clock = time.perf_counter()
+    if stamp.exists() and stamp.read_text() == _ceilings_key(profile, code):
+        report.ceilings, report.ceilings_seconds = "cached", time.perf_counter() - clock
+        return
+    if show_progress:
+        print("ceilings and baselines per input length (properties of the data; only missing "
+              "results are computed) ...", file=sys.stderr, flush=True)
+    try:
+        from .analysis.ceilings import ceiling_records
+
+        update = ceiling_records(profile, show_progress=show_progress)
+    except Exception as err:  # noqa: BLE001 - the chapters show that ceilings are missing
+        report.ceilings = f"failed: {_reason(err)}"
+        report.ceilings_seconds = time.perf_counter() - clock
+        log.warning("ceilings step %s", report.ceilings)
+        stamp.unlink(missing_ok=True)
+        return
+    report.ceilings, report.ceilings_computed = "up to date", update.computed
+    report.ceilings_seconds = time.perf_counter() - clock
+    _write_if_changed(stamp, _ceilings_key(profile, code).encode())
 
 
 def _failures(report: BuildReport) -> str:
