@@ -262,21 +262,27 @@ def save_record(record: RunRecord | CeilingRecord, path: Path) -> Path:
     return path
 
 
+def _read(path: Path, kind: type[BaseModel], version: int, what: str):
+    """Read and validate one record of a kind, with one error for every way it can be wrong."""
+    try:
+        record = kind.model_validate(json.loads(Path(path).read_text()))
+    except (OSError, json.JSONDecodeError, ValidationError) as err:
+        raise RecordError(f"{path}: not a valid {what} ({err.__class__.__name__}: "
+                          f"{str(err).splitlines()[0]})") from None
+    if record.schema_version != version:
+        raise RecordError(f"{path}: {what} schema {record.schema_version}, "
+                          f"this code reads {version}")
+    return record
+
+
 def load_record(path: Path) -> RunRecord:
     """Read and validate one record.
 
     Raises:
-        RecordError: the file is not valid JSON, not a valid record, or of another schema.
+        RecordError: the file is unreadable, not valid JSON, not a valid record, or of
+            another schema.
     """
-    try:
-        record = RunRecord.model_validate(json.loads(Path(path).read_text()))
-    except (json.JSONDecodeError, ValidationError) as err:
-        raise RecordError(f"{path}: not a valid run record ({err.__class__.__name__}: "
-                          f"{str(err).splitlines()[0]})") from None
-    if record.schema_version != SCHEMA_VERSION:
-        raise RecordError(f"{path}: record schema {record.schema_version}, "
-                          f"this code reads {SCHEMA_VERSION}")
-    return record
+    return _read(path, RunRecord, SCHEMA_VERSION, "run record")
 
 
 def load_records(results_dir: Path | str) -> list[RunRecord]:
@@ -294,17 +300,10 @@ def load_ceiling_record(path: Path) -> CeilingRecord:
     """Read and validate one ceiling record.
 
     Raises:
-        RecordError: the file is not valid JSON, not a valid ceiling record, or of another schema.
+        RecordError: the file is unreadable, not valid JSON, not a valid ceiling record, or of
+            another schema.
     """
-    try:
-        record = CeilingRecord.model_validate(json.loads(Path(path).read_text()))
-    except (OSError, json.JSONDecodeError, ValidationError) as err:
-        raise RecordError(f"{path}: not a valid ceiling record ({err.__class__.__name__}: "
-                          f"{str(err).splitlines()[0]})") from None
-    if record.schema_version != CEILING_SCHEMA_VERSION:
-        raise RecordError(f"{path}: ceiling record schema {record.schema_version}, "
-                          f"this code reads {CEILING_SCHEMA_VERSION}")
-    return record
+    return _read(path, CeilingRecord, CEILING_SCHEMA_VERSION, "ceiling record")
 
 
 def load_ceiling_records(results_dir: Path | str) -> list[CeilingRecord]:
