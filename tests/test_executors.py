@@ -47,11 +47,13 @@ def _states(profile, cells):
 
 @pytest.fixture(scope="module")
 def local_grid(tmp_path_factory):
-    """Two smoke cells as local submitit jobs; the QA one is SIGKILLed mid-cell, then resumed.
+    """Two smoke cells as local submitit jobs; the QA one (two processes, as a multi-GPU cell
+    runs) is SIGKILLed mid-cell, then resumed.
 
     Returns what each step saw, for the tests below to check.
     """
-    profile = load_profile("smoke", results_dir=str(tmp_path_factory.mktemp("results")))
+    profile = load_profile("smoke", results_dir=str(tmp_path_factory.mktemp("results")),
+                           qa_gpus_per_cell=2)
     cells = [QA, SUMM]
     seen = {"first": executors.submit_grid(profile, cells, executor="local")}
     jobs = dict(seen["first"])
@@ -60,13 +62,16 @@ def local_grid(tmp_path_factory):
     _wait_until(lambda: err.exists() and "tokenizing" in err.read_text(), 240, "the QA cell to start")
     _kill_tree(int(jobs[QA]))
     seen["after_kill"] = _wait_until(
-        lambda: (s := _states(profile, cells))[SUMM].state == "done" and s, 300, "the other cell")
-    seen["partial_files"] = sorted(p.name for p in profile.results_path.glob("*") if p.is_file())
+        lambda: (s := _states(profile, cells))[QA].state == "failed" and s, 30, "the kill")
+    # Any file of the killed cell: a record, or an atomic write's temporary file.
+    seen["partial_files"] = sorted(p.name for p in profile.results_path.iterdir()
+                                   if p.name.lstrip(".").startswith("qasper"))
+    # The other cell still runs: it must not be submitted twice.
     seen["second"] = executors.submit_grid(profile, cells, executor="local")
     seen["failed_record"] = load_record(grid.cell_record_path(profile, QA))
     seen["after_resume"] = _wait_until(
-        lambda: (s := _states(profile, cells))[QA].state in ("done", "failed") and s, 300,
-        "the resubmitted cell")
+        lambda: all((s := _states(profile, cells))[c].state in ("done", "failed") for c in cells)
+        and s, 400, "both cells")
     job_folders = lambda: sorted(p.name for p in (profile.results_path / "jobs").iterdir())
     before = job_folders()
     seen["third"] = executors.submit_grid(profile, cells, executor="local")
@@ -86,6 +91,10 @@ def test_local_jobs_are_separate_processes_that_write_the_grids_records(local_gr
         assert record.params_hash == cell.resolve(profile).digest
         assert record.params == cell.resolve(profile)
         assert record.train["steps"] == 2 and record.efficiency.train_energy_j > 0
+    # The QA cell trained data-parallel on its job's two tasks (gloo here), as under torchrun.
+    qa = load_record(grid.cell_record_path(profile, QA)).train
+    assert qa["world_size"] == 2 and qa["effective_batch_size"] == 2 * qa["batch_size"]
+    assert load_record(grid.cell_record_path(profile, SUMM)).train["world_size"] == 1
     # The run records of the folder are exactly the two cells' (job files are not records).
     assert sorted(p.name for p in profile.results_path.glob("*.json")) == sorted(
         grid.cell_record_path(profile, c).name for c in (QA, SUMM))
@@ -96,8 +105,8 @@ def test_a_job_killed_mid_cell_leaves_no_record_and_is_resubmitted(local_grid):
     killed = seen["after_kill"][QA]
     assert killed.state == "failed" and killed.job_id == jobs[QA]
     assert killed.detail.startswith(f"scheduler: job {jobs[QA]} ended INTERRUPTED")
-    # No record, no half-written temporary file of the killed cell; the other cell's record.
-    assert seen["partial_files"] == [grid.cell_record_path(profile, SUMM).name]
+    # No record, no half-written temporary file of the killed cell.
+    assert seen["partial_files"] == []
     # The next call records the death with the scheduler's reason, and submits the cell again.
     [(cell, new_job)] = seen["second"]
     assert cell == QA and new_job != jobs[QA]
@@ -107,7 +116,7 @@ def test_a_job_killed_mid_cell_leaves_no_record_and_is_resubmitted(local_grid):
 
 
 def test_finished_cells_are_never_submitted(local_grid):
-    profile, _, seen = local_grid
+    _, _, seen = local_grid
     assert seen["third"] == []
     assert seen["new_job_folders"] == []
 
@@ -138,7 +147,7 @@ def slurm(tmp_path):
 
 
 def test_slurm_script_of_a_multi_gpu_qasper_cell(slurm):
-    mock, profile = slurm
+    _, profile = slurm
     cells = [QA, SUMM, SUMM._replace(length=2048)]
     submitted = dict(executors.submit_grid(profile, cells, executor="slurm"))
     # The two summarization cells share a job array on one GPU each; Qasper has its own job.
@@ -195,3 +204,14 @@ def test_dry_run_with_slurm_submits_nothing(tmp_path, capsys):
     assert "#SBATCH --array=0-15%16" in out and "#SBATCH --gpus-per-node=8" in out
     assert "52 of 52 cells would be submitted" in out
     assert not results.exists()
+
+
+def test_slurm_without_slurm_says_so_before_loading_anything(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    from tradeoff import pipeline
+
+    monkeypatch.setattr(pipeline, "preflight_data", lambda *a: pytest.fail("data loaded"))
+    assert cli.main(["grid", "--profile", "smoke", "--results-dir", str(tmp_path),
+                     "--executor", "slurm"]) == 2
+    assert "no SLURM here (srun not found)" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

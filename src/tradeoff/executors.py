@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shlex
+import shutil
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -177,7 +177,7 @@ def _job_states(profile: Profile, submissions: list[dict]) -> dict[str, str]:
     from submitit.slurm.slurm import SlurmInfoWatcher
 
     folder = jobs_folder(profile) / "%j"
-    states, watcher = {}, SlurmInfoWatcher()
+    states, on_slurm = {}, []
     for sub in submissions:
         job_id = sub["job_id"]
         if JobPaths(folder, job_id=job_id, task_id=0).result_pickle.exists():
@@ -185,10 +185,13 @@ def _job_states(profile: Profile, submissions: list[dict]) -> dict[str, str]:
         elif sub["executor"] == "local":
             states[job_id] = "RUNNING" if _local_job_alive(job_id) else "INTERRUPTED"
         else:
+            on_slurm.append(job_id)
+    if on_slurm:
+        watcher = SlurmInfoWatcher()  # a fresh one: no state cached from an earlier call
+        for job_id in on_slurm:
             watcher.register_job(job_id)
-    if watcher._registered:  # noqa: SLF001 - one sacct call for every SLURM job
-        watcher.update()
-        for job_id in watcher._registered:  # noqa: SLF001
+        watcher.update()  # one sacct call for every SLURM job
+        for job_id in on_slurm:
             states[job_id] = watcher.get_state(job_id, mode="cache").split()[0].upper()
     return states
 
@@ -331,6 +334,11 @@ def submit_grid(profile: Profile, cells: list[Cell] | None = None, *, executor: 
     """
     from .pipeline import preflight_data, prepare_environment
 
+    if executor == "slurm" and shutil.which("srun") is None:  # submitit's own test
+        from .config import ConfigError
+
+        raise ConfigError("--executor slurm: no SLURM here (srun not found); --dry-run shows "
+                          "what would be submitted, --executor local runs the jobs on this machine")
     cell_states(profile, cells, record_deaths=True)
     todo, _ = plan_grid(profile, cells, executor=executor, force=force, retry_failed=retry_failed)
     if not todo:
