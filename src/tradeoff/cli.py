@@ -164,9 +164,10 @@ def _grid_jobs(profile, args) -> int:
                                  parallel=max(1, args.parallel) if local else None, wait=local)
     for cell, job_id in jobs:
         print(f"{cell.label}: job {job_id}")
+    where = f" --results-dir {args.results_dir}" if args.results_dir else ""
     print(f"{len(jobs)} job(s) submitted ({args.executor}); logs in "
-          f"{executors.jobs_folder(profile)}; `tradeoff grid --profile {profile.name} --status` "
-          f"shows where each cell stands")
+          f"{executors.jobs_folder(profile)}; `tradeoff grid --profile {args.profile}{where} "
+          f"--status` shows where each cell stands")
     if local:
         states = executors.cell_states(profile)
         print(executors.status_counts(states))
