@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
+import re
 
 import pytest
 import torch
@@ -188,3 +191,130 @@ def test_cli_bad_input_exits_2_before_counting(argv, message, capsys, cache_dir)
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert sorted(cache_dir.iterdir()) == before
+
+
+# ------------------------------------------------------------------ reference data (the book's)
+
+
+def test_reference_file_validates_and_covers_the_paper_grid():
+    reference = cost.load_reference()
+    paper = load_profile("paper")
+    rows = reference.select(paper.max_target_length)
+    assert sorted((r.model, r.length) for r in rows) == sorted(
+        (m, n) for m in ("led-base", "led-large", "bigbird-large") for n in paper.lengths)
+    for row in rows:
+        assert row.method == "extrapolated from depths (1,1),(2,1),(1,2)"
+        assert row.generated_tokens == cost.DEFAULT_NEW_TOKENS and row.dropout == paper.dropout
+        assert row.flops_note == cost.FLOPS_NOTE
+    assert all(set(c) >= {"torch", "transformers", "count_version"} for c in reference.counted_with)
+    assert all(len(when) == 10 for when in reference.written)  # ISO dates
+    check = next(c for c in reference.checks
+                 if (c.model, c.length, c.target_length) == ("led-base", 1024, 1024))
+    assert check.largest == 0  # the layers are identical: the extrapolation is exact
+    assert set(check.relative_difference) >= {"train_step_flops", "saved_activation_bytes"}
+
+
+def test_reference_rows_are_consistent_with_the_cost_model():
+    reference = cost.load_reference()
+    memory_gb = load_profile("paper").gpu_memory_gb
+    for row in reference.rows:
+        # Every matmul has an input and a weight gradient: backward is twice the forward.
+        assert row.train_step_flops == 3 * row.forward_flops, row
+        assert row.inference_flops > row.encoder_forward_flops > 0
+        assert row.train_state_bytes == cost.TRAIN_STATE_BYTES_PER_PARAM * row.params
+        per_sample = row.saved_activation_bytes + row.output_logits_bytes
+        assert row.max_batch_48gb == cost.max_batch(row.params, per_sample, memory_gb)
+        assert row.max_batch_80gb == cost.max_batch(row.params, per_sample, cost.H100_MEMORY_GB)
+        assert 0 < row.attention_core_flops_share < row.attention_flops_share < 1
+        assert row.paper_batch == cost.paper_batch(row.model, row.length)
+    for model in {r.model for r in reference.rows}:
+        for target in reference.target_lengths:
+            series = sorted((r.length, r) for r in reference.select(target, [model]))
+            for (_, short), (_, long) in itertools.pairwise(series):
+                for field in ("saved_activation_bytes", "train_step_flops", "inference_flops"):
+                    assert getattr(long, field) > getattr(short, field), (model, field)
+                assert long.max_batch_48gb <= short.max_batch_48gb
+
+
+def test_reference_parameters_are_the_architectures():
+    reference = cost.load_reference()
+    for model in {r.model for r in reference.rows}:
+        params = {r.params for r in reference.rows if r.model == model}
+        assert params == {cost.parameter_count(model)}, model
+
+
+def test_written_reference_equals_a_fresh_count(tmp_path):
+    model, length = CASES[0]
+    rows = cost.cost_rows([model], [length], TARGET, NEW_TOKENS, scale="mini", progress=False)
+    check = cost.check_extrapolation(model, length, TARGET, NEW_TOKENS, scale="mini")
+    path = tmp_path / "reference.json"
+    written = cost.write_reference(rows, path, checks=[check])
+    assert list(written.rows) == rows
+    assert cost.load_reference(path).rows == written.rows
+    assert written.checks[0].largest <= 0.02 and written.checks[0].model == model
+    recounted = cost.cost_rows([model], [length], TARGET, NEW_TOKENS, scale="mini",
+                               use_cache=False, progress=False)
+    assert cost.reference_rows(TARGET, path) == recounted
+    # Merging: a row of another target length is added, the same key replaced, not duplicated.
+    other = dataclasses.replace(rows[0], target_length=TARGET // 2)
+    cost.write_reference([other], path)
+    cost.write_reference(rows, path)
+    merged = cost.load_reference(path)
+    assert merged.target_lengths == [TARGET // 2, TARGET] and len(merged.rows) == 2
+    assert len(merged.checks) == 1
+
+
+def _entry(path):
+    data = json.loads(cost.REFERENCE_FILE.read_text())
+    data["rows"] = data["rows"][:2]
+    return data
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda d: d.update(schema="other/1"), "schema 'other/1'"),
+    (lambda d: d["rows"][0].pop("train_step_flops"), "missing field(s) ['train_step_flops']"),
+    (lambda d: d["rows"][0].update(length="1024"), "field 'length' is '1024', expected int"),
+    (lambda d: d["rows"][0].update(surprise=1), "unknown field(s) ['surprise']"),
+    (lambda d: d["rows"][1].update(length=d["rows"][0]["length"],
+                                   target_length=d["rows"][0]["target_length"],
+                                   model=d["rows"][0]["model"]), "a second row"),
+    (lambda d: d["rows"][0].update(memory_per_sample_bytes=1), "not saved + logits"),
+])
+def test_load_reference_rejects_a_malformed_file(tmp_path, change, message):
+    data = _entry(tmp_path)
+    change(data)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(cost.ReferenceError, match=re.escape(message)):
+        cost.load_reference(path)
+    with pytest.raises(cost.ReferenceError, match="--write-reference"):
+        cost.load_reference(tmp_path / "missing.json")
+
+
+def test_cli_writes_the_reference(tmp_path, capsys):
+    model, length = CASES[0]
+    path = tmp_path / "cli-reference.json"
+    assert main(["cost", "--scale", "mini", "--models", model, "--lengths", str(length),
+                 "--target-length", str(TARGET), "--new-tokens", str(NEW_TOKENS),
+                 "--write-reference", "--reference", str(path)]) == 0
+    assert "wrote 1 row(s)" in capsys.readouterr().err
+    reference = cost.load_reference(path)
+    assert [(r.model, r.length, r.target_length) for r in reference.rows] == [
+        (model, length, TARGET)]
+    assert [(c.model, c.length) for c in reference.checks] == [(model, length)]
+
+
+def test_affine_fit_hand_values():
+    import pandas as pd
+
+    lengths = [1024, 2048, 3072, 4096]
+    frame = pd.DataFrame({"model": ["a"] * 4, "length": lengths,
+                          "cost": [100 + 2 * n for n in lengths]})
+    fit = cost.fit_length_affine(frame, "cost")["a"]
+    assert fit.intercept == pytest.approx(100) and fit.slope == pytest.approx(2)
+    assert fit.max_relative_residual < 1e-12 and fit.n_lengths == 4
+    assert fit.fixed_share(1024) == pytest.approx(100 / 2148)
+    assert fit.local_exponent(4096) == pytest.approx(8192 / 8292)
+    # The power law fits the same affine cost with an exponent below 1 and a residual.
+    power = cost.fit_length_exponent(frame, "cost")["a"]
+    assert power.exponent < 1 and power.max_relative_residual > 0

@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--scale", choices=("full", "mini"), default="full",
                       help="full: the paper's architectures; mini: the small stand-ins (quick)")
     cost.add_argument("--json", action="store_true", help="one JSON object per model x length")
+    cost.add_argument("--write-reference", action="store_true",
+                      help="merge the rows into the committed reference data the book reads, "
+                           "with an extrapolation check of the first model at its shortest "
+                           "length (resumes from the count cache)")
+    cost.add_argument("--reference", help="reference file (default: reference/cost/cost-rows.json)")
     return parser
 
 
@@ -210,6 +215,17 @@ def _cost(args) -> int:
                              | {"memory_per_sample_bytes": row.memory_per_sample_bytes}))
     else:
         print(format_table(rows))
+    if args.write_reference:
+        from .analysis.cost import check_extrapolation, write_reference
+
+        first = rows[0]
+        shortest = min(r.length for r in rows if r.model == first.model)
+        check = check_extrapolation(first.model, shortest, first.target_length,
+                                    first.generated_tokens, first.dropout, scale=args.scale)
+        reference = write_reference(rows, args.reference, checks=[check])
+        print(f"wrote {len(rows)} row(s) to {reference.path} ({len(reference.rows)} in all); "
+              f"extrapolated vs full depth at {check.model} {check.length}: largest relative "
+              f"difference {check.largest:.2g}", file=sys.stderr)
     return 0
 
 

@@ -32,7 +32,16 @@ derived by hand:
 * **Batch fit**: see ``max_batch`` for the memory model and its known error sources.
 
 Counts are cached under ``.cache/cost/`` keyed by a hash of everything that changes them, so
-later readers (the book) recompute nothing.
+later readers recompute nothing.
+
+**Reference data.** A cold count of the twelve full-architecture cells takes about half an hour
+on a 2-core CPU, too long for ``make book``; the rows are committed instead, in
+``reference/cost/cost-rows.json`` (:data:`REFERENCE_FILE`), each with the torch and
+transformers versions it was counted with, its method and the date it was written, beside the
+recorded extrapolation check (extrapolated against a full-depth count). The book reads them
+with :func:`load_reference`; ``python -m tradeoff cost --write-reference`` (see
+:func:`write_reference`) regenerates them, resuming from the count cache. Counts do not depend
+on the hardware.
 """
 
 from __future__ import annotations
@@ -48,10 +57,11 @@ import weakref
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..config import CACHE_DIR, MODELS, ConfigError, load_profile
+from ..config import CACHE_DIR, MODELS, REPO_ROOT, ConfigError, load_profile
 from ..models import build_config, check_length, get_preset, global_attention_mask, is_led
 
 log = logging.getLogger(__name__)
@@ -923,6 +933,66 @@ def fit_length_exponent(rows, column: str) -> dict[str, LengthFit]:
     return fits
 
 
+@dataclass(frozen=True)
+class AffineFit:
+    """Least-squares fit of ``value = intercept + slope * length`` (the power law's alternative).
+
+    A cost made of a part that does not grow with the input (the decoder and the output layer at
+    a fixed target length, and the weights) plus a part proportional to it (windowed or
+    block-sparse attention, the feed-forward layers over the input) is affine in the length: a
+    power law then fits it poorly, with an exponent below 1 that falls as the fixed part grows.
+    """
+
+    model: str
+    column: str
+    intercept: float  # the value extrapolated to a 0-token input
+    slope: float  # per input token
+    max_relative_residual: float  # largest |value / fitted - 1| over the lengths
+    n_lengths: int
+
+    def at(self, length: float) -> float:
+        """The fitted value at ``length`` tokens."""
+        return self.intercept + self.slope * length
+
+    def fixed_share(self, length: float) -> float:
+        """Share of the fitted value at ``length`` that does not grow with the input."""
+        return self.intercept / self.at(length)
+
+    def local_exponent(self, length: float) -> float:
+        """``d log(value) / d log(length)`` at ``length``: 1 is proportional, 0 is flat."""
+        return self.slope * length / self.at(length)
+
+
+def fit_length_affine(rows, column: str) -> dict[str, AffineFit]:
+    """``column = intercept + slope * length`` per model, by least squares.
+
+    Args:
+        rows: ``CostRow``s or a DataFrame with ``model``, ``length`` and ``column``.
+        column: the cost to fit (e.g. "train_step_flops").
+
+    Returns:
+        ``{model: AffineFit}`` for models with at least two lengths.
+    """
+    import numpy as np
+    import pandas as pd
+
+    frame = rows if isinstance(rows, pd.DataFrame) else cost_frame(list(rows))
+    fits = {}
+    for model, group in frame.groupby("model", sort=False):
+        group = group.dropna(subset=[column])
+        if group["length"].nunique() < 2:
+            continue
+        x = group["length"].to_numpy(float)
+        y = group[column].to_numpy(float)
+        slope, intercept = np.polyfit(x, y, 1)
+        fitted = intercept + slope * x
+        residual = np.abs(y / fitted - 1) if np.all(fitted != 0) else np.full_like(y, np.inf)
+        fits[model] = AffineFit(model=model, column=column, intercept=float(intercept),
+                                slope=float(slope), max_relative_residual=float(residual.max()),
+                                n_lengths=len(x))
+    return fits
+
+
 def format_table(rows: Sequence[CostRow]) -> str:
     """A readable fixed-width table of the rows, with the notes on how numbers were obtained."""
     header = ["model", "length", "params", "enc fwd", "train step", "infer", "attn %",
@@ -964,3 +1034,256 @@ def format_table(rows: Sequence[CostRow]) -> str:
             "paper = the batch the paper or its code reports (PAPER.md).",
         ]
     return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------- reference data
+
+REFERENCE_FILE = REPO_ROOT / "reference" / "cost" / "cost-rows.json"
+REFERENCE_SCHEMA = "tradeoff.cost-reference/1"
+SAVED_BYTES_NOTE = (
+    "saved activations counted through torch.autograd.graph.saved_tensors_hooks at the end of "
+    "a training forward at batch 1, once per storage, parameters and buffers excluded; dropout "
+    "masks at the GPU's 1 byte an element")
+DEPTHS_NOTE = (
+    "counted at (encoder, decoder) depths (1,1), (2,1) and (1,2) and extrapolated to full depth "
+    "(exact: the layers of a model are identical); extrapolation_checks compare it with a "
+    "full-depth count")
+# Fields a row entry of the reference file holds beside the CostRow's.
+_ROW_EXTRAS = ("memory_per_sample_bytes", "counted_with", "written")
+
+
+class ReferenceError(ValueError):
+    """The committed reference data is missing, unreadable or inconsistent (one line, the fix)."""
+
+
+@dataclass(frozen=True)
+class ExtrapolationCheck:
+    """Extrapolated counts against a full-depth count of one cell (see ``extrapolation_check``)."""
+
+    model: str
+    length: int
+    target_length: int
+    relative_difference: dict  # field -> extrapolated / full depth - 1
+    counted_with: dict
+    written: str
+
+    @property
+    def largest(self) -> float:
+        """The largest absolute relative difference over the counted fields."""
+        return max((abs(v) for v in self.relative_difference.values()), default=math.nan)
+
+
+@dataclass(frozen=True)
+class CostReference:
+    """The committed cost rows (:data:`REFERENCE_FILE`) and what they were counted with.
+
+    Attributes:
+        rows: one ``CostRow`` per model x length x target length.
+        counted_with: per row, the versions and count procedure behind it (``torch``,
+            ``transformers``, ``count_version``).
+        written: per row, the date (UTC) its entry was written.
+        checks: extrapolation checks recorded with the rows.
+        path: the file read.
+    """
+
+    rows: tuple[CostRow, ...]
+    counted_with: tuple[dict, ...]
+    written: tuple[str, ...]
+    checks: tuple[ExtrapolationCheck, ...]
+    path: str
+
+    @property
+    def target_lengths(self) -> list[int]:
+        """The target lengths that have rows, in ascending order."""
+        return sorted({r.target_length for r in self.rows})
+
+    def select(self, target_length: int | None = None, models: Sequence[str] | None = None,
+               lengths: Sequence[int] | None = None) -> list[CostRow]:
+        """Rows of one target length (all when None), models and lengths, in file order."""
+        return [r for r in self.rows
+                if (target_length is None or r.target_length == target_length)
+                and (models is None or r.model in models)
+                and (lengths is None or r.length in lengths)]
+
+    def versions(self) -> dict[str, list[str]]:
+        """Every version each package had across the rows (one each when consistent)."""
+        out: dict[str, list[str]] = {}
+        for counted in self.counted_with:
+            for package in ("torch", "transformers"):
+                value = str(counted.get(package))
+                if value not in out.setdefault(package, []):
+                    out[package].append(value)
+        return out
+
+
+def _row_key(row: CostRow) -> tuple:
+    return row.model, row.length, row.target_length
+
+
+def _row_order(row: CostRow) -> tuple:
+    rank = MODELS.index(row.model) if row.model in MODELS else len(MODELS)
+    return row.target_length, rank, row.model, row.length
+
+
+def _today() -> str:
+    return datetime.now(timezone.utc).date().isoformat()
+
+
+def _counted_with() -> dict:
+    return {**_versions(), "count_version": COUNT_VERSION}
+
+
+def _check_value(where: str, name: str, value, kind) -> None:
+    ok = (isinstance(value, kind) and not isinstance(value, bool)) if kind is not bool \
+        else isinstance(value, bool)
+    if not ok:
+        raise ReferenceError(f"{where}: field '{name}' is {value!r}, expected {kind.__name__}")
+
+
+def _row_from_entry(entry: dict, where: str) -> tuple[CostRow, dict, str]:
+    if not isinstance(entry, dict):
+        raise ReferenceError(f"{where}: a row must be an object")
+    fields = {f.name: f for f in dataclasses.fields(CostRow)}
+    missing = [n for n in (*fields, *_ROW_EXTRAS) if n not in entry]
+    unknown = [n for n in entry if n not in fields and n not in _ROW_EXTRAS]
+    if missing or unknown:
+        raise ReferenceError(f"{where}: missing field(s) {missing or 'none'}, unknown field(s) "
+                             f"{unknown or 'none'}")
+    kinds = {"int": int, "float": (int, float), "str": str}
+    for name, f in fields.items():
+        value = entry[name]
+        if f.type == "int | None":
+            if value is not None:
+                _check_value(where, name, value, int)
+        elif f.type == "float":
+            if isinstance(value, bool) or not isinstance(value, kinds["float"]):
+                raise ReferenceError(f"{where}: field '{name}' is {value!r}, expected a number")
+        else:
+            _check_value(where, name, value, kinds[f.type])
+    row = CostRow(**{n: entry[n] for n in fields})
+    if entry["memory_per_sample_bytes"] != row.memory_per_sample_bytes:
+        raise ReferenceError(f"{where}: memory_per_sample_bytes is not saved + logits bytes")
+    counted = entry["counted_with"]
+    needed = {"torch", "transformers", "count_version"}
+    if not isinstance(counted, dict) or not needed <= set(counted):
+        raise ReferenceError(f"{where}: counted_with must name torch, transformers, count_version")
+    _check_value(where, "written", entry["written"], str)
+    return row, counted, entry["written"]
+
+
+def load_reference(path: Path | str | None = None) -> CostReference:
+    """Read and validate the committed cost rows.
+
+    Args:
+        path: the reference file (default :data:`REFERENCE_FILE`).
+
+    Returns:
+        The rows, what they were counted with, and the recorded extrapolation checks.
+
+    Raises:
+        ReferenceError: the file is missing, is not this schema, or a row is malformed
+            (a missing or unknown field, a wrong type, a duplicate model x length x target).
+    """
+    path = Path(REFERENCE_FILE if path is None else path)
+    regenerate = "regenerate it with `python -m tradeoff cost --write-reference`"
+    if not path.is_file():
+        raise ReferenceError(f"no cost reference at {path}; {regenerate}")
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as err:
+        raise ReferenceError(f"{path} is not JSON ({err}); {regenerate}") from None
+    if not isinstance(data, dict) or data.get("schema") != REFERENCE_SCHEMA:
+        found = data.get("schema") if isinstance(data, dict) else None
+        raise ReferenceError(f"{path}: schema {found!r}, expected {REFERENCE_SCHEMA!r}; "
+                             f"{regenerate}")
+    rows, counted, written, seen = [], [], [], set()
+    for i, entry in enumerate(data.get("rows") or []):
+        row, with_, when = _row_from_entry(entry, f"{path} row {i}")
+        if _row_key(row) in seen:
+            raise ReferenceError(f"{path} row {i}: a second row for {row.model} at {row.length} "
+                                 f"tokens with {row.target_length}-token targets")
+        seen.add(_row_key(row))
+        rows.append(row)
+        counted.append(with_)
+        written.append(when)
+    checks = []
+    for i, entry in enumerate(data.get("extrapolation_checks") or []):
+        try:
+            checks.append(ExtrapolationCheck(**entry))
+        except TypeError as err:
+            raise ReferenceError(f"{path} extrapolation check {i}: {err}") from None
+    return CostReference(tuple(rows), tuple(counted), tuple(written), tuple(checks), str(path))
+
+
+def reference_rows(target_length: int | None = None, path: Path | str | None = None
+                   ) -> list[CostRow]:
+    """The committed rows of one target length (all when None); see :func:`load_reference`."""
+    return load_reference(path).select(target_length)
+
+
+def check_extrapolation(model: str, length: int, target_length: int,
+                        new_tokens: int = DEFAULT_NEW_TOKENS, dropout: float | None = None,
+                        scale: str = "full", vocab_size: int = MINI_VOCAB_SIZE,
+                        cache_dir: Path | str | None = None) -> ExtrapolationCheck:
+    """:func:`extrapolation_check` as a record for the reference file (counts are cached).
+
+    A full-depth count at full scale takes a minute or two for LED-base at 1024 tokens.
+    """
+    dropout = _paper_defaults()[2] if dropout is None else dropout
+    differences = extrapolation_check(model, length, target_length, new_tokens, dropout,
+                                      scale=scale, vocab_size=vocab_size, cache_dir=cache_dir)
+    return ExtrapolationCheck(model=model, length=length, target_length=target_length,
+                              relative_difference=differences, counted_with=_counted_with(),
+                              written=_today())
+
+
+def write_reference(rows: Sequence[CostRow], path: Path | str | None = None,
+                    checks: Sequence[ExtrapolationCheck] = ()) -> CostReference:
+    """Merge rows (and extrapolation checks) into the reference file, atomically.
+
+    A row replaces the file's row of the same model, length and target length; other rows stay,
+    so the paper's targets and the released code's can be written by separate calls. Rows are
+    tagged with the torch and transformers versions of this process (a cache hit implies the same
+    versions: they are part of the count's key) and today's date.
+
+    Args:
+        rows: rows from :func:`cost_rows`.
+        path: the reference file (default :data:`REFERENCE_FILE`).
+        checks: extrapolation checks to record (see :func:`check_extrapolation`).
+
+    Returns:
+        The reference as written, read back through :func:`load_reference`.
+
+    Raises:
+        ReferenceError: the existing file is malformed (it is not overwritten).
+    """
+    path = Path(REFERENCE_FILE if path is None else path)
+    existing = load_reference(path) if path.exists() else None
+    entries: dict[tuple, tuple[CostRow, dict, str]] = {}
+    if existing is not None:
+        for row, counted, when in zip(existing.rows, existing.counted_with, existing.written):
+            entries[_row_key(row)] = (row, counted, when)
+    for row in rows:
+        entries[_row_key(row)] = (row, _counted_with(), _today())
+    merged_checks = {(c.model, c.length, c.target_length): c
+                     for c in (existing.checks if existing else ())}
+    merged_checks |= {(c.model, c.length, c.target_length): c for c in checks}
+
+    data = {
+        "schema": REFERENCE_SCHEMA,
+        "notes": {"flops": FLOPS_NOTE, "saved_bytes": SAVED_BYTES_NOTE, "depths": DEPTHS_NOTE,
+                  "memory_model": MEMORY_ERROR_SOURCES,
+                  "hardware": "counts do not depend on the hardware (random-init models on a CPU)",
+                  "regenerate": "python -m tradeoff cost --write-reference [--target-length N] "
+                                "(resumes from the count cache in .cache/cost)"},
+        "rows": [dataclasses.asdict(row) | {"memory_per_sample_bytes": row.memory_per_sample_bytes,
+                                            "counted_with": counted, "written": when}
+                 for row, counted, when in sorted(entries.values(),
+                                                  key=lambda e: _row_order(e[0]))],
+        "extrapolation_checks": [dataclasses.asdict(c) for _, c in sorted(merged_checks.items())],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    tmp.replace(path)
+    return load_reference(path)
