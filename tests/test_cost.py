@@ -318,3 +318,105 @@ def test_affine_fit_hand_values():
     # The power law fits the same affine cost with an exponent below 1 and a residual.
     power = cost.fit_length_exponent(frame, "cost")["a"]
     assert power.exponent < 1 and power.max_relative_residual > 0
+
+
+# ---------------------------------------------------------- verdicts and the chapter's numbers
+
+
+def _rows_frame(batches_base, batches_large, flops_bigbird=2.0, flops_large=1.0):
+    import pandas as pd
+
+    rows = []
+    for (length, base), large in zip(batches_base.items(), batches_large):
+        rows.append({"model": "led-base", "length": length, "target_length": 1024,
+                     "max_batch_48gb": base, "train_step_flops": 1.0, "inference_flops": 1.0})
+        rows.append({"model": "led-large", "length": length, "target_length": 1024,
+                     "max_batch_48gb": large, "train_step_flops": flops_large,
+                     "inference_flops": 2.0})
+    rows.append({"model": "bigbird-large", "length": 4096, "target_length": 1024,
+                 "max_batch_48gb": 1, "train_step_flops": flops_bigbird, "inference_flops": 2.0})
+    return pd.DataFrame(rows)
+
+
+def test_architecture_verdicts_follow_the_counts():
+    from tradeoff.analysis import cost_claims
+
+    holds = _rows_frame({1024: 18, 4096: 6}, [6, 2])
+    assert cost_claims.batch_fit_verdict(holds).verdict == "holds"
+    fails = _rows_frame({1024: 6, 4096: 2}, [6, 3])
+    assert cost_claims.batch_fit_verdict(fails).verdict == "does not hold"
+    split = _rows_frame({1024: 7, 4096: 2}, [6, 3])
+    assert cost_claims.batch_fit_verdict(split).verdict == "inconclusive"
+
+    far = cost_claims.training_compute_verdict(_rows_frame({4096: 6}, [2], 2.0, 1.0))
+    assert far.verdict == "holds" and far.numbers["train_flops_ratio"] == 2.0
+    near = cost_claims.training_compute_verdict(_rows_frame({4096: 6}, [2], 1.15, 1.0))
+    assert near.verdict == "does not hold" and "FLOPs, not time" in near.evidence
+
+    speed = cost_claims.speed_verdict(holds)
+    assert speed.verdict == "inconclusive" and "measured times" in speed.evidence
+    empty = cost.cost_frame([])
+    assert [v.verdict for v in cost_claims.architecture_verdicts(empty)] == ["inconclusive"] * 3
+
+
+def test_the_chapter_quotes_the_reference():
+    from tradeoff.analysis import cost_claims
+    from tradeoff.report import cost as cost_report
+
+    view = cost_report.open_reference(reference_file=None, models=list(PRESETS),
+                                      lengths=[1024, 2048, 3072, 4096], target_length=1024,
+                                      released_target_length=128)
+    verdicts = cost_claims.architecture_verdicts(view.frame, view.measured)
+    texts = cost_report.glue_texts(view, verdicts)
+    by_length = {(r.model, r.length): r for r in view.reference.select(1024)}
+    released = {(r.model, r.length): r for r in view.reference.select(128)}
+    base, large = by_length["led-base", 1024], by_length["led-large", 1024]
+    assert base.max_batch_48gb > large.max_batch_48gb
+    assert texts["cost_verdict_batch"] == "holds"
+    # The paper's 24 against the bound at 1024-token targets and at the released code's 128.
+    paper = texts["cost_paper_batch"]
+    assert f"fits at most {base.max_batch_48gb} with 1024-token targets" in paper
+    assert f"the bound is {released['led-base', 1024].max_batch_48gb}" in paper
+    assert "the difference is the target length" in paper
+    ratio = (by_length["bigbird-large", 4096].train_step_flops
+             / by_length["led-large", 4096].train_step_flops)
+    assert texts["cost_flops_ratio"] == f"{ratio:.2f}"
+    assert texts["cost_verdict_compute"] == ("holds" if ratio >= 2 else "does not hold")
+    assert texts["cost_verdict_speed"] == "inconclusive"
+    assert "no measured runs" in texts["cost_measured"]
+    assert texts["cost_affine"].startswith("is affine in the input length")
+    assert texts["cost_shortest"] == "1024"
+
+
+def test_cost_figures_and_tables_never_raise_on_missing_rows():
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from tradeoff.report import cost as cost_report
+
+    empty = cost.cost_frame([])
+    for figure in (cost_report.flops_figure(empty), cost_report.attention_figure(empty),
+                   cost_report.memory_figure(empty, empty), cost_report.linearity_figure(empty)):
+        assert isinstance(figure, Figure)
+        assert any("no cost rows" in t.get_text() or "fewer than two" in t.get_text()
+                   for ax in figure.axes for t in ax.texts)
+    assert cost_report.cost_table(empty).empty and cost_report.fits_table(empty).empty
+    assert isinstance(cost_report.measured_runs("/nonexistent/folder"), pd.DataFrame)
+
+
+@pytest.mark.parametrize("kwargs,name", [
+    ({"lengths": "[1024, 2048]"}, "input_lengths"),
+    ({"lengths": [1024, 8192]}, "input_lengths"),
+    ({"models": ["gpt2"]}, "architectures"),
+    ({"target_length": 999}, "target_length"),
+    ({"reference_file": "/nonexistent/cost-rows.json"}, "reference_file"),
+])
+def test_cost_chapter_parameters_fail_in_one_line(kwargs, name):
+    from tradeoff.report import cost as cost_report
+    from tradeoff.report.chapter import ParameterError
+
+    params = {"reference_file": None, "models": ["led-base"], "lengths": [1024],
+              "target_length": 1024, "released_target_length": 128} | kwargs
+    with pytest.raises(ParameterError, match=f"`{name}`") as err:
+        cost_report.open_reference(**params)
+    assert len(str(err.value).splitlines()) == 1

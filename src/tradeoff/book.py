@@ -66,6 +66,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # compare runs also get the profile's models and lengths (see `_chapter_parameters`).
 CHAPTER_SOURCES = {
     "setup": ("setup", {}),
+    "cost": ("cost", {}),
     "govreport": ("summarization", {"dataset": "govreport"}),
     "summscreenfd": ("summarization", {"dataset": "summscreenfd"}),
     "qmsum": ("summarization", {"dataset": "qmsum"}),
@@ -75,6 +76,9 @@ CHAPTER_SOURCES = {
 }
 _SELECTION = ("models", "lengths")
 CHAPTERS = tuple(CHAPTER_SOURCES)
+# Committed reference data that chapters read (the cost model's counted rows,
+# reference/cost/cost-rows.json): hashed into every chapter's cache key like the run records.
+REFERENCE_DIR = REPO_ROOT / "reference"
 LAB_NOTEBOOK = "run.ipynb"
 REPORT_NAME = "build-report.json"
 # Bump when the meaning of a cache key changes, so old executed copies are not trusted.
@@ -235,7 +239,7 @@ def build_book(profile: Profile, build_dir: Path | str = "_build", *, strict: bo
         chapters.set_postfix_str(chapter)
         source = source_root / "notebooks" / f"{notebook}.ipynb"
         params = _chapter_parameters(source, profile, {**common, **extra})
-        key = _cache_key(source, params, profile, code, records)
+        key = _cache_key(source, params, profile, code, records + reference_inputs())
         title = DATASET_LABELS[extra["dataset"]] if "dataset" in extra else None
         report.notebooks.append(_execute_cached(
             f"notebooks/{chapter}", source, src / "notebooks" / f"{chapter}.ipynb", params,
@@ -382,6 +386,11 @@ def _chapter_parameters(source: Path, profile: Profile, params: dict) -> dict:
 
     declared = papermill.inspect_notebook(str(source))
     return params | {name: list(getattr(profile, name)) for name in _SELECTION if name in declared}
+
+
+def reference_inputs() -> list[Path]:
+    """The committed reference data files (``reference/**/*.json``) a chapter may read."""
+    return sorted(REFERENCE_DIR.rglob("*.json")) if REFERENCE_DIR.is_dir() else []
 
 
 def _check_sources(root: Path) -> None:

@@ -298,3 +298,58 @@ def energy_methods_table(frame: pd.DataFrame) -> pd.DataFrame:
                        for m in out["energy_method"]]
     out = out.rename(columns={"energy_reason": "reason", "size": "runs"})
     return out[columns]
+
+
+def cost_banner(reference, rows) -> Markdown:
+    """Where the cost chapter's numbers come from, as a MyST admonition.
+
+    Counted, not measured: what was counted (random-init full architectures, no weights, data
+    or GPU), how FLOPs and saved bytes were counted, how depth was handled and checked, the
+    memory model's error sources, and the versions and date of the committed reference rows.
+    Give the notebook cell the metadata ``{"mystnb": {"markdown_format": "myst"}}``.
+
+    Args:
+        reference: the :class:`tradeoff.analysis.cost.CostReference` read.
+        rows: the rows shown (``CostRow``s or their ``cost_frame``).
+
+    Returns:
+        An ``IPython.display.Markdown``; its ``.data`` is the MyST text.
+    """
+    from ..analysis.cost import (
+        DEPTHS_NOTE,
+        FLOPS_NOTE,
+        MEMORY_ERROR_SOURCES,
+        SAVED_BYTES_NOTE,
+        TRAIN_STATE_BYTES_PER_PARAM,
+    )
+    from ..config import REPO_ROOT
+
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(
+        [{"model": r.model, "params": r.params, "attention": r.attention, "method": r.method,
+          "dropout": r.dropout} for r in rows])
+    models = "; ".join(f"{m} ({p / 1e6:.1f}M parameters, encoder attention: {a})" for m, p, a in
+                       frame.groupby("model", sort=False)[["params", "attention"]].first()
+                       .itertuples()) or "none"
+    methods = "; ".join(unique_values(frame, "method")) or "none"
+    dropouts = ", ".join(f"{d:g}" for d in unique_values(frame, "dropout"))
+    versions = "; ".join(f"{k} {', '.join(v)}" for k, v in reference.versions().items())
+    written = ", ".join(sorted(set(reference.written))) or "unknown"
+    where = Path(reference.path).resolve()
+    where = where.relative_to(REPO_ROOT) if where.is_relative_to(REPO_ROOT) else where
+    checks = "; ".join(f"{c.model} at {c.length} tokens ({c.target_length}-token targets): "
+                       f"largest relative difference {c.largest:.1g}" for c in reference.checks)
+    lines = [
+        f"**What:** the paper's full architectures with random weights: {models}. No pretrained "
+        f"weights, data or GPU are involved, and the counts do not depend on the hardware.",
+        f"**FLOPs:** {FLOPS_NOTE}.",
+        f"**Memory:** {SAVED_BYTES_NOTE} (dropout {dropouts}); plus "
+        f"{TRAIN_STATE_BYTES_PER_PARAM} bytes a parameter for fp32 weights, gradients and AdamW. "
+        f"The largest batch is an upper bound: {MEMORY_ERROR_SOURCES}.",
+        f"**Depth:** {methods}; {DEPTHS_NOTE}. Recorded checks: {checks or 'none'}.",
+        f"**Counted with:** {versions}; rows written {written} to `{where}`.",
+        "**Not here:** measured time, speed and energy of these architectures (see the last "
+        "section).",
+    ]
+    body = "\n".join(f"- {line}" for line in lines)
+    return Markdown(f"```{{admonition}} Counted, not measured: the paper's architectures\n"
+                    f":class: note\n\n{body}\n```\n")

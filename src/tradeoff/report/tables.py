@@ -226,12 +226,13 @@ def effect_table(effect: pd.DataFrame, measure: str) -> pd.DataFrame:
         "at_long": f"{measure} at the longest", "ratio": "longest / shortest"})
 
 
-def csv_download(frame: pd.DataFrame, filename: str):
+def csv_download(frame: pd.DataFrame, filename: str, unit: str = "runs"):
     """A link that downloads the table as CSV, embedded in the page (no file to serve).
 
     Args:
         frame: the table (e.g. a chapter's tidy table of runs).
         filename: the name the browser saves it under.
+        unit: what a row of the table is, for the link's text.
 
     Returns:
         An ``IPython.display.HTML`` link with the CSV as a data URI.
@@ -243,7 +244,7 @@ def csv_download(frame: pd.DataFrame, filename: str):
 
     payload = base64.b64encode(frame.to_csv(index=False).encode()).decode()
     return HTML(f'<p><a download="{html.escape(filename)}" href="data:text/csv;base64,{payload}">'
-                f'Download the data of this chapter ({len(frame)} runs, CSV)</a></p>')
+                f'Download the data of this chapter ({len(frame)} {unit}, CSV)</a></p>')
 
 
 def claims_table(frame: pd.DataFrame, signal: str = "headline",

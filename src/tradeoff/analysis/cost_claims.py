@@ -1,0 +1,217 @@
+"""The paper's findings that depend only on the architecture, tested on counted costs.
+
+The verdicts of :mod:`tradeoff.analysis.claims` read run records; the ones here read the cost
+model's rows (:mod:`tradeoff.analysis.cost`: FLOPs counted by ``FlopCounterMode``, saved
+activations and the batch-fit memory model) of the paper's *full* architectures, and, for
+speed, measured run records of those architectures when they exist. They use the same
+:class:`~tradeoff.analysis.claims.Verdict` and the same rules: a part tested over several
+comparisons holds when at least 75% agree with the paper and does not hold at 25% or less;
+missing rows make a verdict inconclusive, never an error. A chapter shows them beside the
+verdicts of the runs, not mixed with them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .claims import (
+    BIGBIRD,
+    FAR_LONGER_RATIO,
+    LED_BASE,
+    LED_LARGE,
+    Verdict,
+    _pct,
+    _share_verdict,
+    claim_5_speed_falls_with_length,
+)
+from .cost import CostRow, cost_frame
+from .table import ok_rows
+
+BATCH_STATEMENT = ("LED-base fits a larger batch than LED-large under the paper's 48 GB card "
+                   "(finding 6's explanation of why LED-base wins on Qasper).")
+COMPUTE_STATEMENT = ("BigBird-large trains far longer than LED-large at 4096 tokens (the paper: "
+                     "about 4x): tested here as training compute per sample.")
+SPEED_STATEMENT = ("Training and inference speed fall with input length; inference is faster "
+                   "for the smaller model (finding 5, its speed parts).")
+COUNTED = "Counted by the cost model (FlopCounterMode, saved-tensor hooks), not measured."
+
+
+# Columns the verdicts read; an empty frame gets them so that no lookup raises.
+_COLUMNS = ("model", "length", "target_length", "max_batch_48gb", "train_step_flops",
+            "inference_flops")
+
+
+def _frame(rows: Sequence[CostRow] | pd.DataFrame) -> pd.DataFrame:
+    frame = rows if isinstance(rows, pd.DataFrame) else cost_frame(list(rows))
+    missing = [c for c in _COLUMNS if c not in frame]
+    return frame.assign(**{c: pd.Series(dtype=float) for c in missing}) if missing else frame
+
+
+def _by_length(frame: pd.DataFrame, model: str, column: str) -> pd.Series:
+    rows = frame[frame["model"] == model]
+    return rows.set_index("length")[column].sort_index()
+
+
+def batch_fit_verdict(rows: Sequence[CostRow] | pd.DataFrame) -> Verdict:
+    """LED-base fits a larger batch than LED-large at 48 GB: compared at every common length.
+
+    Test: at each input length with rows of both models, LED-base's largest batch under the
+    48 GB memory model (``max_batch_48gb``) exceeds LED-large's; the part holds when at least
+    75% of the lengths agree, does not hold at 25% or less. Both batches are upper bounds of the
+    same memory model, whose unmodelled overheads (see ``tradeoff.analysis.cost.max_batch``)
+    lower both.
+
+    Args:
+        rows: cost rows of one target length.
+
+    Returns:
+        The verdict (finding 6); numbers hold both batches per length.
+    """
+    frame = _frame(rows)
+    if frame.empty:
+        return Verdict(6, BATCH_STATEMENT, "inconclusive", "Missing data: no cost rows.", {})
+    base = _by_length(frame, LED_BASE, "max_batch_48gb")
+    large = _by_length(frame, LED_LARGE, "max_batch_48gb")
+    common = base.index.intersection(large.index)
+    if len(common) == 0:
+        return Verdict(6, BATCH_STATEMENT, "inconclusive",
+                       "Missing data: no input length with cost rows of both LED-base and "
+                       "LED-large.", {})
+    numbers: dict = {}
+    larger = 0
+    for length in common:
+        numbers[f"led-base/{length}/max_batch_48gb"] = float(base[length])
+        numbers[f"led-large/{length}/max_batch_48gb"] = float(large[length])
+        larger += int(base[length] > large[length])
+    numbers |= {"lengths": float(len(common)), "base_larger": float(larger)}
+    target = int(frame["target_length"].iloc[0])
+    pairs = ", ".join(f"{int(n)}: {int(base[n])} vs {int(large[n])}" for n in common)
+    evidence = (f"{COUNTED} Largest batch under 48 GiB, LED-base vs LED-large, by input length "
+                f"({target}-token targets): {pairs}. LED-base fits more in "
+                f"{_pct(larger, len(common))} of the lengths. Both are upper bounds of one "
+                f"memory model (16 bytes a parameter for fp32 weights, gradients and AdamW, plus "
+                f"saved activations and logits per sample); what it leaves out lowers both.")
+    return Verdict(6, BATCH_STATEMENT, _share_verdict(larger, len(common)), evidence, numbers)
+
+
+def training_compute_verdict(rows: Sequence[CostRow] | pd.DataFrame,
+                             length: int = 4096) -> Verdict:
+    """BigBird-large's training FLOPs per sample over LED-large's at ``length``.
+
+    Test: the ratio of counted training FLOPs per sample (forward + backward) holds at
+    ``FAR_LONGER_RATIO`` (2, the threshold for "far longer" of finding 7 on runs) or more and
+    does not hold below it (counts are exact: no zone of doubt). FLOPs are not time: a ratio
+    below 2 says that compute per sample does not explain a much longer training, which must
+    then come from throughput, batch or the number of steps.
+
+    Args:
+        rows: cost rows of one target length.
+        length: the input length compared (the paper's 4096).
+
+    Returns:
+        The verdict (finding 7); numbers hold both counts, their ratio, and both largest
+        batches at 48 GB.
+    """
+    frame = _frame(rows)
+    statement = COMPUTE_STATEMENT.replace("4096", str(length))
+    bigbird = frame[(frame["model"] == BIGBIRD) & (frame["length"] == length)]
+    large = frame[(frame["model"] == LED_LARGE) & (frame["length"] == length)]
+    if bigbird.empty or large.empty:
+        return Verdict(7, statement, "inconclusive",
+                       f"Missing data: no cost rows of both BigBird-large and LED-large at "
+                       f"{length} tokens.", {})
+    bb, led = bigbird.iloc[0], large.iloc[0]
+    ratio = bb["train_step_flops"] / led["train_step_flops"]
+    infer_ratio = bb["inference_flops"] / led["inference_flops"]
+    # Counts are exact, so there is no zone of doubt between the two verdicts.
+    verdict = "holds" if ratio >= FAR_LONGER_RATIO else "does not hold"
+    evidence = (
+        f"{COUNTED} These are FLOPs, not time. At {length} tokens ({int(bb['target_length'])}"
+        f"-token targets) a BigBird-large training sample costs {ratio:.2f}x the FLOPs of a "
+        f"LED-large one ({bb['train_step_flops'] / 1e12:.2f} vs "
+        f"{led['train_step_flops'] / 1e12:.2f} TFLOP; inference {infer_ratio:.2f}x); "
+        f"\"far longer\" is {FAR_LONGER_RATIO:g}x or more, and the paper reports about 4x the "
+        f"training time. Compute per sample explains at most {ratio:.2f}x of it; the rest must "
+        f"come from lower throughput (block-sparse attention gathers blocks and runs many small "
+        f"matmuls; the counter sees only the matmuls), the smaller batch that fits "
+        f"({int(bb['max_batch_48gb'])} vs {int(led['max_batch_48gb'])} at 48 GB), or more steps "
+        f"to convergence. Measured step times decide which.")
+    numbers = {"length": float(length), "bigbird_train_step_flops": float(bb["train_step_flops"]),
+               "led_large_train_step_flops": float(led["train_step_flops"]),
+               "train_flops_ratio": float(ratio), "inference_flops_ratio": float(infer_ratio),
+               "bigbird_max_batch_48gb": float(bb["max_batch_48gb"]),
+               "led_large_max_batch_48gb": float(led["max_batch_48gb"])}
+    return Verdict(7, statement, verdict, evidence, numbers)
+
+
+def speed_verdict(rows: Sequence[CostRow] | pd.DataFrame,
+                  measured: pd.DataFrame | None = None) -> Verdict:
+    """Finding 5's speed parts, from measured runs of the full architectures when there are any.
+
+    Without measured runs (``measured`` None or without finished runs) the verdict is
+    inconclusive: speed is time, and counted FLOPs are not. The evidence then gives what the
+    counts predict (how FLOPs per sample grow with length, LED-base's inference FLOPs over
+    LED-large's). With measured runs (the tidy table of the ``cpu-arch`` reference records),
+    the test is :func:`tradeoff.analysis.claims.claim_5_speed_falls_with_length` on them.
+
+    Args:
+        rows: cost rows of one target length.
+        measured: tidy table of measured runs of the full architectures, or None.
+
+    Returns:
+        The verdict (finding 5).
+    """
+    frame = _frame(rows)
+    done = ok_rows(measured) if measured is not None and len(measured) else pd.DataFrame()
+    if len(done):
+        verdict = claim_5_speed_falls_with_length(done, "val_loss")
+        return Verdict(5, SPEED_STATEMENT, verdict.verdict,
+                       f"Measured on {len(done)} runs of the full architectures. "
+                       + verdict.evidence, verdict.numbers)
+    numbers: dict = {}
+    growth = []
+    for model in [m for m in (LED_BASE, LED_LARGE, BIGBIRD) if m in set(frame.get("model", []))]:
+        train = _by_length(frame, model, "train_step_flops")
+        infer = _by_length(frame, model, "inference_flops")
+        if len(train) < 2:
+            continue
+        numbers[f"{model}/train_flops_growth"] = float(train.iloc[-1] / train.iloc[0])
+        numbers[f"{model}/inference_flops_growth"] = float(infer.iloc[-1] / infer.iloc[0])
+        growth.append(f"{model} x{train.iloc[-1] / train.iloc[0]:.2f} training, "
+                      f"x{infer.iloc[-1] / infer.iloc[0]:.2f} inference "
+                      f"({int(train.index[-1])} vs {int(train.index[0])} tokens)")
+    base, large = (_by_length(frame, m, "inference_flops") for m in (LED_BASE, LED_LARGE))
+    common = base.index.intersection(large.index)
+    ratios = (base[common] / large[common]).to_numpy(float) if len(common) else np.array([])
+    if len(ratios):
+        numbers["inference_flops_base_over_large_min"] = float(ratios.min())
+        numbers["inference_flops_base_over_large_max"] = float(ratios.max())
+    sentences = [("Inconclusive: speed needs measured times of the full architectures, and "
+                  "there are none yet (the cpu-arch profile's reference records).")]
+    if growth:
+        sentences.append("What the counts predict, which is not speed: FLOPs per sample grow "
+                         "with the input, " + "; ".join(growth) + ".")
+    if len(ratios):
+        span = (f"{ratios.min():.2f}" if f"{ratios.min():.2f}" == f"{ratios.max():.2f}"
+                else f"{ratios.min():.2f}-{ratios.max():.2f}")
+        sentences.append(f"LED-base's inference costs {span}x the FLOPs of LED-large's at the "
+                         f"same length.")
+    sentences.append("Whether time follows FLOPs depends on how fast each architecture's "
+                     "kernels run on the hardware, which counts cannot tell.")
+    return Verdict(5, SPEED_STATEMENT, "inconclusive", " ".join(sentences), numbers)
+
+
+def architecture_verdicts(rows: Sequence[CostRow] | pd.DataFrame,
+                          measured: pd.DataFrame | None = None) -> list[Verdict]:
+    """The architecture-only findings: batch fit (6), training compute (7), speed (5)."""
+    return [batch_fit_verdict(rows), training_compute_verdict(rows), speed_verdict(rows, measured)]
+
+
+def verdicts_table(verdicts: Sequence[Verdict]) -> pd.DataFrame:
+    """Verdicts as a table: finding, statement, verdict, evidence."""
+    return pd.DataFrame([{"finding": v.claim, "statement": v.statement, "verdict": v.verdict,
+                          "evidence": v.evidence} for v in verdicts],
+                        columns=["finding", "statement", "verdict", "evidence"])

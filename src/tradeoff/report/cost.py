@@ -1,0 +1,614 @@
+"""The cost chapter: what the paper's full architectures cost, from the committed reference rows.
+
+:func:`open_reference` checks the chapter's parameters and loads the rows (one line naming the
+parameter when one is wrong, as :func:`tradeoff.report.chapter.open_chapter` does); the figure
+functions return a fresh :class:`matplotlib.figure.Figure` each and never raise on missing data
+(a panel without rows says so); the tables have worded headers with units; :func:`glue_texts`
+writes every number the prose quotes, each with how it was obtained. Where the numbers come
+from: :mod:`tradeoff.analysis.cost` (counted FLOPs, saved activations, the memory model).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ..analysis.claims import Verdict
+from ..analysis.cost import (
+    GIB,
+    H100_MEMORY_GB,
+    PAPER_BATCHES,
+    TRAIN_STATE_BYTES_PER_PARAM,
+    CostReference,
+    ReferenceError,
+    cost_frame,
+    fit_length_affine,
+    fit_length_exponent,
+    load_reference,
+)
+from ..config import MODELS, REPO_ROOT
+from .chapter import ParameterError, _fail, _yaml_hint, check_list, check_number
+from .style import (
+    MODEL_COLORS,
+    MODEL_LABELS,
+    MODEL_MARKERS,
+    length_axis,
+    models_in,
+    new_figure,
+    no_data,
+    plot_models,
+)
+
+# Measured runs of the full architectures on this CPU (the cpu-arch profile), once committed.
+MEASURED_DIR = REPO_ROOT / "reference" / "cpu-arch"
+PAPER_CARD_GB = 48.0
+# The costs whose growth with length the chapter fits: column, words, unit factor, unit.
+FITTED = (("train_step_flops", "training FLOPs", 1e12, "TFLOP"),
+          ("inference_flops", "inference FLOPs", 1e12, "TFLOP"),
+          ("encoder_forward_flops", "encoder forward FLOPs", 1e12, "TFLOP"),
+          ("memory_per_sample_bytes", "training memory", GIB, "GiB"))
+
+
+@dataclass(frozen=True)
+class CostView:
+    """The rows a cost chapter shows.
+
+    Attributes:
+        reference: the whole reference file.
+        frame: rows of ``target_length`` for the chosen models and lengths (``cost_frame``).
+        released: rows of ``released_target_length`` for the same models and lengths; empty
+            where none were counted.
+        target_length: target tokens of the training sample of ``frame``.
+        released_target_length: the released code's target length.
+        measured: tidy table of measured runs of the full architectures (empty: none yet).
+        measured_dir: where those runs were looked for.
+    """
+
+    reference: CostReference
+    frame: pd.DataFrame
+    released: pd.DataFrame
+    target_length: int
+    released_target_length: int
+    measured: pd.DataFrame
+    measured_dir: str
+
+
+def open_reference(*, reference_file: str | None, models: list, lengths: list,
+                   target_length: int, released_target_length: int,
+                   measured_dir: str | None = None) -> CostView:
+    """Check the cost chapter's parameters and load its rows.
+
+    Args:
+        reference_file: the committed cost rows (None: ``reference/cost/cost-rows.json``).
+        models: architectures to show (names of ``tradeoff.config.MODELS``).
+        lengths: input lengths to show; each needs rows at ``target_length``.
+        target_length: target tokens of the training sample whose rows are shown.
+        released_target_length: the released code's target, whose rows are shown beside.
+        measured_dir: folder of measured run records of the full architectures (None:
+            ``reference/cpu-arch``); a missing folder means no measurement yet.
+
+    Returns:
+        The :class:`CostView`.
+
+    Raises:
+        ParameterError: one line naming the parameter, what it got and what it expects.
+    """
+    if reference_file is not None and (not isinstance(reference_file, str) or not reference_file):
+        raise _fail("reference_file", reference_file, "a path to the cost reference or None",
+                    "With papermill: -p reference_file reference/cost/cost-rows.json.")
+    check_list("architectures", models, str, '["led-base", "led-large"]', allowed=MODELS)
+    check_list("input_lengths", lengths, int, "[1024, 4096]")
+    check_number("target_length", target_length, integer=True, minimum=1)
+    check_number("released_target_length", released_target_length, integer=True, minimum=1)
+    if measured_dir is not None and (not isinstance(measured_dir, str) or not measured_dir):
+        raise _fail("measured_dir", measured_dir, "a folder of run records or None",
+                    "With papermill: -p measured_dir reference/cpu-arch.")
+    try:
+        reference = load_reference(reference_file)
+    except ReferenceError as err:
+        raise ParameterError(f"parameter `reference_file`: {err}") from None
+    if target_length not in reference.target_lengths:
+        raise _fail("target_length", target_length, "a target length with reference rows "
+                    f"({', '.join(map(str, reference.target_lengths))})",
+                    f"With papermill: -p target_length {reference.target_lengths[-1]}.")
+    rows = reference.select(target_length, models, lengths)
+    for model in models:
+        counted = {r.length for r in rows if r.model == model}
+        missing = [n for n in lengths if n not in counted]
+        if missing:
+            have = sorted({r.length for r in reference.select(target_length, [model])})
+            raise _fail("input_lengths", lengths,
+                        f"lengths with reference rows of {model} at {target_length}-token "
+                        f"targets (counted: {', '.join(map(str, have)) or 'none'}; missing: "
+                        f"{', '.join(map(str, missing))})", _yaml_hint("input_lengths", str(have)))
+    released = reference.select(released_target_length, models, lengths)
+    folder = Path(MEASURED_DIR if measured_dir is None else measured_dir)
+    return CostView(reference, cost_frame(rows), cost_frame(released), target_length,
+                    released_target_length, measured_runs(folder), str(folder))
+
+
+def measured_runs(folder: Path | str) -> pd.DataFrame:
+    """The tidy table of the run records in ``folder``; empty when it has none."""
+    from ..analysis.table import tidy
+    from ..records import load_records
+
+    folder = Path(folder)
+    if not folder.is_dir() or not any(folder.glob("*.json")):
+        return pd.DataFrame()
+    return tidy(load_records(folder))
+
+
+# ------------------------------------------------------------------------------------ figures
+
+
+def _series(frame: pd.DataFrame, model: str, column: str) -> pd.DataFrame:
+    return frame[frame["model"] == model].dropna(subset=[column]).sort_values("length")
+
+
+def _line(ax, frame: pd.DataFrame, model: str, column: str, factor: float = 1.0, *,
+          style: str = "-", label: bool = True, hollow: bool = False) -> bool:
+    series = _series(frame, model, column)
+    if series.empty:
+        return False
+    color = MODEL_COLORS.get(model)
+    ax.plot(series["length"], series[column].to_numpy(float) * factor, style,
+            marker=MODEL_MARKERS.get(model, "o"), color=color, linewidth=1.5, markersize=6,
+            markerfacecolor="white" if hollow else color,
+            label=MODEL_LABELS.get(model, model) if label else None)
+    return True
+
+
+def flops_figure(frame: pd.DataFrame) -> Figure:
+    """Counted FLOPs per sample against input length: a training step and an inference.
+
+    Args:
+        frame: cost rows (``cost_frame``) of one target length.
+
+    Returns:
+        A Figure with two panels, one line per model.
+    """
+    fig, axes = new_figure(ncols=2, width=4.6, height=3.5)
+    target = int(frame["target_length"].iloc[0]) if len(frame) else None
+    tokens = int(frame["generated_tokens"].iloc[0]) if len(frame) else None
+    panels = [("train_step_flops", "training step, forward + backward",
+               f"TFLOP per sample ({target}-token target)"),
+              ("inference_flops", "inference, encoder pass + greedy decoding",
+               f"TFLOP per input ({tokens} tokens generated)")]
+    for ax, (column, title, label) in zip(axes.flat, panels):
+        ax.set_title(title)
+        if frame.empty or not plot_models(ax, frame, "length", column, annotate=False,
+                                          y_factor=1e-12):
+            no_data(ax, "no cost rows")
+            continue
+        length_axis(ax, frame)
+        ax.set_ylabel(label)
+        ax.set_ylim(bottom=0)
+    fig.suptitle("FLOPs per sample (counted: matmul-like ops only), batch 1")
+    return fig
+
+
+def attention_figure(frame: pd.DataFrame) -> Figure:
+    """Attention's share of the counted FLOPs against input length.
+
+    Left: the training forward, with the attention modules' projections (solid) and without
+    them (dashed: scores and weighted sums only). Right: inference (modules with projections).
+
+    Args:
+        frame: cost rows of one target length.
+
+    Returns:
+        A Figure with two panels, one colour per model.
+    """
+    fig, axes = new_figure(ncols=2, width=4.6, height=3.5)
+    left, right = axes[0, 0], axes[0, 1]
+    left.set_title("training forward\n(solid: with projections; dashed: without)")
+    right.set_title("inference (with projections)")
+    drawn = False
+    for model in models_in(frame) if len(frame) else []:
+        drawn |= _line(left, frame, model, "attention_flops_share", 100)
+        _line(left, frame, model, "attention_core_flops_share", 100, style="--", label=False)
+        _line(right, frame, model, "inference_attention_flops_share", 100)
+    if not drawn:
+        for ax in (left, right):
+            no_data(ax, "no cost rows")
+        return fig
+    for ax in (left, right):
+        length_axis(ax, frame)
+        ax.set_ylabel("share of counted FLOPs in attention (%)")
+        ax.set_ylim(0, 100)
+        ax.legend(frameon=False)
+    fig.suptitle("How much of the compute is attention")
+    return fig
+
+
+def memory_figure(frame: pd.DataFrame, released: pd.DataFrame | None = None) -> Figure:
+    """Training memory per sample and the largest batch that fits, against input length.
+
+    Left: bytes that grow with the batch (saved activations + output logits) per sample.
+    Right: the memory model's largest batch on the paper's 48 GB A6000 (solid) and an 80 GB
+    H100 (dashed); the paper's reported batch as a black star; where rows of the released
+    code's target length exist, their 48 GB batch as hollow markers.
+
+    Args:
+        frame: cost rows of one target length.
+        released: cost rows of the released code's target length (optional).
+
+    Returns:
+        A Figure with two panels.
+    """
+    fig, axes = new_figure(ncols=2, width=4.6, height=3.6)
+    left, right = axes[0, 0], axes[0, 1]
+    target = int(frame["target_length"].iloc[0]) if len(frame) else None
+    left.set_title("memory that grows with the batch")
+    right.set_title(f"largest batch (solid: {PAPER_CARD_GB:g} GB; dashed: {H100_MEMORY_GB:g} GB)")
+    if frame.empty:
+        for ax in (left, right):
+            no_data(ax, "no cost rows")
+        return fig
+    for model in models_in(frame):
+        _line(left, frame, model, "memory_per_sample_bytes", 1 / GIB)
+        _line(right, frame, model, "max_batch_48gb")
+        _line(right, frame, model, "max_batch_80gb", style="--", label=False)
+        if released is not None and len(released):
+            _line(right, released, model, "max_batch_48gb", style="", label=False, hollow=True)
+    shown = set(frame["model"])
+    papers = [b for b in PAPER_BATCHES if b.model in shown]
+    for i, batch in enumerate({(b.model, b.length, b.batch_size) for b in papers}):
+        right.scatter([batch[1]], [batch[2]], marker="*", s=140, color="black", zorder=5,
+                      label="paper's batch" if i == 0 else None)
+    if released is not None and len(released):
+        right.plot([], [], "o", markerfacecolor="white", color="0.3",
+                   label=f"48 GB with {int(released['target_length'].iloc[0])}-token targets")
+    length_axis(left, frame)
+    length_axis(right, frame)
+    left.set_ylabel(f"GiB per sample (saved activations + logits,\n{target}-token target)")
+    left.set_ylim(bottom=0)
+    right.set_ylabel("largest batch (memory model: an upper bound)")
+    right.set_ylim(bottom=0)
+    left.legend(frameon=False)
+    right.legend(frameon=False)
+    fig.suptitle("Training memory per sample, and the largest batch beside the fixed 16 bytes "
+                 "a parameter of fp32 weights, gradients and AdamW")
+    return fig
+
+
+def linearity_figure(frame: pd.DataFrame) -> Figure:
+    """How far each architecture is from linear in the input length.
+
+    Left: training FLOPs (solid) and training memory per sample (dotted) relative to the
+    shortest length, beside a cost proportional to the length (grey) and a constant one.
+    Right: the fitted exponent ``a`` of ``cost ~ length^a`` per model with its standard error;
+    1 is linear.
+
+    Args:
+        frame: cost rows of one target length.
+
+    Returns:
+        A Figure with two panels.
+    """
+    fig, axes = new_figure(ncols=2, width=4.6, height=3.6)
+    left, right = axes[0, 0], axes[0, 1]
+    left.set_title("cost relative to the shortest length\n(solid: training FLOPs; dotted: memory)")
+    right.set_title("fitted exponent a of cost ~ length^a")
+    models = models_in(frame) if len(frame) else []
+    if frame.empty or frame["length"].nunique() < 2:
+        for ax in (left, right):
+            no_data(ax, "fewer than two input lengths")
+        return fig
+    shortest = frame["length"].min()
+    lengths = np.array(sorted(frame["length"].unique()), float)
+    left.plot(lengths, lengths / shortest, color="0.6", linewidth=3, alpha=0.5,
+              label="proportional to length")
+    left.axhline(1, color="0.6", linestyle=":", linewidth=1)
+    for model in models:
+        for column, style, label in (("train_step_flops", "-", True),
+                                     ("memory_per_sample_bytes", ":", False)):
+            series = _series(frame, model, column)
+            base = series[series["length"] == shortest][column]
+            if series.empty or base.empty or not base.iloc[0]:
+                continue
+            left.plot(series["length"], series[column] / base.iloc[0], style,
+                      marker=MODEL_MARKERS.get(model, "o"), color=MODEL_COLORS.get(model),
+                      label=MODEL_LABELS.get(model, model) if label else None)
+    length_axis(left, frame)
+    left.set_ylabel(f"cost / cost at {int(shortest)} tokens")
+    left.legend(frameon=False)
+
+    width = 0.8 / max(len(models), 1)
+    positions = np.arange(len(FITTED))
+    for i, model in enumerate(models):
+        exponents, errors = [], []
+        for column, *_ in FITTED:
+            fit = fit_length_exponent(frame[frame["model"] == model], column).get(model)
+            exponents.append(fit.exponent if fit else math.nan)
+            errors.append(fit.exponent_stderr if fit else math.nan)
+        right.bar(positions + (i - (len(models) - 1) / 2) * width, exponents, width,
+                  yerr=np.nan_to_num(errors), capsize=3, color=MODEL_COLORS.get(model),
+                  label=MODEL_LABELS.get(model, model))
+    right.axhline(1, color="0.3", linestyle="--", linewidth=1)
+    right.set_xticks(positions)
+    right.set_xticklabels([words.replace(" FLOPs", "\nFLOPs").replace(" memory", "\nmemory")
+                           for _, words, *_ in FITTED], fontsize=8)
+    right.set_ylabel("exponent (1 = linear; error bar: standard error)")
+    right.set_ylim(0, 1.35)
+    right.legend(frameon=False, loc="upper center", ncol=3)
+    return fig
+
+
+# ------------------------------------------------------------------------------------- tables
+
+
+def cost_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The counted rows with worded headers and units, one row per model x length."""
+    columns = ["model", "input length (tokens)", "parameters (M)",
+               "training step (TFLOP / sample)", "inference (TFLOP)", "encoder forward (TFLOP)",
+               "attention share of the training forward (%)", "memory per sample (GiB)",
+               f"largest batch, {PAPER_CARD_GB:g} GB", f"largest batch, {H100_MEMORY_GB:g} GB",
+               "paper's batch", "how obtained"]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    out = pd.DataFrame({
+        "model": [MODEL_LABELS.get(m, m) for m in frame["model"]],
+        columns[1]: frame["length"].astype(int),
+        columns[2]: frame["params"] / 1e6,
+        columns[3]: frame["train_step_flops"] / 1e12,
+        columns[4]: frame["inference_flops"] / 1e12,
+        columns[5]: frame["encoder_forward_flops"] / 1e12,
+        columns[6]: frame["attention_flops_share"] * 100,
+        columns[7]: frame["memory_per_sample_bytes"] / GIB,
+        columns[8]: frame["max_batch_48gb"].astype(int),
+        columns[9]: frame["max_batch_80gb"].astype(int),
+        columns[10]: frame["paper_batch"].astype("Int64"),
+        columns[11]: frame["method"],
+    })
+    return out[columns]
+
+
+def fits_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per model and cost: the power-law exponent with its error, and the affine fit.
+
+    Columns: the exponent ``a`` of ``cost ~ length^a`` with its standard error and largest
+    relative residual; the affine fit ``cost = fixed + per-token x length``: the fixed part's
+    share at the shortest length, what 1024 more tokens add, its largest residual; and the
+    cost at the longest length over the shortest (``longest / shortest`` for a linear cost).
+    """
+    columns = ["model", "cost", "exponent a (± standard error)",
+               "power law: largest residual (%)", "fixed part at the shortest length (%)",
+               "added per 1024 tokens", "affine: largest residual (%)"]
+    rows = []
+    if frame.empty or frame["length"].nunique() < 2:
+        return pd.DataFrame(columns=columns + ["longest / shortest"])
+    shortest, longest = int(frame["length"].min()), int(frame["length"].max())
+    columns.append(f"cost at {longest} / at {shortest} tokens (proportional: "
+                   f"{longest / shortest:g})")
+    for column, words, factor, unit in FITTED:
+        powers = fit_length_exponent(frame, column)
+        affines = fit_length_affine(frame, column)
+        for model in models_in(frame):
+            if model not in powers or model not in affines:
+                continue
+            power, affine = powers[model], affines[model]
+            series = frame[frame["model"] == model].set_index("length")[column]
+            rows.append([MODEL_LABELS.get(model, model), words,
+                         f"{power.exponent:.3f} ± {power.exponent_stderr:.3f}",
+                         100 * power.max_relative_residual,
+                         100 * affine.fixed_share(shortest),
+                         f"{1024 * affine.slope / factor:.3g} {unit}",
+                         # Exact fits leave rounding noise (1e-14 %), not a finding.
+                         round(100 * affine.max_relative_residual, 3),
+                         series.get(longest, math.nan) / series.get(shortest, math.nan)])
+    return pd.DataFrame(rows, columns=columns)
+
+
+def batch_comparison_table(view: CostView) -> pd.DataFrame:
+    """The paper's reported batches beside the memory model's largest batch at each target."""
+    columns = ["model", "input length (tokens)", "paper's batch", "source",
+               "target tokens", f"largest batch, {PAPER_CARD_GB:g} GB (memory model)",
+               f"memory at the paper's batch (GiB, of {PAPER_CARD_GB:g})"]
+    rows = []
+    both = pd.concat([f for f in (view.frame, view.released) if len(f)]) \
+        if len(view.frame) or len(view.released) else pd.DataFrame()
+    for (model, length, batch), sources in _paper_batches().items():
+        hits = both[(both["model"] == model) & (both["length"] == length)] if len(both) else both
+        for _, row in hits.sort_values("target_length", ascending=False).iterrows():
+            rows.append([MODEL_LABELS.get(model, model), length, batch, sources,
+                         int(row["target_length"]), int(row["max_batch_48gb"]),
+                         _memory_at(row, batch) / GIB])
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _memory_at(row, batch: int) -> float:
+    return TRAIN_STATE_BYTES_PER_PARAM * row["params"] + batch * row["memory_per_sample_bytes"]
+
+
+# --------------------------------------------------------------------------------- prose
+
+
+def _tflop(value: float) -> str:
+    return f"{value / 1e12:.2f}"
+
+
+def _by(frame: pd.DataFrame, model: str, length: int, column: str):
+    hit = frame[(frame["model"] == model) & (frame["length"] == length)]
+    return hit[column].iloc[0] if len(hit) else None
+
+
+def _growth_text(frame: pd.DataFrame, column: str, fmt) -> str:
+    shortest, longest = frame["length"].min(), frame["length"].max()
+    parts = []
+    for model in models_in(frame):
+        a, b = _by(frame, model, shortest, column), _by(frame, model, longest, column)
+        if a is None or b is None:
+            continue
+        parts.append(f"{MODEL_LABELS.get(model, model)} {fmt(a)} to {fmt(b)} "
+                     f"(x{b / a:.2f})" if a else f"{MODEL_LABELS.get(model, model)} {fmt(b)}")
+    return "; ".join(parts) or "n/a (no rows)"
+
+
+def _paper_batches() -> dict[tuple[str, int, int], str]:
+    """The paper's batches by (model, length, batch), their sources joined."""
+    grouped: dict[tuple[str, int, int], list[str]] = {}
+    for paper in PAPER_BATCHES:
+        grouped.setdefault((paper.model, paper.length, paper.batch_size), []).append(
+            f"{paper.dataset}: {paper.source}")
+    return {key: "; ".join(sources) for key, sources in grouped.items()}
+
+
+def _datasets(sources: str) -> str:
+    """The datasets named in joined sources (``dataset: source; ...``), in words."""
+    from .style import DATASET_LABELS
+
+    names = [part.split(":", 1)[0].strip() for part in sources.split("; ")]
+    return " and ".join(DATASET_LABELS.get(n, n) for n in names)
+
+
+def _paper_batch_text(view: CostView) -> str:
+    """The paper's batch against the memory model, and the reason where they differ."""
+    sentences = []
+    for (model, length, batch), sources in _paper_batches().items():
+        rows = view.frame[(view.frame["model"] == model) & (view.frame["length"] == length)] \
+            if len(view.frame) else view.frame
+        if rows.empty:
+            continue
+        row = rows.iloc[0]
+        bound = int(row["max_batch_48gb"])
+        label = MODEL_LABELS.get(model, model)
+        text = (f"For {label} at {length} tokens the paper and its code report a batch of "
+                f"{batch} ({_datasets(sources)}); the memory model fits at most {bound} with "
+                f"{view.target_length}-token targets on {PAPER_CARD_GB:g} GB")
+        if batch <= bound:
+            sentences.append(text + ", so the two agree.")
+            continue
+        need = _memory_at(row, batch) / GIB
+        text += (f". They differ: with {view.target_length}-token targets a batch of {batch} "
+                 f"would hold {need:.1f} GiB in weights, gradients, AdamW state, saved "
+                 f"activations and logits alone, more than the card, and what the model leaves "
+                 f"out only adds to that")
+        released = view.released[(view.released["model"] == model)
+                                 & (view.released["length"] == length)] \
+            if len(view.released) else view.released
+        if len(released):
+            rel_bound = int(released.iloc[0]["max_batch_48gb"])
+            verb = "fits under it" if batch <= rel_bound else "still exceeds it"
+            text += (f". With the released code's {view.released_target_length}-token targets "
+                     f"(its max_output_length) the bound is {rel_bound}, and {batch} {verb}: "
+                     f"the difference is the target length")
+        sentences.append(text + ".")
+    return " ".join(sentences) or "The paper states no batch size for the models shown."
+
+
+# An affine fit whose residuals stay below this is called affine in the prose.
+AFFINE_TOLERANCE = 0.01
+
+
+def _linearity_texts(frame: pd.DataFrame) -> dict[str, str]:
+    """How far each architecture is from linear, from the affine and power-law fits."""
+    keys = ("cost_affine", "cost_shortest", "cost_fixed_flops", "cost_fixed_memory",
+            "cost_per_1024", "cost_encoder_exponents")
+    if frame.empty or frame["length"].nunique() < 2:
+        return dict.fromkeys(keys, "n/a (fewer than two input lengths)")
+    shortest = int(frame["length"].min())
+    residuals = [f.max_relative_residual for column, *_ in FITTED
+                 for f in fit_length_affine(frame, column).values()]
+    worst = max(residuals)
+    affine = (f"is affine in the input length, a fixed part plus a part proportional to it, to "
+              f"within {100 * worst:.1g}% (the largest residual of the affine fits)"
+              if worst <= AFFINE_TOLERANCE else
+              f"is not affine in the input length: the affine fits leave residuals up to "
+              f"{100 * worst:.1f}%")
+    train = fit_length_affine(frame, "train_step_flops")
+    memory = fit_length_affine(frame, "memory_per_sample_bytes")
+    encoder = fit_length_exponent(frame, "encoder_forward_flops")
+
+    def each(fits, fmt):
+        return ", ".join(f"{MODEL_LABELS.get(m, m)} {fmt(fits[m])}"
+                         for m in models_in(frame) if m in fits)
+
+    return {
+        "cost_affine": affine,
+        "cost_shortest": str(shortest),
+        "cost_fixed_flops": each(train, lambda f: f"{100 * f.fixed_share(shortest):.0f}%"),
+        "cost_fixed_memory": each(memory, lambda f: f"{100 * f.fixed_share(shortest):.0f}%"),
+        "cost_per_1024": each(train, lambda f: f"{1024 * f.slope / 1e12:.2f} TFLOP"),
+        "cost_encoder_exponents": each(encoder, lambda f: f"{f.exponent:.2f}"),
+    }
+
+
+def glue_texts(view: CostView, verdicts: list[Verdict]) -> dict[str, str]:
+    """Every value the cost chapter's prose quotes, as text, keyed by its glue name.
+
+    Args:
+        view: the chapter's rows (:func:`open_reference`).
+        verdicts: :func:`tradeoff.analysis.cost_claims.architecture_verdicts` of the rows.
+
+    Returns:
+        ``{glue name: text}``; "n/a" with a reason where rows are missing.
+    """
+    frame, reference = view.frame, view.reference
+    versions = reference.versions()
+    written = sorted(set(reference.written))
+    checks = [c for c in reference.checks if c.target_length == view.target_length]
+    if checks:
+        check = checks[0]
+        agree = ("exactly, in all" if check.largest == 0 else
+                 f"to within a relative {check.largest:.1g} over the")
+        check_text = (f"extrapolated from one- and two-layer builds; for "
+                      f"{MODEL_LABELS.get(check.model, check.model)} at {check.length} tokens "
+                      f"the extrapolation equals a full-depth count {agree} "
+                      f"{len(check.relative_difference)} counted fields")
+    else:
+        check_text = "no extrapolation check is recorded for this target length"
+    by_claim = {v.claim: v for v in verdicts}
+    compute = by_claim.get(7)
+    ratio = compute.numbers.get("train_flops_ratio") if compute else None
+    longest = int(frame["length"].max()) if len(frame) else None
+
+    def fmt_pct(v):
+        return f"{100 * v:.0f}%"
+
+    texts = {
+        "cost_versions": "; ".join(f"{k} {', '.join(v)}" for k, v in versions.items()),
+        "cost_written": ", ".join(written) or "n/a",
+        "cost_check": check_text,
+        "cost_target": str(view.target_length),
+        "cost_generated": str(int(frame["generated_tokens"].iloc[0])) if len(frame) else "n/a",
+        "cost_train_growth": _growth_text(frame, "train_step_flops", _tflop) + " TFLOP",
+        "cost_infer_growth": _growth_text(frame, "inference_flops", _tflop) + " TFLOP",
+        "cost_attention_growth": _growth_text(frame, "attention_flops_share", fmt_pct),
+        "cost_attention_core_growth": _growth_text(frame, "attention_core_flops_share", fmt_pct),
+        "cost_memory_growth": _growth_text(frame, "memory_per_sample_bytes",
+                                           lambda v: f"{v / GIB:.2f}") + " GiB",
+        "cost_batch_longest": ", ".join(
+            f"{MODEL_LABELS.get(m, m)} {_by(frame, m, longest, 'max_batch_48gb')}"
+            for m in models_in(frame)) if len(frame) else "n/a",
+        "cost_longest": str(longest) if longest else "n/a",
+        "cost_paper_batch": _paper_batch_text(view),
+        "cost_flops_ratio": f"{ratio:.2f}" if ratio is not None and math.isfinite(ratio) else "n/a",
+        "cost_measured": (f"{len(view.measured)} measured runs of the full architectures are in "
+                          f"{_display_path(view.measured_dir)}; their speeds enter the verdict "
+                          f"on finding 5 above" if len(view.measured) else
+                          f"There are no measured runs of the full architectures yet "
+                          f"({_display_path(view.measured_dir)} holds none)"),
+    }
+    texts |= _linearity_texts(frame)
+    for claim, name in ((6, "batch"), (7, "compute"), (5, "speed")):
+        texts[f"cost_verdict_{name}"] = by_claim[claim].verdict if claim in by_claim else "n/a"
+    return texts
+
+
+def _display_path(path: str) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def reference_path_text(view: CostView) -> str:
+    """The reference file, relative to the repository when it lies inside it."""
+    return _display_path(view.reference.path)
+
