@@ -189,7 +189,6 @@ def test_accumulation_does_not_scale_the_loss(finished):
 
 
 def test_a_window_without_energy_gives_nan_efficiency_not_a_failed_cell():
-    import math
 
     from tradeoff.energy import Measurement
 

@@ -6,7 +6,6 @@ tested separately, offline and with sockets disabled.
 """
 
 import importlib.util
-import math
 import os
 import socket
 import subprocess
