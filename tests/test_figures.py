@@ -543,8 +543,8 @@ def test_there_are_notebooks():
     from tradeoff.book import CHAPTER_SOURCES
 
     names = {p.stem for p in NOTEBOOKS}
-    assert set(CHAPTER_SOURCES) == {"setup", "govreport", "summscreenfd", "qmsum", "qasper",
-                                    "energy", "conclusions"}
+    assert set(CHAPTER_SOURCES) == {"setup", "cost", "govreport", "summscreenfd", "qmsum",
+                                    "qasper", "energy", "conclusions"}
     assert {source for source, _ in CHAPTER_SOURCES.values()} <= names
 
 
