@@ -260,3 +260,18 @@ def test_every_training_and_evaluation_input_has_the_cell_length(tokenizer, mode
     for texts in ([short, long], [short]):
         batch = _encode(tokenizer, texts, length, is_led(model), torch.device("cpu"))
         assert tuple(batch["input_ids"].shape) == (len(texts), length)
+
+
+def test_steady_speed_counts_only_the_steps_after_warm_up():
+    train, steady = window("train", 10.0, cpu_j=100.0), window("steady", 0.5, cpu_j=5.0)
+    training = {"samples_trained": 12, "steady_steps": 4, "effective_batch_size": 3}
+    stats = {"n_samples": 7.0, "cpu_util_mean_pct": 150.0}
+    eff = Efficiency.from_windows(train, steady, training, window("inference", 2.0, 1.0), 4, 8,
+                                  stats)
+    assert eff.steady_samples_per_s == pytest.approx(4 * 3 / 0.5)  # 24 samples/s, not 12 / 10
+    assert eff.train_samples_per_s == pytest.approx(1.2)
+    assert eff.train_trace_points == 7.0 and eff.train_cpu_util_mean_pct == 150.0
+    # No steady window, or one of zero length: NaN (stored as null), never a speed.
+    assert Efficiency.from_windows(train, None, training, train, 4, 8).steady_samples_per_s is None
+    zero = window("steady", 0.0, cpu_j=0.0)
+    assert Efficiency.from_windows(train, zero, training, train, 4, 8).steady_samples_per_s is None
