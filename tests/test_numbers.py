@@ -275,3 +275,6 @@ def test_steady_speed_counts_only_the_steps_after_warm_up():
     assert Efficiency.from_windows(train, None, training, train, 4, 8).steady_samples_per_s is None
     zero = window("steady", 0.0, cpu_j=0.0)
     assert Efficiency.from_windows(train, zero, training, train, 4, 8).steady_samples_per_s is None
+    # A steady window that saw no optimizer step trained no sample in it.
+    none = training | {"steady_steps": None}
+    assert Efficiency.from_windows(train, steady, none, train, 4, 8).steady_samples_per_s == 0.0
