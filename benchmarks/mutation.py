@@ -43,8 +43,12 @@ def main() -> int:
                     'also_copy = ["params/", "src/tradeoff/"]\n')
         # The mutated copy must win over the editable install of the package.
         env = os.environ | {"PYTHONPATH": "src"}
-        subprocess.run([mutmut, "run", "--max-children", "2"], cwd=work, env=env,
-                       capture_output=True, text=True)
+        run = subprocess.run([mutmut, "run", "--max-children", "2"], cwd=work, env=env,
+                             capture_output=True, text=True)
+        if run.returncode != 0:
+            tail = (run.stdout + run.stderr).replace("\r", "\n").strip().splitlines()[-15:]
+            print("mutmut did not finish:\n" + "\n".join(tail), file=sys.stderr)
+            return 1
         results = subprocess.run([mutmut, "results", "--all", "true"], cwd=work, env=env,
                                  capture_output=True, text=True).stdout
         states = re.findall(r"^\s*(\S+__mutmut_\d+): (.+)$", results, flags=re.M)
@@ -52,7 +56,9 @@ def main() -> int:
         for _, state in states:
             counts[state] = counts.get(state, 0) + 1
         survived = [name for name, state in states if state == "survived"]
-        tested = sum(n for state, n in counts.items() if state != "no tests")
+        # Mutants some test ran to a verdict; "no tests" and "not checked" have none.
+        tested = sum(n for state, n in counts.items()
+                     if state not in ("no tests", "not checked"))
         print(f"modules: {', '.join(args.paths)}; tests: {', '.join(args.tests)}")
         print("mutants: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
         if tested:
