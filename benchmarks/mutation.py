@@ -3,7 +3,8 @@
 Copies the checkout to a temporary folder, configures mutmut for the chosen modules and the tests
 that guard them, runs it and prints the survival rate: the share of mutants (small changes of the
 code, such as ``>`` for ``>=`` or ``*`` for ``/``) that no test noticed. Not part of ``make test``:
-it takes about a minute on 2 cores for the default modules.
+it takes about a minute on 2 cores for the default modules. Needs `pip install mutmut` (3.x), which
+the package itself does not depend on.
 
     python benchmarks/mutation.py                      # records.py and config.py
     python benchmarks/mutation.py --paths src/tradeoff/analysis/claims.py --tests tests/test_claims.py
