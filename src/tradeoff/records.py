@@ -247,19 +247,28 @@ def record_path(results_dir: Path | str, params: CellParams) -> Path:
     return Path(results_dir) / params.record_name
 
 
-def save_record(record: RunRecord | CeilingRecord, path: Path) -> Path:
-    """Write a record atomically: a crash mid-write never leaves a half file behind."""
+def write_atomically(path: Path | str, text: str) -> Path:
+    """Write a file so that a crash mid-write never leaves a half file behind.
+
+    The text goes to a temporary file in the same folder, which then replaces ``path`` in one
+    step: readers see the previous file or the new one, never a truncated one.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
-            f.write(record.model_dump_json(indent=1))
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def save_record(record: RunRecord | CeilingRecord, path: Path) -> Path:
+    """Write a record atomically (:func:`write_atomically`)."""
+    return write_atomically(path, record.model_dump_json(indent=1))
 
 
 def _read(path: Path, kind: type[BaseModel], version: int, what: str):

@@ -77,7 +77,6 @@ import json
 import math
 import os
 import statistics
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -876,11 +875,9 @@ def _load_cached(path: Path, cpu_watts_per_core: float) -> CeilingResult | None:
 
 
 def _save(path: Path, result: CeilingResult) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".json")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(result.to_json(), handle)
-    os.replace(tmp, path)
+    from ..records import write_atomically
+
+    write_atomically(path, json.dumps(result.to_json()))
 
 
 def default_tokenizer(profile: Profile, cache_dir: str | os.PathLike | None = None,

@@ -62,7 +62,14 @@ from pathlib import Path
 from typing import Any
 
 from ..config import CACHE_DIR, MODELS, REPO_ROOT, ConfigError, load_profile
-from ..models import build_config, check_length, get_preset, global_attention_mask, is_led
+from ..models import (
+    build_config,
+    check_length,
+    get_preset,
+    global_attention_mask,
+    is_led,
+)
+from ..records import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -672,12 +679,10 @@ def cached_count(model_name: str, encoder_layers: int, decoder_layers: int, leng
     counts = count_depth(model_name, encoder_layers, decoder_layers, length, target_length,
                          new_tokens, dropout, scale=scale, vocab_size=vocab_size)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         record = {"key": key, "counts": dataclasses.asdict(counts),
                   "count_seconds": time.perf_counter() - started}
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record, indent=1, default=str))
-        tmp.replace(path)  # atomic: an interrupted count leaves no half-written file
+        # Atomic: an interrupted count leaves no half-written file.
+        write_atomically(path, json.dumps(record, indent=1, default=str))
     return counts
 
 
@@ -1282,8 +1287,5 @@ def write_reference(rows: Sequence[CostRow], path: Path | str | None = None,
                                                   key=lambda e: _row_order(e[0]))],
         "extrapolation_checks": [dataclasses.asdict(c) for _, c in sorted(merged_checks.items())],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    tmp.replace(path)
+    write_atomically(path, json.dumps(data, indent=1) + "\n")
     return load_reference(path)
