@@ -420,6 +420,19 @@ def test_no_hardware_and_no_estimate_gives_nan_with_reason(tmp_path):
     assert meter.describe()["method"] == "none"
 
 
+def test_zeus_amdsmi_noise_is_silenced_and_nothing_else():
+    import logging
+
+    zeus_amd = logging.getLogger("zeus.device.gpu.amd")
+
+    def record(func: str) -> logging.LogRecord:
+        return zeus_amd.makeRecord(zeus_amd.name, logging.WARNING, "amd.py", 1,
+                                   "Failed to import amdsmi", (), None, func=func)
+
+    assert zeus_amd.filter(record("amdsmi_is_available")) is False  # absent AMD library
+    assert zeus_amd.filter(record("get_gpus")) is True  # any other warning still shows
+
+
 def test_probes(tmp_path):
     FakeHardware().install()
     assert energy.probe_nvml() is True

@@ -1,45 +1,41 @@
-"""Devices through Zeus (NVML/AMDSMI GPUs honouring CUDA_VISIBLE_DEVICES; RAPL, also in
-containers or through Zeus's daemon), with a reason instead of an exception when absent."""
+"""The hardware through Zeus: what it found, or why not, instead of an exception.
+
+GPUs through Zeus's managers (NVML or AMDSMI, CUDA_VISIBLE_DEVICES honoured); CPU package and DRAM
+energy through its RAPL reader (also in containers, or through its daemon ``zeusd``).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import math
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
 logger = logging.getLogger("tradeoff.energy")
+# Zeus warns on every machine without ROCm that AMD's library is unusable; which GPUs Zeus
+# opened, and why none, is the meter's to say (in its reason and ``describe()``).
+logging.getLogger("zeus.device.gpu.amd").addFilter(
+    lambda record: record.funcName != "amdsmi_is_available")
 
 
-@dataclass
-class Gpu:
-    """A GPU to measure; ``index`` (framework index) keys ``Measurement.gpu_energy_j``."""
-
-    index: int
-    nvml_index: int
-    name: str
-    has_counter: bool
-
-
-def open_gpus(indices: list[int] | None = None) -> tuple[Any, list[Gpu], str]:
+def open_gpus(indices: Iterable[int] | None = None) -> tuple[Any, list[dict[str, Any]], str]:
     """Zeus's GPU manager and the GPUs to measure (all when ``indices`` is None), or
     ``(None, [], why not)``.
 
-    Raises:
-        ValueError: An index is not visible.
+    A GPU is ``{"index", "nvml_index", "name", "energy_counter"}``; ``index`` is the framework's
+    (after CUDA_VISIBLE_DEVICES) and keys ``Measurement.gpu_energy_j``.
     """
-    try:
-        from zeus.device import get_gpus
+    from zeus.device import get_gpus
 
+    try:
         gpus = get_gpus()
     except Exception as err:  # whatever fails here, there is no GPU to measure
         return None, [], f"NVML unavailable: Zeus opened no GPU ({err})"
-    wanted = list(range(len(gpus))) if indices is None else list(indices)
-    if bad := [i for i in wanted if not 0 <= i < len(gpus)]:
-        raise ValueError(f"GPU indices {bad} not visible; {len(gpus)} GPU(s) visible")
-    devices = [Gpu(i, getattr(gpus.gpus[i], "gpu_index", i), str(gpus.get_name(i)),
-                   bool(gpus.supports_get_total_energy_consumption(i))) for i in wanted]
+    devices = [{"index": i, "nvml_index": getattr(gpus.gpus[i], "gpu_index", i),
+                "name": str(gpus.get_name(i)),
+                "energy_counter": bool(gpus.supports_get_total_energy_consumption(i))}
+               for i in (range(len(gpus)) if indices is None else indices)]
     return (gpus, devices, "") if devices else (None, [], "Zeus sees no GPU")
 
 
@@ -50,6 +46,7 @@ def open_rapl() -> tuple[Any, list[int], list[str], str]:
 
     try:
         cpus = get_cpus()
+        # Zeus's daemon (zeusd) reads the files for it: no file objects, only package zones.
         files = [[getattr(cpu, "rapl_file", None), getattr(cpu, "dram", None)] for cpu in cpus.cpus]
         # psys (platform) zones contain the packages: sum package-N zones and their DRAM only.
         zones = [i for i, (f, _) in enumerate(files)
@@ -81,10 +78,10 @@ def probe_rapl() -> bool:
     return bool(zones)
 
 
-def take_nvml(gpus: Any) -> Any:
+def open_nvml(gpus: Any) -> Any:
     """Zeus's ``pynvml`` with one more NVML reference (the caller shuts it down), or None if
-    the GPUs are not NVIDIA's. Zeus has no utilisation or memory reads: the sampler calls NVML
-    on Zeus's handles, so a fake of Zeus's ``pynvml`` (as in Zeus's tests) fakes them too."""
+    the GPUs are not NVIDIA's. Zeus reads no utilisation or memory: the sampler calls NVML on
+    Zeus's handles, so a fake of Zeus's ``pynvml`` (as in Zeus's tests) fakes them too."""
     from zeus.device.gpu import nvidia
 
     if not isinstance(gpus, nvidia.NVIDIAGPUs):
@@ -103,7 +100,8 @@ def read_gpu(gpus: Any, nvml: Any, index: int) -> tuple[float, float, float]:
         with contextlib.suppress(ZeusBaseError):
             power_w = read(index) / 1000.0
             break
-    if nvml is not None and (handle := getattr(gpus.gpus[index], "handle", None)) is not None:
+    if nvml is not None:
+        handle = gpus.gpus[index].handle
         with contextlib.suppress(nvml.NVMLError):
             util_pct = float(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
         with contextlib.suppress(nvml.NVMLError):

@@ -1,4 +1,5 @@
-"""``EnergyMeter``: named windows over a ``ZeusMonitor``, a trace sampler, the idle baseline."""
+"""``EnergyMeter``: named windows over a ``ZeusMonitor``, a trace sampler, the idle baseline;
+``Measurement``: time and energy of one window, with units in its field names."""
 
 from __future__ import annotations
 
@@ -10,27 +11,124 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
-from importlib import metadata
-from typing import Any
+from dataclasses import asdict, dataclass, fields, replace
+from typing import TYPE_CHECKING, Any
 
 from . import backends
-from .measurement import NAN, NOT_RANK_ZERO, REQUIREMENTS, Measurement, Window, ratio
-from .trace import frame
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger("tradeoff.energy")
+NAN = math.nan
+METHODS = ("nvml-counter", "nvml-sampled", "rapl", "cpu-time-estimate", "none")
+NOT_RANK_ZERO = "not local rank 0"
+REQUIRE_FIXES = {  # what ``EnergyMeter(require=...)`` may ask for, and how to provide it
+    "nvml": "a host with an NVIDIA GPU and driver (`nvidia-smi` works), `pip install "
+            "nvidia-ml-py zeus`, and CUDA_VISIBLE_DEVICES checked",
+    "nvml-counter": "a Volta or newer GPU, or require='nvml' to accept sampled power",
+    "rapl": "`sudo chmod a+r` the energy_uj files under /sys/class/powercap/intel-rapl (root-only "
+            "since Linux 5.10); in a container, mount /sys/class/powercap at /zeus_sys; or run "
+            "Zeus's daemon zeusd"}
+
+
+def joined(*methods: str) -> str:
+    """The methods used, joined by "+" (e.g. "nvml-counter+rapl"), or "none"."""
+    return "+".join(m for m in methods if m != "none") or "none"
+
+
+def per_second(energy_j: float, time_s: float) -> float:
+    """Mean power in W; NaN unless the window lasted."""
+    return energy_j / time_s if time_s > 0 else NAN
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Time and energy of one window; a part whose method is "none" is NaN, never 0.
+
+    Attributes:
+        gpu_energy_j: Per GPU, keyed by framework index (after CUDA_VISIBLE_DEVICES); empty
+            when no GPU was measured.
+        cpu_energy_j: RAPL packages + DRAM, or the CPU-time estimate.
+        gpu_method, cpu_method: One of ``METHODS`` each.
+        reason: Why a part is NaN or estimated; "" when everything was measured.
+        idle_gpu_power_w, idle_cpu_power_w: From ``EnergyMeter.idle_baseline``, or NaN.
+    """
+
+    key: str
+    time_s: float
+    gpu_energy_j: dict[int, float]
+    cpu_energy_j: float
+    gpu_method: str
+    cpu_method: str
+    reason: str = ""
+    idle_gpu_power_w: float = NAN
+    idle_cpu_power_w: float = NAN
+
+    @property
+    def total_gpu_energy_j(self) -> float:
+        """Energy summed over GPUs; NaN if none was measured or a device read failed."""
+        return math.fsum(self.gpu_energy_j.values()) if self.gpu_energy_j else NAN
+
+    def _parts(self) -> list[tuple[float, float]]:
+        """(energy_j, idle_power_w) of the parts that were measured or estimated."""
+        parts = ((self.gpu_method, self.total_gpu_energy_j, self.idle_gpu_power_w),
+                 (self.cpu_method, self.cpu_energy_j, self.idle_cpu_power_w))
+        return [(energy, idle_w) for method, energy, idle_w in parts if method != "none"]
+
+    @property
+    def total_energy_j(self) -> float:
+        """GPU + CPU energy over the parts whose method is not "none"."""
+        parts = self._parts()
+        return math.fsum(energy for energy, _ in parts) if parts else NAN
+
+    @property
+    def idle_subtracted_energy_j(self) -> float:
+        """``total_energy_j`` minus idle power x ``time_s``; NaN without an idle baseline. Not
+        clipped at zero: a load drawing less than the baseline is worth seeing."""
+        parts = self._parts()
+        return math.fsum(e - idle_w * self.time_s for e, idle_w in parts) if parts else NAN
+
+    @property
+    def avg_gpu_power_w(self) -> float:
+        return per_second(self.total_gpu_energy_j, self.time_s)
+
+    @property
+    def avg_power_w(self) -> float:
+        return per_second(self.total_energy_j, self.time_s)
+
+    @property
+    def energy_kwh(self) -> float:
+        return self.total_energy_j / 3.6e6
+
+    @property
+    def method(self) -> str:
+        return joined(self.gpu_method, self.cpu_method)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Fields plus derived properties, flat, for run records."""
+        derived = ("total_gpu_energy_j", "total_energy_j", "avg_gpu_power_w", "avg_power_w",
+                   "energy_kwh", "idle_subtracted_energy_j", "method")
+        return asdict(self) | {name: getattr(self, name) for name in derived}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Measurement:
+        """Rebuild from ``to_dict`` output, also after a JSON round trip (derived keys ignored)."""
+        kwargs = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        kwargs["gpu_energy_j"] = {int(k): float(v) for k, v in data["gpu_energy_j"].items()}
+        return cls(**kwargs)
+
+
+@dataclass
+class Window:
+    """Handle yielded by ``EnergyMeter.measure``; ``measurement`` is set when the block exits."""
+
+    key: str
+    measurement: Measurement | None = None
 
 
 class EnergyMeterError(RuntimeError):
     """A measurement method the caller required is unavailable."""
-
-
-@dataclass
-class _Start:
-    t: float
-    sampled_j: dict[int, float]
-    estimate_j: float
-    in_zeus: bool  # Zeus opened the window (it raises on a failed device read)
 
 
 class EnergyMeter:
@@ -38,13 +136,14 @@ class EnergyMeter:
 
     Windows go to a ``ZeusMonitor`` (GPU energy counters, RAPL). A thread samples GPU power,
     utilisation and memory through Zeus's devices, and this process's CPU utilisation and RSS,
-    every ``sample_interval_s``; it also integrates the power of GPUs without a counter. Under
-    DDP only local rank 0 measures (all GPUs of the node); other ranks get method "none".
+    every ``sample_interval_s``; the meter integrates itself what Zeus does not measure: the
+    sampled power of GPUs without a counter (trapezoid) and the CPU-time estimate. Under DDP
+    only local rank 0 measures (all GPUs of the node); other ranks get method "none".
     """
 
     def __init__(self, gpu_indices: Iterable[int] | None = None, sample_interval_s: float = 0.1,
                  cpu_watts_per_core: float | None = 10.0, sample: bool = True,
-                 rank: int | None = None, *, require: str | Iterable[str] | None = None,
+                 rank: int | None = None, *, require: str | Iterable[str] = (),
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep,
                  cpu_time_s: Callable[[], float] | None = None) -> None:
@@ -57,59 +156,44 @@ class EnergyMeter:
                 without RAPL; 10 W is a rough server figure (~200 W / ~20 cores), not a
                 measurement. None disables the estimate (CPU energy is then NaN).
             sample: Run the sampler thread; else only window edges and ``sample_now`` sample.
-            rank: Local rank; LOCAL_RANK (default 0) when None.
-            require: "nvml", "nvml-counter" and/or "rapl": raise if unavailable, instead of
-                recording NaN with a reason.
+            rank: Local rank; LOCAL_RANK (default 0) when None. Only rank 0 measures.
+            require: "nvml", "nvml-counter" and/or "rapl": raise ``EnergyMeterError`` (with the
+                fix) if unavailable, instead of recording NaN with a reason.
             clock: Monotonic clock in seconds. sleep: used by ``idle_baseline``.
             cpu_time_s: Process CPU seconds (reaped children included); psutil when None.
-
-        Raises:
-            EnergyMeterError: A required method is unavailable.
-            ValueError: Unknown requirement or GPU index.
         """
         import psutil
 
-        required = {require} if isinstance(require, str) else set(require or ())
-        if unknown := required - set(REQUIREMENTS):
-            raise ValueError(f"unknown require={sorted(unknown)}; choose from {REQUIREMENTS}")
+        required = {require} if isinstance(require, str) else set(require)
+        if unknown := required - REQUIRE_FIXES.keys():
+            raise ValueError(f"unknown require={sorted(unknown)}; choose from {[*REQUIRE_FIXES]}")
         self.sample_interval_s, self.cpu_watts_per_core = sample_interval_s, cpu_watts_per_core
         self.rank = int(os.environ.get("LOCAL_RANK", "0")) if rank is None else rank
         self._clock, self._sleep, self._process = clock, sleep, psutil.Process()
         self._cpu_time_s = cpu_time_s or self._psutil_cpu_time_s
         self._lock, self._stop, self._thread = threading.Lock(), threading.Event(), None
-        self._open: dict[str, _Start] = {}
-        self._spans: dict[str, tuple[float, float]] = {}
+        self._open: dict[str, tuple[float, dict]] = {}  # key -> (start, self._own_j then)
+        self._spans: dict[str, tuple[float, float]] = {}  # ended windows, for their traces
         self._rows: list[tuple[float, ...]] = []  # in memory: ~100 MB a day at 10 Hz
-        self._last_cpu: tuple[float, float] | None = None  # (t, CPU s) at the last sample
-        self._sampled_j: dict[int, float] = {}  # trapezoid integral per counter-less GPU
-        self._last_w: dict[int, tuple[float, float]] = {}
+        self._last: dict[Any, tuple[float, float]] = {}  # part -> (t, reading) at last sample
+        self._own_j: dict[Any, float] = {}  # J integrated here: GPU index, or "cpu" (estimate)
         self._idle_gpu_w = self._idle_cpu_w = NAN
         self._gpus = self._cpus = self._zeus = self._nvml = None
-        self.devices: list[backends.Gpu] = []
-        self._zones, self._rapl_files, self._t_origin = [], [], clock()
+        self.devices: list[dict[str, Any]] = []
+        self._rapl_files, self._t_origin = [], clock()
         self.gpu_method = self.cpu_method = "none"
-        self._gpu_reason, self._cpu_reason, self._rapl_reason = NOT_RANK_ZERO, "", ""
-        if not (measuring := self.rank == 0):
+        self._gpu_reason, self._cpu_reason = NOT_RANK_ZERO, ""
+        if self.rank != 0:
             return  # other ranks stay inert: no Zeus, no NVML, no thread, no requirements
-        self._open_devices(gpu_indices)
-        try:
-            self._check_required(required)
-        except EnergyMeterError:
-            self.close()
-            raise
-        if (counters := [g.index for g in self.devices if g.has_counter]) or self._zones:
+        zones = self._open_devices(gpu_indices, required)
+        if (counters := [g["index"] for g in self.devices if g["energy_counter"]]) or zones:
             from zeus.monitor import ZeusMonitor
 
-            self._zeus = ZeusMonitor(gpu_indices=counters, cpu_indices=self._zones)
+            self._zeus = ZeusMonitor(gpu_indices=counters, cpu_indices=zones)
         logger.info("EnergyMeter: %s (%s)", self.method, self.reason or "all measured")
-        if sample and measuring:
+        if sample:
             self._thread = threading.Thread(target=self._run, name="energy-sampler", daemon=True)
             self._thread.start()
-
-    @property
-    def measuring(self) -> bool:
-        """Whether this process measures (local rank 0)."""
-        return self.rank == 0
 
     def begin(self, key: str) -> None:
         """Start window ``key`` after synchronising the accelerator; ValueError if open."""
@@ -117,9 +201,9 @@ class EnergyMeter:
             raise ValueError(f"energy window {key!r} is already open")
         _sync_accelerator()
         with self._lock:
-            t = self._take_sample() if self.measuring else self._clock()
-            in_zeus = self._zeus_window(key, "begin_window") is not None
-            self._open[key] = _Start(t, dict(self._sampled_j), self._estimate_j(), in_zeus)
+            t = self._take_sample()
+            self._zeus_window("begin_window", key)
+            self._open[key] = (t, dict(self._own_j))
 
     def end(self, key: str) -> Measurement:
         """Close window ``key`` after synchronising the accelerator; ValueError if not open."""
@@ -127,33 +211,34 @@ class EnergyMeter:
         with self._lock:
             if (start := self._open.pop(key, None)) is None:
                 raise ValueError(f"energy window {key!r} is not open")
-            t = self._take_sample() if self.measuring else self._clock()
-            zm = self._zeus_window(key, "end_window") if start.in_zeus else None
-            estimate_j = self._estimate_j() - start.estimate_j
-        self._spans[key] = (start.t, t)
+            t = self._take_sample()
+            zm = self._zeus_window("end_window", key)
+        self._spans[key] = (start[0], t)
+        own_j = {part: j - start[1][part] for part, j in self._own_j.items()}
         reasons = [self.reason] if self.reason else []
         if self._zeus is not None and zm is None:
             reasons.append("a device read through Zeus failed at a window edge (see log)")
-        gpu_j = {g.index: zm.gpu_energy.get(g.index, NAN) if zm else NAN for g in self.devices}
-        gpu_j |= {i: self._sampled_j[i] - start.sampled_j[i] for i in self._sampled_j}
-        if self.gpu_method == "nvml-counter" and t - start.t < 1.0:
+        gpu_j = {g["index"]: zm.gpu_energy.get(g["index"], NAN) if zm else NAN
+                 for g in self.devices} | {i: j for i, j in own_j.items() if i != "cpu"}
+        if self.gpu_method == "nvml-counter" and t - start[0] < 1.0:
             reasons.append("window under 1 s: the NVML counter updates only every ~100 ms")
-        cpu_j = estimate_j if self.cpu_method == "cpu-time-estimate" else NAN
-        if self.cpu_method == "rapl" and zm is not None and zm.cpu_energy:
+        cpu_j = own_j.get("cpu", NAN)
+        if self.cpu_method == "rapl" and zm is not None:
             cpu_j = math.fsum([*zm.cpu_energy.values(), *(zm.dram_energy or {}).values()])
             if cpu_j < 0:  # Zeus adds a wrap only once its tracker process has polled it
                 reasons.append("RAPL wrapped before Zeus's wraparound tracker saw it: CPU NaN")
                 cpu_j = NAN
-        return Measurement(key, t - start.t, gpu_j, cpu_j, self.gpu_method, self.cpu_method,
+        return Measurement(key, t - start[0], gpu_j, cpu_j, self.gpu_method, self.cpu_method,
                            "; ".join(reasons), self._idle_gpu_w, self._idle_cpu_w)
 
     def cancel(self, key: str) -> bool:
         """Discard window ``key`` (e.g. an attempt that ran out of memory, retried under the
         same name); returns whether it was open."""
         with self._lock:
-            if (start := self._open.pop(key, None)) is not None and start.in_zeus:
-                self._zeus.end_window(key, sync_execution=False, cancel=True)
-        return start is not None
+            was_open = self._open.pop(key, None) is not None
+            if was_open:
+                self._zeus_window("end_window", key, cancel=True)
+        return was_open
 
     @contextlib.contextmanager
     def measure(self, key: str) -> Iterator[Window]:
@@ -173,33 +258,40 @@ class EnergyMeter:
         self._sleep(seconds)
         m = self.end("idle-baseline")
         self._idle_gpu_w = m.avg_gpu_power_w if m.gpu_method != "none" else NAN
-        self._idle_cpu_w = ratio(m.cpu_energy_j, m.time_s)
+        self._idle_cpu_w = per_second(m.cpu_energy_j, m.time_s)
         logger.info("EnergyMeter: idle GPU %.1f W, CPU %.1f W", self._idle_gpu_w, self._idle_cpu_w)
         return replace(m, idle_gpu_power_w=self._idle_gpu_w, idle_cpu_power_w=self._idle_cpu_w)
 
     def sample_now(self) -> None:
         """Take one sample now (the sampler thread calls this every interval)."""
-        if self.measuring:
-            with self._lock:
-                self._take_sample()
+        with self._lock:
+            self._take_sample()
 
-    def trace(self, key: str | None = None) -> Any:
-        """Samples of window ``key`` (open or ended; all when None) as a ``trace.frame``
-        DataFrame, ``t_s`` counted from its start; ValueError if never opened."""
+    def trace(self, key: str | None = None) -> pd.DataFrame:
+        """Samples of window ``key`` (open or ended; all when None); ValueError if never opened.
+
+        Columns: ``t_s`` (from the window's start), ``cpu_util_pct`` (% of one core, this
+        process), ``rss_mib`` and, per GPU ``i``, ``gpu{i}_power_w``, ``_util_pct``, ``_mem_mib``.
+        """
+        import pandas as pd
+
         if key is None or key in self._open:
-            t0, t1 = self._t_origin if key is None else self._open[key].t, math.inf
+            t0, t1 = self._t_origin if key is None else self._open[key][0], math.inf
         elif key in self._spans:
             t0, t1 = self._spans[key]
         else:
             raise ValueError(f"no energy window {key!r}")
         with self._lock:
             rows = [row for row in self._rows if t0 <= row[0] <= t1]
-        return frame(rows, t0, [g.index for g in self.devices])
+        gpus = [f"gpu{g['index']}_{name}" for g in self.devices
+                for name in ("power_w", "util_pct", "mem_mib")]
+        df = pd.DataFrame(rows, columns=["t_s", "cpu_util_pct", "rss_mib", *gpus], dtype=float)
+        return df.assign(t_s=df["t_s"] - t0)
 
     @property
     def method(self) -> str:
         """Methods this meter uses, joined by "+", or "none"."""
-        return "+".join(m for m in (self.gpu_method, self.cpu_method) if m != "none") or "none"
+        return joined(self.gpu_method, self.cpu_method)
 
     @property
     def reason(self) -> str:
@@ -208,21 +300,15 @@ class EnergyMeter:
 
     def describe(self) -> dict[str, Any]:
         """What Zeus found and the methods used, JSON-friendly, for ``tradeoff env``."""
-        def name(obj: Any) -> str | None:
-            return None if obj is None else type(obj).__name__
+        from zeus import __version__
 
-        zeus = {"version": _version("zeus"), "windows": name(self._zeus),
-                "gpus": name(self._gpus), "cpus": name(self._cpus)}
-        return {"rank": self.rank, "measuring": self.measuring, "method": self.method,
-                "reason": self.reason, "zeus": zeus,
-                "gpu": {"method": self.gpu_method, "reason": self._gpu_reason,
-                        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-                        "devices": [{"index": g.index, "nvml_index": g.nvml_index,
-                                     "name": g.name, "energy_counter": g.has_counter}
-                                    for g in self.devices]},
-                "cpu": {"method": self.cpu_method, "reason": self._cpu_reason,
-                        "rapl_dir": getattr(self._cpus, "rapl_dir", None),
-                        "rapl_domains": self._rapl_files,
+        found = {part: type(obj).__name__ if obj else None for part, obj in
+                 (("windows", self._zeus), ("gpus", self._gpus), ("cpus", self._cpus))}
+        return {"rank": self.rank, "method": self.method, "reason": self.reason,
+                "zeus": {"version": __version__, **found},
+                "gpu": {"method": self.gpu_method, "devices": self.devices,
+                        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")},
+                "cpu": {"method": self.cpu_method, "rapl_domains": self._rapl_files,
                         "cpu_watts_per_core": self.cpu_watts_per_core},
                 "sampler": {"running": bool(self._thread and self._thread.is_alive()),
                             "interval_s": self.sample_interval_s},
@@ -235,8 +321,7 @@ class EnergyMeter:
             self._thread.join()
             self._thread = None
         if self._nvml is not None:
-            with contextlib.suppress(self._nvml.NVMLError):
-                self._nvml.nvmlShutdown()
+            self._nvml.nvmlShutdown()
             self._nvml = None
 
     def __enter__(self) -> EnergyMeter:
@@ -245,78 +330,76 @@ class EnergyMeter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _open_devices(self, gpu_indices: Iterable[int] | None) -> None:
-        self._gpus, self.devices, reason = backends.open_gpus(gpu_indices)
-        self._gpu_reason = "" if self.devices else f"no GPU measured: {reason}"
-        if self.devices:
-            self._nvml = backends.take_nvml(self._gpus)
-            sampled = [g.index for g in self.devices if not g.has_counter]
-            self._sampled_j = dict.fromkeys(sampled, 0.0)
-            self.gpu_method = "nvml-sampled" if sampled else "nvml-counter"
-            self._gpu_reason = (f"GPU {sampled} lack an energy counter (pre-Volta): energy "
-                                "integrates sampled power (trapezoid)") if sampled else ""
-        self._cpus, self._zones, self._rapl_files, self._rapl_reason = backends.open_rapl()
-        if self._zones:
+    def _open_devices(self, gpu_indices: Iterable[int] | None, required: set[str]) -> list[int]:
+        """Open GPUs and RAPL through Zeus, choose the methods and say why a part is sampled,
+        estimated or NaN; raise if a ``required`` method is missing. Returns RAPL's zones."""
+        self._gpus, self.devices, gpu_reason = backends.open_gpus(gpu_indices)
+        self._cpus, zones, self._rapl_files, rapl_reason = backends.open_rapl()
+        self._nvml = backends.open_nvml(self._gpus)
+        self._own_j = {g["index"]: 0.0 for g in self.devices if not g["energy_counter"]}
+        if not self.devices:
+            self._gpu_reason = f"no GPU measured: {gpu_reason}"
+        elif sampled := list(self._own_j):
+            self.gpu_method, self._gpu_reason = "nvml-sampled", (
+                f"GPU {sampled} lack an energy counter (pre-Volta): energy integrates sampled "
+                "power (trapezoid)")
+        else:
+            self.gpu_method, self._gpu_reason = "nvml-counter", ""
+        if zones:
             self.cpu_method = "rapl"
         elif self.cpu_watts_per_core is not None:
             self.cpu_method = "cpu-time-estimate"
-            self._cpu_reason = (f"RAPL unreadable ({self._rapl_reason}): CPU energy is an "
-                                f"ESTIMATE, process CPU time x {self.cpu_watts_per_core:g} W "
-                                "per busy core (assumed)")
+            self._cpu_reason = (f"RAPL unreadable ({rapl_reason}): CPU energy is an ESTIMATE, "
+                                f"process CPU time x {self.cpu_watts_per_core:g} W per busy core "
+                                "(assumed)")
         else:
-            self._cpu_reason = f"no CPU energy: RAPL unreadable ({self._rapl_reason})"
+            self._cpu_reason = f"no CPU energy: RAPL unreadable ({rapl_reason})"
+        unmet = {"nvml": not self.devices, "nvml-counter": self.gpu_method != "nvml-counter",
+                 "rapl": not zones}
+        if need := min((n for n in required if unmet[n]), default=None):
+            self.close()
+            why = f"RAPL is unreadable ({rapl_reason})" if need == "rapl" else self._gpu_reason
+            raise EnergyMeterError(f"require={need!r} but {why}. Fix: {REQUIRE_FIXES[need]}; or "
+                                   "drop require= to record NaN with a reason.")
+        return zones
 
-    def _check_required(self, required: set[str]) -> None:
-        if required & {"nvml", "nvml-counter"} and not self.devices:
-            raise EnergyMeterError(
-                f"require='nvml' but {self._gpu_reason}. Fix: a host with an NVIDIA GPU and "
-                "driver (`nvidia-smi` works), `pip install nvidia-ml-py zeus`, and check "
-                "CUDA_VISIBLE_DEVICES; or drop require= to record NaN with a reason.")
-        if "nvml-counter" in required and self.gpu_method != "nvml-counter":
-            raise EnergyMeterError(f"require='nvml-counter' but {self._gpu_reason}. Fix: a Volta "
-                                   "or newer GPU, or require='nvml' to accept sampled power.")
-        if "rapl" in required and self.cpu_method != "rapl":
-            raise EnergyMeterError(
-                f"require='rapl' but RAPL is unreadable: {self._rapl_reason}. Fix: make energy_uj "
-                "readable (root-only since Linux 5.10): `sudo chmod a+r /sys/class/powercap/"
-                "intel-rapl/intel-rapl:*/energy_uj /sys/class/powercap/intel-rapl/intel-rapl:*/"
-                "intel-rapl:*/energy_uj`, in a container mount /sys/class/powercap at /zeus_sys, "
-                "or run Zeus's daemon zeusd; or drop require='rapl' for the labelled estimate.")
-
-    def _zeus_window(self, key: str, call: str) -> Any:
-        # sync_execution=False: _sync_accelerator syncs the current device only, where Zeus
-        # would sync every measured GPU and open CUDA contexts on other DDP ranks' devices.
+    def _zeus_window(self, call: str, key: str, **kwargs: Any) -> Any:
+        """Zeus's ``begin_window`` or ``end_window``; None (logged) if Zeus failed to read a
+        device or holds no such window."""
         from zeus.exception import ZeusBaseError
 
-        if self._zeus is None:
+        zeus = self._zeus
+        if zeus is None or (call == "end_window" and key not in zeus.measurement_states):
             return None
-        try:
-            return getattr(self._zeus, call)(key, sync_execution=False) or True
+        try:  # sync_execution=False: _sync_accelerator syncs the current device only, where Zeus
+            # would sync every measured GPU and open CUDA contexts on other DDP ranks' devices.
+            return getattr(zeus, call)(key, sync_execution=False, **kwargs)
         except ZeusBaseError as err:
             logger.warning("Zeus failed to read a device at window %r: %s", key, err)
             return None
-
-    def _estimate_j(self) -> float:
-        if self.cpu_method != "cpu-time-estimate":
-            return NAN
-        return self._cpu_time_s() * self.cpu_watts_per_core
 
     def _psutil_cpu_time_s(self) -> float:
         t = self._process.cpu_times()  # children count once reaped (finished data workers)
         return t.user + t.system + t.children_user + t.children_system
 
     def _take_sample(self) -> float:
-        """Append a trace row and integrate counter-less GPUs; the caller holds the lock."""
-        t, cpu_s, last = self._clock(), self._cpu_time_s(), self._last_cpu
-        util = (cpu_s - last[1]) / (t - last[0]) * 100.0 if last and t > last[0] else NAN
-        self._last_cpu = (t, cpu_s)
-        row = [t, util, self._process.memory_info().rss / 2**20]
-        for gpu in self.devices:
-            row += (reads := backends.read_gpu(self._gpus, self._nvml, gpu.index))
-            if gpu.index in self._sampled_j and not math.isnan(power_w := reads[0]):
-                if (prev := self._last_w.get(gpu.index)) is not None:  # NaN reads are bridged
-                    self._sampled_j[gpu.index] += (prev[1] + power_w) / 2.0 * (t - prev[0])
-                self._last_w[gpu.index] = (t, power_w)
+        """Append a trace row and integrate ``_own_j``; the caller holds the lock. Returns the
+        time; off rank 0 only that."""
+        if self.rank != 0:
+            return self._clock()
+        t, cpu_s = self._clock(), self._cpu_time_s()
+        last_t, last_cpu_s = self._last.get("cpu", (t, NAN))
+        row = [t, (cpu_s - last_cpu_s) / (t - last_t) * 100.0 if t > last_t else NAN,
+               self._process.memory_info().rss / 2**20]
+        self._last["cpu"] = (t, cpu_s)
+        if self.cpu_method == "cpu-time-estimate":
+            self._own_j["cpu"] = cpu_s * self.cpu_watts_per_core
+        for i in (g["index"] for g in self.devices):
+            row += (reads := backends.read_gpu(self._gpus, self._nvml, i))
+            if i in self._own_j and not math.isnan(power_w := reads[0]):
+                if i in self._last:  # trapezoid; a NaN read is bridged
+                    self._own_j[i] += (self._last[i][1] + power_w) / 2.0 * (t - self._last[i][0])
+                self._last[i] = (t, power_w)
         self._rows.append(tuple(row))
         return t
 
@@ -327,13 +410,6 @@ class EnergyMeter:
             except Exception:  # a dead sampler must be loud, not silently stop tracing
                 logger.exception("energy sampler failed; traces stop here")
                 return
-
-
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def _sync_accelerator() -> None:

@@ -1,27 +1,12 @@
-"""Trace tables: the sampler's rows as a DataFrame, their summary and their decimation."""
+"""Trace maths: the summary of a sampler trace and its decimation for the records."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pandas as pd
-
-COLUMNS = ("t_s", "cpu_util_pct", "rss_mib")
-GPU_COLUMNS = ("power_w", "util_pct", "mem_mib")
-
-
-def frame(rows: Iterable[tuple[float, ...]], t0: float, gpus: Iterable[int]) -> pd.DataFrame:
-    """Rows as columns ``t_s`` (from ``t0``), ``cpu_util_pct`` (% of one core, this process),
-    ``rss_mib`` and per GPU ``i`` ``gpu{i}_power_w``, ``gpu{i}_util_pct``, ``gpu{i}_mem_mib``."""
-    import pandas as pd
-
-    columns = [*COLUMNS, *(f"gpu{i}_{name}" for i in gpus for name in GPU_COLUMNS)]
-    df = pd.DataFrame(list(rows), columns=columns, dtype=float)
-    df["t_s"] -= t0
-    return df
 
 
 def summarize_trace(df: pd.DataFrame) -> dict[str, float]:
@@ -55,8 +40,6 @@ def decimate(df: pd.DataFrame, max_points: int = 200) -> pd.DataFrame:
     """
     import numpy as np
 
-    if max_points < 1:
-        raise ValueError("max_points must be >= 1")
     if (n := len(df)) <= max_points:
         return df.reset_index(drop=True).copy()
     return df.groupby(np.arange(n) * max_points // n).mean().reset_index(drop=True)
