@@ -67,7 +67,8 @@ def test_an_unmeasured_energy_is_nan_in_the_table_never_zero():
 
 
 # What describes the grid or where records go: outside a cell's hash.
-BOOKKEEPING = {"name", "description", "datasets", "models", "lengths", "seeds", "results_dir",
+BOOKKEEPING = {"name", "description", "datasets", "models", "lengths", "seeds", "variants",
+               "results_dir",
                "qasper_grad_accum_study", "batch_study_model", "qa_gpus_per_cell",
                "slurm_partition", "slurm_time_min", "slurm_mem_gb", "slurm_cpus_per_gpu",
                "slurm_setup", "slurm_additional"}
@@ -81,7 +82,7 @@ def test_every_profile_setting_is_hashed_or_bookkeeping():
         "a new Profile field must be a Settings field (hashed) or listed as bookkeeping here")
     assert not hashed & BOOKKEEPING
     assert set(CellParams.model_fields) == hashed | RESOLVED | {
-        "dataset", "model", "length", "seed", "task"}
+        "dataset", "model", "length", "seed", "variant", "task"}
 
 
 def _changed(name: str, value):
@@ -93,7 +94,7 @@ def _changed(name: str, value):
     if value is None:
         return {"data_dir": "/elsewhere", "gpu_memory_gb": 24.0}.get(name, 7)
     return {"source": "aclsum", "init": "random", "scale": "mini", "batch_size": 3,
-            "convergence_metric": "loss", "mixed_precision": "bf16"}[name]
+            "convergence_metric": "loss"}[name]
 
 
 @pytest.mark.parametrize("name", sorted(set(Settings.model_fields)
@@ -110,6 +111,14 @@ def test_the_profiles_accumulation_reaches_the_hash_through_its_cells():
     base, more = Profile(), Profile(gradient_accumulation_steps=4)
     assert {c.grad_accum for c in more.cells()} == {4}
     assert more.cells()[0].resolve(more).digest != base.cells()[0].resolve(base).digest
+
+
+def test_the_knob_reaches_the_hash_through_its_cells():
+    # The profile's list of knobs is bookkeeping; each cell's knob is hashed.
+    knobs = Profile(variants=["none", "bf16"])
+    plain, bf16 = (cell.resolve(knobs).digest for cell in knobs.cells()[:2])
+    assert plain == CELL.resolve(Profile()).digest
+    assert bf16 != plain
 
 
 @pytest.mark.parametrize("name, value", [
@@ -133,7 +142,7 @@ def test_bookkeeping_leaves_the_hash(name, value):
 # The digest of CELL under the default (paper) profile. It changes only when a setting is added,
 # removed or changes its default, or when the hashing changes; then every record re-runs, so
 # update this value deliberately.
-GOLDEN_DIGEST = "ebe7fbeb04f0"
+GOLDEN_DIGEST = "6bf7df42cf6a"
 
 
 def test_the_hash_is_a_stable_golden_value_across_processes():

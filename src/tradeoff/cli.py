@@ -26,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--length", required=True, type=int, help="input length in tokens")
     run.add_argument("--seed", type=int, default=0, help="random seed")
     run.add_argument("--grad-accum", type=int, help="gradient accumulation (default: profile's)")
+    run.add_argument("--variant", default="none",
+                     help="efficiency knob (tradeoff.knobs; default: none, the paper's setting)")
     run.add_argument("--force", action="store_true", help="re-run even if a record exists")
     run.add_argument("--dry-run", action="store_true",
                      help="validate the cell and print its record path; run nothing")
@@ -109,7 +111,7 @@ def _dispatch(args) -> int:
         from .pipeline import run_cell
 
         cell = Cell(args.dataset, args.model, args.length, args.seed,
-                    args.grad_accum or profile.gradient_accumulation_steps)
+                    args.grad_accum or profile.gradient_accumulation_steps, args.variant)
         if args.dry_run:
             return _dry_run(profile, [cell], args.force)
         record = run_cell(profile, cell, force=args.force)
@@ -119,10 +121,11 @@ def _dispatch(args) -> int:
         if args.list:
             from .grid import validate_cells
 
-            validate_cells(profile, profile.cells())
+            validate_cells(profile, profile.cells(), here=False)
             for cell in profile.cells():
                 print(f"--dataset {cell.dataset} --model {cell.model} --length {cell.length} "
-                      f"--seed {cell.seed} --grad-accum {cell.grad_accum}")
+                      f"--seed {cell.seed} --grad-accum {cell.grad_accum} "
+                      f"--variant {cell.variant}")
             return 0
         if args.status or args.executor:
             return _grid_jobs(profile, args)

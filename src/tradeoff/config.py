@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 DATASETS = ("govreport", "summscreenfd", "qmsum", "qasper")
 MODELS = ("led-base", "led-large", "bigbird-large")
 LENGTHS = (1024, 2048, 3072, 4096)  # the paper's input lengths (tokens)
+NO_KNOB = "none"  # the variant of the paper's setting (tradeoff.knobs)
 TASKS = {"govreport": "summarization", "summscreenfd": "summarization",
          "qmsum": "summarization", "qasper": "qa"}
 
@@ -112,8 +113,6 @@ class Settings(BaseModel):
     tf32: bool = Field(
         False, description="allow TF32 matmuls on Ampere and newer GPUs (torch 1.7-1.11's "
         "default, which the released code ran under); False keeps full fp32")
-    mixed_precision: Literal["no", "fp16", "bf16"] = Field("no", description="paper: no")
-    gradient_checkpointing: bool = Field(False, description="paper: no")
     measure_after_steps: int = Field(
         0, description="steps excluded from the steady-state throughput window (warm-up)")
 
@@ -147,6 +146,9 @@ class Profile(Settings):
     models: list[ModelName] = Field(list(MODELS), description="model presets to compare")
     lengths: list[int] = Field(list(LENGTHS), description="input lengths (tokens)")
     seeds: list[int] = Field([0], description="random seeds; one cell per seed")
+    variants: list[str] = Field(
+        [NO_KNOB], description="efficiency knobs (tradeoff.knobs): 'none' is the paper's "
+        "setting; bf16, fp16, grad-checkpointing, int8-dynamic, pruned-N, student, lora")
     results_dir: str | None = Field(None, description="where run records go (default results/<name>)")
 
     # Dataset- and length-dependent defaults, resolved per cell (see CellParams).
@@ -185,6 +187,15 @@ class Profile(Settings):
             raise ValueError(f"input lengths must be positive, got {bad}")
         return lengths
 
+    @field_validator("variants")
+    @classmethod
+    def _known_variants(cls, variants: list[str]) -> list[str]:
+        from .knobs import knob
+
+        for variant in variants:
+            knob(variant)
+        return variants
+
     @field_validator("max_new_tokens")
     @classmethod
     def _known_datasets(cls, table: dict[str, int]) -> dict[str, int]:
@@ -198,7 +209,11 @@ class Profile(Settings):
         return Path(self.results_dir) if self.results_dir else Path("results") / self.name
 
     def cells(self) -> list[Cell]:
-        """Expand the grid in a stable order: dataset, model, length, seed (plus accumulation)."""
+        """Expand the grid in a stable order: dataset, model, length, seed, accumulation, knob.
+
+        The knobs other than ``none`` run at the profile's accumulation only, not in Qasper's
+        batch-size study.
+        """
         cells = []
         for dataset in self.datasets:
             for model in self.models:
@@ -208,23 +223,29 @@ class Profile(Settings):
                 for length in self.lengths:
                     for seed in self.seeds:
                         for accum in accums:
-                            cells.append(Cell(dataset, model, length, seed, accum))
+                            variants = (self.variants if accum == self.gradient_accumulation_steps
+                                        else [NO_KNOB])
+                            cells += [Cell(dataset, model, length, seed, accum, variant)
+                                      for variant in variants]
         return cells
 
 
 class Cell(NamedTuple):
-    """One grid point. ``grad_accum`` varies only in Qasper's batch-size study."""
+    """One grid point. ``grad_accum`` varies only in Qasper's batch-size study; ``variant`` is
+    the efficiency knob (:mod:`tradeoff.knobs`), ``none`` in the paper's grid."""
 
     dataset: str
     model: str
     length: int
     seed: int = 0
     grad_accum: int = 1
+    variant: str = NO_KNOB
 
     @property
     def label(self) -> str:
         accum = f"-ga{self.grad_accum}" if self.grad_accum != 1 else ""
-        return f"{self.dataset}/{self.model}/L{self.length}/s{self.seed}{accum}"
+        knob = f"/{self.variant}" if self.variant != NO_KNOB else ""
+        return f"{self.dataset}/{self.model}/L{self.length}/s{self.seed}{accum}{knob}"
 
     def resolve(self, profile: Profile) -> CellParams:
         """Everything that determines this cell's result, resolved once.
@@ -239,16 +260,18 @@ class Cell(NamedTuple):
         Raises:
             ConfigError: an unknown dataset or model, or a length the model cannot take.
         """
-        from .models import check_length  # models imports this module
+        from .knobs import knob  # knobs and models import this module
+        from .models import check_length
 
         check_cell(self)
+        knob(self.variant)
         check_length(self.model, profile.scale, self.length)
         task = TASKS[self.dataset]
         settings = profile.model_dump(include=set(Settings.model_fields))
         return CellParams(
             **settings | {"gradient_accumulation_steps": self.grad_accum},
             dataset=self.dataset, model=self.model, length=self.length, seed=self.seed,
-            task=task,
+            variant=self.variant, task=task,
             learning_rate=profile.learning_rate
             or _nearest_anchor(SCROLLS_LEARNING_RATES[self.dataset], self.length),
             num_train_epochs=profile.num_train_epochs or SCROLLS_EPOCHS[task],
@@ -267,6 +290,7 @@ class CellParams(Settings):
     model: ModelName
     length: int
     seed: int
+    variant: str = NO_KNOB
     task: Literal["summarization", "qa"]
     learning_rate: float
     num_train_epochs: float
@@ -276,7 +300,7 @@ class CellParams(Settings):
     @property
     def cell(self) -> Cell:
         return Cell(self.dataset, self.model, self.length, self.seed,
-                    self.gradient_accumulation_steps)
+                    self.gradient_accumulation_steps, self.variant)
 
     @property
     def digest(self) -> str:
@@ -289,7 +313,8 @@ class CellParams(Settings):
         """The record's file name: readable coordinates plus the hash."""
         accum = self.gradient_accumulation_steps
         return (f"{self.dataset}_{self.model}_L{self.length}_s{self.seed}"
-                f"{'_ga' + str(accum) if accum != 1 else ''}_{self.digest}.json")
+                f"{'_ga' + str(accum) if accum != 1 else ''}"
+                f"{'_' + self.variant if self.variant != NO_KNOB else ''}_{self.digest}.json")
 
 
 def _nearest_anchor(table: dict[int, float], length: int) -> float:

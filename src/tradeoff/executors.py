@@ -239,7 +239,7 @@ def cell_states(profile: Profile, cells: list[Cell] | None = None, *,
         One :class:`CellState` per cell, in order.
     """
     cells = profile.cells() if cells is None else cells
-    params = validate_cells(profile, cells)
+    params = validate_cells(profile, cells, here=False)
     paths = [record_path(profile.results_path, p) for p in params]
     subs = [_last_submission(profile, path) for path in paths]
     states = _job_states(profile, [s for s in subs if s])

@@ -16,14 +16,22 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .config import Cell, CellParams, Profile
-from .pipeline import preflight_data, prepare_environment, run_cell
+from .pipeline import check_machine, preflight_data, prepare_environment, run_cell
 from .records import RecordError, RunRecord, load_record, record_path
 
 log = logging.getLogger(__name__)
 
 
-def validate_cells(profile: Profile, cells: list[Cell]) -> list[CellParams]:
-    """Resolve every cell, rejecting unknown datasets/models and impossible lengths.
+def validate_cells(profile: Profile, cells: list[Cell], *,
+                   here: bool = True) -> list[CellParams]:
+    """Resolve every cell, rejecting unknown datasets/models/knobs, impossible lengths and,
+    when the cells run ``here``, knobs this machine cannot run.
+
+    Args:
+        profile: the validated profile.
+        cells: cells of the profile.
+        here: the cells run on this machine (False: they go to a scheduler's nodes, which
+            check their own hardware).
 
     Returns:
         The cells' parameters, in order.
@@ -31,7 +39,10 @@ def validate_cells(profile: Profile, cells: list[Cell]) -> list[CellParams]:
     Raises:
         ConfigError: with one line naming the bad value, before any compute.
     """
-    return [cell.resolve(profile) for cell in cells]
+    resolved = [cell.resolve(profile) for cell in cells]
+    for params in resolved if here else ():
+        check_machine(params)
+    return resolved
 
 
 def cell_record_path(profile: Profile, cell: Cell) -> Path:

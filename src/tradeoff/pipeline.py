@@ -68,6 +68,7 @@ def run_cell(profile: Profile, cell: Cell, *, data=None, force: bool = False,
     path = record_path(profile.results_path, params)
     if path.exists() and not force:
         return load_record(path)
+    check_machine(params)
     prepare_environment(profile)
     if data is None:
         data = preflight_data(profile, [cell.dataset])[cell.dataset]
@@ -90,6 +91,15 @@ def run_cell(profile: Profile, cell: Cell, *, data=None, force: bool = False,
     return record
 
 
+def check_machine(params: CellParams) -> None:
+    """Reject a cell this machine cannot run (a knob's hardware), before any compute."""
+    import torch
+
+    from .knobs import check_machine as check_knob
+
+    check_knob(params.variant, torch.cuda.is_available())
+
+
 def _is_oom(err: BaseException) -> bool:
     import torch
 
@@ -101,6 +111,7 @@ def _execute(params: CellParams, data, show_progress: bool) -> dict:
     import torch
     from transformers import set_seed
 
+    from . import knobs
     from .data import SCROLLS_NAMES, describe_source, group_references, train_tokenizer
     from .energy import EnergyMeter, decimate, summarize_trace
     from .env import describe_environment
@@ -133,6 +144,9 @@ def _execute(params: CellParams, data, show_progress: bool) -> dict:
         tokenizer = train_tokenizer(texts, params.vocab_size, CACHE_DIR / "tokenizers")
     model, tokenizer = build_model(params.model, params.init, params.scale,
                                    tokenizer=tokenizer, dropout=params.dropout)
+    model = knobs.before_training(model, params.variant)
+    knob_training = knobs.describe_variant(model, params.variant)
+    logits_dtypes = knobs.watch_logits_dtype(model)
     global_first_token = is_led(params.model)
     train_set = tokenize(data["train"], tokenizer, params.length, params.max_target_length,
                          global_first_token, params.pad_targets)
@@ -155,6 +169,14 @@ def _execute(params: CellParams, data, show_progress: bool) -> dict:
                                         workdir, use_cuda, compute_metrics, show_progress)
         train_metrics = trainer.train().metrics
         training = summarize_training(trainer, train_metrics, energy)
+        knob_training["logits_dtype"] = sorted(logits_dtypes)
+        trained = describe_model(trainer.model, params.model, params.init, params.scale)
+        # The inference side of the knob (int8 weights; LoRA merged; pruning made permanent)
+        # applies to both the teacher-forced validation and the generation.
+        trainer.model = trainer.model_wrapped = knobs.before_inference(trainer.model,
+                                                                       params.variant)
+        knob_inference = knobs.describe_variant(trainer.model, params.variant)
+        logits_dtypes = knobs.watch_logits_dtype(trainer.model)
         # Teacher-forced validation of the kept model, in a window of its own: the loss (at
         # demo scale the only accuracy signal with meaning, since a few minutes of training
         # decode nothing useful) and the task scores of the argmax predictions, which is what
@@ -170,13 +192,15 @@ def _execute(params: CellParams, data, show_progress: bool) -> dict:
                      if name.startswith(f"eval_{TEACHER_FORCED_PREFIX}")}
 
         grouped = group_references(data["validation"])
-        predictions, infer_m, generated = timed_generate(
-            trainer.model, tokenizer, list(grouped["input"]), length=params.length,
-            batch_size=params.infer_batch_size, max_new_tokens=params.max_new_tokens,
-            num_beams=params.num_beams, meter=meter, global_first_token=global_first_token,
-            fixed_length=params.fixed_generation_length,
-            min_length=params.generation_min_length,
-            no_repeat_ngram_size=params.no_repeat_ngram_size, show_progress=show_progress)
+        with knobs.inference_context(params.variant, "cuda" if use_cuda else "cpu"):
+            predictions, infer_m, generated = timed_generate(
+                trainer.model, tokenizer, list(grouped["input"]), length=params.length,
+                batch_size=params.infer_batch_size, max_new_tokens=params.max_new_tokens,
+                num_beams=params.num_beams, meter=meter, global_first_token=global_first_token,
+                fixed_length=params.fixed_generation_length,
+                min_length=params.generation_min_length,
+                no_repeat_ngram_size=params.no_repeat_ngram_size, show_progress=show_progress)
+        knob_inference["logits_dtype"] = sorted(logits_dtypes)
         scores = metric.compute(predictions=predictions, references=list(grouped["references"]))
         train_trace = meter.trace("train")
         infer_trace = meter.trace("inference")
@@ -207,7 +231,7 @@ def _execute(params: CellParams, data, show_progress: bool) -> dict:
                                  "references": grouped["references"][i][:3],
                                  "prediction": predictions[i]}
                                 for i in range(min(3, len(predictions)))]},
-        model=describe_model(trainer.model, params.model, params.init, params.scale),
+        model=trained | {"knob": {"training": knob_training, "inference": knob_inference}},
         data=describe_source(params.dataset, params.source)
         | {"train_rows": len(data["train"]), "validation_rows": len(data["validation"]),
            "validation_ids": len(grouped)},

@@ -23,6 +23,7 @@ from transformers import (
     TrainerCallback,
 )
 
+from . import knobs
 from .config import CellParams, ConfigError
 from .models import global_attention_mask
 
@@ -134,8 +135,6 @@ def training_arguments(params: CellParams, output_dir: Path, use_cuda: bool,
         warmup_steps=params.warmup_ratio,  # transformers 5 reads a float below 1 as a ratio
         weight_decay=params.weight_decay,
         adam_beta1=0.9, adam_beta2=params.adam_beta2, adam_epsilon=params.adam_epsilon,
-        fp16=params.mixed_precision == "fp16",
-        bf16=params.mixed_precision == "bf16",
         eval_strategy="steps" if converge else "no",
         eval_steps=params.eval_steps,
         save_strategy="steps" if converge else "no",
@@ -157,8 +156,8 @@ def training_arguments(params: CellParams, output_dir: Path, use_cuda: bool,
         use_cpu=not use_cuda,
         dataloader_num_workers=0,
         remove_unused_columns=True,
-        # Passed only when asked for: the argument is being renamed across transformers versions.
-        **({"gradient_checkpointing": True} if params.gradient_checkpointing else {}),
+        # Mixed precision and recomputation, when the cell's knob asks for them.
+        **knobs.training_arguments(params.variant),
     )
 
 

@@ -9,15 +9,17 @@ from ..records import ENERGY_KWH, INFER_SPEED
 from .table import KEYS, configurations
 
 
-def _configurations(frame: pd.DataFrame, signal: str) -> pd.DataFrame:
-    """Every measured configuration (study rows included), seeds averaged, with a score."""
-    return configurations(frame, signal, main=False).dropna(subset=["score"])
+def _configurations(frame: pd.DataFrame, signal: str, extra=()) -> pd.DataFrame:
+    """Every measured configuration (study rows and efficiency knobs included), seeds averaged,
+    with a score: "LED-large at 1024 in bf16" competes with "LED-base at 4096"."""
+    return configurations(frame, signal, main=False, knobs=True,
+                          extra=extra).dropna(subset=["score"])
 
 
 def pareto_frontier(frame: pd.DataFrame, cost: str, signal: str = "headline") -> pd.DataFrame:
     """Non-dominated configurations per dataset: nothing else is as cheap and scores as well.
 
-    A configuration (dataset, model, length, grad_accum; seeds averaged) is dominated when
+    A configuration (dataset, model, length, grad_accum, knob; seeds averaged) is dominated when
     another on the same dataset has a cost no higher and a score no lower, one of them strictly.
     Columns whose name contains ``_per_s`` (speeds, power efficiency) are benefits, not costs:
     for them "cheaper" means faster.
@@ -30,8 +32,7 @@ def pareto_frontier(frame: pd.DataFrame, cost: str, signal: str = "headline") ->
     Returns:
         The frontier's configurations with ``cost`` and ``score``, sorted by dataset and cost.
     """
-    configs = configurations(frame, signal, main=False, extra=[cost]).dropna(subset=["score"])
-    configs = configs.dropna(subset=[cost])
+    configs = _configurations(frame, signal, extra=[cost]).dropna(subset=[cost])
     sign = -1.0 if "_per_s" in cost else 1.0  # a speed: minimise its negative
     keep = []
     for _, group in configs.groupby("dataset"):
@@ -57,7 +58,8 @@ def recommend(frame: pd.DataFrame, *, dataset: str, signal: str = "headline",
         min_infer_samples_per_s: the slowest acceptable inference; None for no limit.
 
     Returns:
-        One row (dataset, model, length, grad_accum, score, training energy, inference speed);
+        One row (dataset, model, length, grad_accum, variant, score, training energy, inference
+        speed);
         empty when nothing fits. Either way ``.attrs["reason"]`` says why. Configurations whose
         budgeted measure was not measured (NaN) never count as fitting.
     """

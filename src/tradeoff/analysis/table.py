@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..config import DATASETS
+from ..config import DATASETS, NO_KNOB
 from ..env import hardware_label
 from ..records import (
     EFFICIENCY_COLUMNS,
@@ -33,7 +33,7 @@ from ..records import (
 )
 
 # What identifies a configuration (seeds are averaged over).
-KEYS = ["dataset", "model", "length", "grad_accum"]
+KEYS = ["dataset", "model", "length", "grad_accum", "variant"]
 # Accuracy signals: the column each reads. The validation loss is lower-is-better; see `score`.
 ACCURACY_SIGNALS = {
     "headline": "accuracy",  # ROUGE geometric mean (summarization) or F1 (Qasper); higher is better
@@ -47,7 +47,7 @@ BATCH = "effective_batch_size"
 NUMERIC = ["accuracy", "acc_val_loss", "tf_accuracy", BATCH, *EFFICIENCY_COLUMNS]
 _TEXT = ["task", "source", "init", "scale", "energy_method", "accuracy_metric",
          "convergence_metric"]
-_SORT = ["dataset", "model", "length", "seed", "grad_accum"]
+_SORT = ["dataset", "model", "length", "seed", "grad_accum", "variant"]
 
 
 def _number(value) -> float:
@@ -93,7 +93,7 @@ def _row(r: RunRecord) -> dict:
     p = r.params
     row = {
         "profile": r.profile, "dataset": p.dataset, "model": p.model, "length": p.length,
-        "seed": p.seed, "grad_accum": p.gradient_accumulation_steps,
+        "seed": p.seed, "grad_accum": p.gradient_accumulation_steps, "variant": p.variant,
         "status": r.status, "reason": r.reason, "task": p.task, "source": p.source,
         "init": p.init, "scale": p.scale, "accuracy_metric": r.accuracy_metric,
         "accuracy": _number(r.accuracy.get(r.accuracy_metric)),
@@ -211,6 +211,8 @@ def ok_rows(frame: pd.DataFrame, signal: str | None = None) -> pd.DataFrame:
             rows[column] = pd.Series(dtype=object)
     if "grad_accum" not in rows:
         rows["grad_accum"] = 1
+    if "variant" not in rows:
+        rows["variant"] = NO_KNOB
     rows = rows[rows["status"] == "ok"].copy()
     for column in NUMERIC:
         rows[column] = (pd.to_numeric(rows[column], errors="coerce") if column in rows
@@ -222,27 +224,33 @@ def ok_rows(frame: pd.DataFrame, signal: str | None = None) -> pd.DataFrame:
 
 
 def main_grid(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset, only the rows with the smallest gradient accumulation (the main grid).
+    """The paper's grid: no efficiency knob and, per dataset, the smallest accumulation.
 
-    The larger accumulations of a dataset are the Qasper batch-size study, which only the
-    findings that speak of it use.
+    The larger accumulations of a dataset are the Qasper batch-size study, and the knobs
+    (:mod:`tradeoff.knobs`) are the study beyond the paper; only the findings that speak of
+    them use those rows.
     """
     if rows.empty:
         return rows
+    rows = rows[rows["variant"] == NO_KNOB]
     smallest = rows.groupby("dataset")["grad_accum"].transform("min")
     return rows[rows["grad_accum"] == smallest]
 
 
 def configurations(frame: pd.DataFrame, signal: str = "headline", *, dataset: str | None = None,
-                   main: bool = True, extra: Iterable[str] = ()) -> pd.DataFrame:
-    """Finished runs averaged over seeds: one row per dataset x model x length x accumulation.
+                   main: bool = True, knobs: bool = False, extra: Iterable[str] = ()
+                   ) -> pd.DataFrame:
+    """Finished runs averaged over seeds: one row per dataset x model x length x accumulation
+    x knob.
 
     Args:
         frame: the tidy table.
         signal: accuracy signal; its raw value goes into ``value``, its oriented value
             (higher is better) into ``score``.
         dataset: keep one dataset (None: all).
-        main: keep only each dataset's smallest accumulation (drop the batch-size study).
+        main: keep only the paper's grid (:func:`main_grid`: no knob, each dataset's
+            smallest accumulation).
+        knobs: with ``main=False``, keep the efficiency knobs' rows too (else only ``none``).
         extra: further numeric columns to average.
 
     Returns:
@@ -256,6 +264,8 @@ def configurations(frame: pd.DataFrame, signal: str = "headline", *, dataset: st
         rows = rows[rows["dataset"] == dataset]
     if main:
         rows = main_grid(rows)
+    elif not knobs:
+        rows = rows[rows["variant"] == NO_KNOB]
     columns = ["value", "score", *NUMERIC, *extra]
     if rows.empty:
         return pd.DataFrame(columns=KEYS + columns + ["value_sd", "n_seeds"])

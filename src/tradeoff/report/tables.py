@@ -167,8 +167,7 @@ def protocol_table(profile: Profile | str, frame: pd.DataFrame | None = None) ->
         ("learning rate", "SCROLLS' LED-base rate per dataset and length",
          f"{p.learning_rate:g}" if p.learning_rate is not None
          else "SCROLLS' LED-base rate per dataset and length"),
-        ("mixed precision", "no", p.mixed_precision),
-        ("gradient checkpointing", "no", "yes" if p.gradient_checkpointing else "no"),
+        ("efficiency knobs", "none (fp32, no gradient checkpointing)", ", ".join(p.variants)),
         ("inference", "validation set, batch 16", f"validation set, batch {p.infer_batch_size}"),
         ("decoding", "greedy (SCROLLS), up to 1024 target tokens", decoding),
         ("energy measurement", "Weights & Biases system metrics (NVML power, ~2 s polls)", energy),
