@@ -213,6 +213,13 @@ def test_measurement_without_gpu_is_nan_not_zero():
     assert math.isnan(nothing.total_energy_j) and nothing.method == "none"
 
 
+def test_mean_power_of_a_short_window_and_nan_for_an_instant_one():
+    half = Measurement("w", 0.5, {0: 100.0}, 50.0, "nvml-counter", "rapl")
+    assert half.avg_gpu_power_w == 200.0 and half.avg_power_w == 300.0
+    instant = Measurement("w", 0.0, {0: 100.0}, 50.0, "nvml-counter", "rapl")
+    assert math.isnan(instant.avg_gpu_power_w) and math.isnan(instant.avg_power_w)
+
+
 def test_measurement_dict_round_trip_through_json():
     m = Measurement("train", 2.0, {0: 1.5, 1: 2.5}, 3.0, "nvml-counter", "rapl")
     d = json.loads(json.dumps(m.to_dict()))
@@ -239,8 +246,26 @@ def test_nvml_counter_difference_per_device(tmp_path):
     assert m.total_energy_j == pytest.approx(1440.0)
     assert m.gpu_method == "nvml-counter" and m.cpu_method == "cpu-time-estimate"
     assert m.method == "nvml-counter+cpu-time-estimate"
+    assert math.isnan(m.idle_gpu_power_w) and math.isnan(m.idle_subtracted_energy_j)  # no baseline
     meter.close()
     hw.nvml.nvmlShutdown.assert_called_once()
+
+
+def test_gpu_indices_select_the_gpus_measured(tmp_path):
+    hw = FakeHardware()
+    meter = make_meter(hw, tmp_path, gpu_indices=[1])
+    with meter.measure("w") as window:
+        hw.advance(2.0)
+    assert window.measurement.gpu_energy_j == {1: pytest.approx(200.0)}  # GPU 1 only, 100 W
+
+
+def test_a_window_under_a_second_says_the_counter_is_coarse(tmp_path):
+    hw = FakeHardware(n_gpus=1)
+    meter = make_meter(hw, tmp_path)
+    for seconds, flagged in ((0.5, True), (1.0, False)):
+        with meter.measure("w") as window:
+            hw.advance(seconds)
+        assert ("window under 1 s" in window.measurement.reason) is flagged
 
 
 def test_cuda_visible_devices_selects_and_reindexes(tmp_path, monkeypatch):
@@ -457,6 +482,12 @@ def test_require_raises_with_fix(tmp_path):
         "nvml-counter")
 
 
+def test_without_local_rank_the_process_measures(tmp_path, monkeypatch):
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    meter = make_meter(FakeHardware(n_gpus=1), tmp_path, rank=None)
+    assert meter.rank == 0 and meter.method == "nvml-counter+cpu-time-estimate"
+
+
 @pytest.mark.parametrize("rank, env", [(1, None), (None, "2")])
 def test_non_zero_local_rank_measures_nothing(tmp_path, monkeypatch, rank, env):
     if env is not None:
@@ -542,6 +573,8 @@ def test_decimate_averages_bins():
     assert small["t_s"].iloc[0] == 2.0  # mean of 0..4
     assert small["cpu_util_pct"].tolist() == pytest.approx([0.4, 0.6] * 100)
     assert decimate(df.head(10), max_points=200).equals(df.head(10))
+    assert len(decimate(df)) == 200  # what a record keeps of a trace, by default
+    assert list(small.columns) == ["t_s", "cpu_util_pct"]  # no index column added
 
 
 def test_background_sampler_runs_and_stops(tmp_path):
