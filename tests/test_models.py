@@ -47,11 +47,14 @@ def test_mini_models_keep_family_attention_and_size_order(name):
     config = build_config(name, "mini", vocab_size=1000)
     full = build_config(name, "full", vocab_size=1000)
     assert type(config) is type(full)
+    pattern = {"bigbird_pegasus": ("attention_type", "block_size", "num_random_blocks"),
+               "longt5": ("encoder_attention_type", "local_radius", "global_block_size"),
+               "pegasus_x": ("block_size", "num_global_tokens", "stagger_local_blocks")}
     if name.startswith("led"):
         assert config.attention_window[0] < full.attention_window[0]
     else:
-        assert (config.attention_type, config.block_size, config.num_random_blocks) == \
-               (full.attention_type, full.block_size, full.num_random_blocks)
+        keys = pattern[config.model_type]
+        assert [getattr(config, k) for k in keys] == [getattr(full, k) for k in keys]
 
 
 def test_mini_base_to_large_ratio_is_roughly_the_papers():
@@ -66,3 +69,10 @@ def test_full_led_base_matches_the_checkpoint_size():
     with torch.device("meta"):
         model = AutoModelForSeq2SeqLM.from_config(build_config("led-base", "full", vocab_size=0))
     assert model.num_parameters() == pytest.approx(161.8e6, rel=0.01)
+
+
+def test_full_pegasus_x_base_matches_the_published_size():
+    # Phang et al. (2022) give PEGASUS-X Base 272M parameters.
+    with torch.device("meta"):
+        model = AutoModelForSeq2SeqLM.from_config(build_config("pegasus-x-base", "full", vocab_size=0))
+    assert model.num_parameters() == pytest.approx(272e6, rel=0.01)

@@ -69,6 +69,8 @@ def test_an_unmeasured_energy_is_nan_in_the_table_never_zero():
 # What describes the grid or where records go: outside a cell's hash.
 BOOKKEEPING = {"name", "description", "datasets", "models", "lengths", "seeds", "variants",
                "results_dir",
+               # Each cell hashes its own model's checkpoint (CellParams.checkpoint).
+               "checkpoints",
                "qasper_grad_accum_study", "batch_study_model", "qa_gpus_per_cell",
                "slurm_partition", "slurm_time_min", "slurm_mem_gb", "slurm_cpus_per_gpu",
                "slurm_setup", "slurm_additional"}
@@ -82,7 +84,7 @@ def test_every_profile_setting_is_hashed_or_bookkeeping():
         "a new Profile field must be a Settings field (hashed) or listed as bookkeeping here")
     assert not hashed & BOOKKEEPING
     assert set(CellParams.model_fields) == hashed | RESOLVED | {
-        "dataset", "model", "length", "seed", "variant", "task"}
+        "dataset", "model", "checkpoint", "length", "seed", "variant", "task"}
 
 
 def _changed(name: str, value):
@@ -133,7 +135,7 @@ def test_each_resolved_default_changes_the_hash(name, value):
     ("name", "other"), ("description", "x"), ("results_dir", "/tmp/x"),
     ("seeds", [0, 1]), ("lengths", [1024]), ("models", ["led-base"]),
     ("datasets", ["govreport"]), ("qasper_grad_accum_study", [4]),
-    ("batch_study_model", "led-large")])
+    ("batch_study_model", "led-large"), ("checkpoints", {"mine": "org/mine"})])
 def test_bookkeeping_leaves_the_hash(name, value):
     changed = Profile().model_copy(update={name: value})
     assert CELL.resolve(changed).digest == CELL.resolve(Profile()).digest

@@ -21,11 +21,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Literal, NamedTuple
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DATASETS = ("govreport", "summscreenfd", "qmsum", "qasper")
 MODELS = ("led-base", "led-large", "bigbird-large")
@@ -57,6 +58,8 @@ DEFAULT_MAX_NEW_TOKENS = {"govreport": 1024, "summscreenfd": 1024, "qmsum": 1024
 
 Dataset = Literal["govreport", "summscreenfd", "qmsum", "qasper"]
 ModelName = Literal["led-base", "led-large", "bigbird-large"]
+# A model's display name ends up in record file names.
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 class ConfigError(ValueError):
@@ -143,7 +146,12 @@ class Profile(Settings):
 
     # The grid.
     datasets: list[Dataset] = Field(list(DATASETS), description="SCROLLS datasets to run")
-    models: list[ModelName] = Field(list(MODELS), description="model presets to compare")
+    models: list[str] = Field(
+        list(MODELS), description="models to compare: presets (tradeoff.models.PRESETS) or "
+        "names of `checkpoints`")
+    checkpoints: dict[str, str] = Field(
+        {}, description="models by checkpoint, {display name: hub id or local folder with a "
+        "config.json}; each cell hashes its checkpoint string")
     lengths: list[int] = Field(list(LENGTHS), description="input lengths (tokens)")
     seeds: list[int] = Field([0], description="random seeds; one cell per seed")
     variants: list[str] = Field(
@@ -195,6 +203,27 @@ class Profile(Settings):
         for variant in variants:
             knob(variant)
         return variants
+
+    @field_validator("checkpoints")
+    @classmethod
+    def _checkpoint_names(cls, checkpoints: dict[str, str]) -> dict[str, str]:
+        from .models import PRESETS  # models imports this module
+
+        for name, checkpoint in checkpoints.items():
+            if name in PRESETS:
+                raise ValueError(f"'{name}' is a preset; give the checkpoint another name")
+            if not MODEL_NAME.fullmatch(name):
+                raise ValueError(f"model name '{name}' names record files: use letters, digits, "
+                                 f"'.', '-' and '_' only")
+            if not checkpoint.strip():
+                raise ValueError(f"model '{name}' has an empty checkpoint")
+        return checkpoints
+
+    @model_validator(mode="after")
+    def _known_models(self) -> Profile:
+        for model in self.models:
+            check_model(model, self.checkpoints)
+        return self
 
     @field_validator("max_new_tokens")
     @classmethod
@@ -263,17 +292,23 @@ class Cell(NamedTuple):
         from .knobs import knob  # knobs and models import this module
         from .models import check_length
 
-        check_cell(self)
+        from .models import check_scale
+
+        check_cell(self, profile.checkpoints)
         knob(self.variant)
-        check_length(self.model, profile.scale, self.length)
+        checkpoint = profile.checkpoints.get(self.model)
+        check_scale(self.model, profile.scale, checkpoint)
+        check_length(self.model, profile.scale, self.length, checkpoint)
         task = TASKS[self.dataset]
         settings = profile.model_dump(include=set(Settings.model_fields))
         return CellParams(
             **settings | {"gradient_accumulation_steps": self.grad_accum},
             dataset=self.dataset, model=self.model, length=self.length, seed=self.seed,
             variant=self.variant, task=task,
-            learning_rate=profile.learning_rate
-            or _nearest_anchor(SCROLLS_LEARNING_RATES[self.dataset], self.length),
+            checkpoint=checkpoint,
+            # 0 is a rate (frozen weights), not "unset".
+            learning_rate=profile.learning_rate if profile.learning_rate is not None
+            else _nearest_anchor(SCROLLS_LEARNING_RATES[self.dataset], self.length),
             num_train_epochs=profile.num_train_epochs or SCROLLS_EPOCHS[task],
             eval_steps=profile.eval_steps or PAPER_EVAL_STEPS[task],
             max_new_tokens=profile.max_new_tokens[self.dataset],
@@ -287,7 +322,8 @@ class CellParams(Settings):
     """
 
     dataset: Dataset
-    model: ModelName
+    model: str
+    checkpoint: str | None = None  # hub id or folder of a model by checkpoint; None: a preset
     length: int
     seed: int
     variant: str = NO_KNOB
@@ -305,7 +341,10 @@ class CellParams(Settings):
     @property
     def digest(self) -> str:
         """Short, stable hash of the parameters; names the run record."""
-        blob = json.dumps(self.model_dump(), sort_keys=True, default=str).encode()
+        # A preset's checkpoint follows from its name, which is hashed: leaving the empty field
+        # out keeps the names of the records made before models could be named by checkpoint.
+        exclude = {"checkpoint"} if self.checkpoint is None else set()
+        blob = json.dumps(self.model_dump(exclude=exclude), sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
     @property
@@ -359,9 +398,18 @@ def validate_profile(raw: dict, origin: str = "profile") -> Profile:
         raise ConfigError(f"{origin}: {problems}") from None
 
 
-def check_cell(cell: Cell) -> None:
+def check_cell(cell: Cell, checkpoints: dict[str, str] | None = None) -> None:
     """Reject an unknown dataset or model with one clear line (lengths are checked per model)."""
     if cell.dataset not in DATASETS:
         raise ConfigError(f"unknown dataset '{cell.dataset}'; valid: {', '.join(DATASETS)}")
-    if cell.model not in MODELS:
-        raise ConfigError(f"unknown model '{cell.model}'; valid: {', '.join(MODELS)}")
+    check_model(cell.model, checkpoints or {})
+
+
+def check_model(model: str, checkpoints: dict[str, str]) -> None:
+    """A model is a preset or a name of the profile's ``checkpoints``; else one clear line."""
+    from .models import PRESETS  # models imports this module
+
+    if model not in PRESETS and model not in checkpoints:
+        named = f"; by checkpoint: {', '.join(checkpoints)}" if checkpoints else ""
+        raise ConfigError(f"unknown model '{model}'; valid: {', '.join(PRESETS)}{named} (name "
+                          f"other models in the profile's `checkpoints`)")

@@ -1,16 +1,25 @@
-"""Model presets: LED base/large and BigBird-Pegasus large, each pretrained or random, full or mini.
+"""Models of the grid: presets (the paper's LED base/large and BigBird-Pegasus large, and LongT5
+and Pegasus-X, which came after it), each pretrained or random, full or mini, and models named by
+checkpoint.
 
 ``full`` is the paper's exact architecture (the published checkpoints' configs, written out here
 so a random-init model builds offline). ``mini`` keeps each family's attention pattern (LED's
 sliding window with global attention on the first token; BigBird's block-sparse attention with
 the same block size and random blocks) and roughly the base:large size ratio, small enough to
 train on a 2-core CPU.
+
+A profile may also name a model by checkpoint (``checkpoints: {name: hub id or local folder}``):
+its architecture is the checkpoint's ``config.json``, at the one size it has. What the grid does
+differently per family is keyed by the config's ``model_type`` (:data:`FAMILY_HANDLING`): LED gets
+global attention on the first token, BigBird-Pegasus the block-sparse guard; any other
+encoder-decoder that ``AutoModelForSeq2SeqLM`` builds runs as it is.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .config import ConfigError
 
@@ -23,9 +32,10 @@ class Preset:
 
     name: str
     checkpoint: str
-    family: str  # "led" or "bigbird_pegasus"
+    family: str  # the config's model_type: "led", "bigbird_pegasus", "longt5", "pegasus_x"
     full: dict = field(repr=False)
     mini: dict = field(repr=False)
+    after_paper: bool = False  # an architecture published after the paper (not in its grid)
 
 
 def _led(d_model: int, layers: int, heads: int, ffn: int, window: int, max_source: int, vocab: int | None):
@@ -45,6 +55,32 @@ def _bigbird(d_model: int, layers: int, heads: int, ffn: int, vocab: int | None)
     return arch | ({"vocab_size": vocab} if vocab else {})
 
 
+def _longt5(d_model: int, layers: int, heads: int, ffn: int, vocab: int | None):
+    # Transient-global attention as google/long-t5-tglobal-base's config.json: a local radius of
+    # 127 tokens, one global token per 16-token block, gated-GELU feed-forward, T5's 32
+    # relative-position buckets up to distance 128. tie_word_embeddings False is T5.1.1's flag;
+    # transformers 5 reads it as "no decoder-output scaling" and ties the output layer to the
+    # embeddings anyway (LongT5Config.__post_init__), so the built model has 222.9M parameters.
+    arch = dict(d_model=d_model, d_kv=d_model // heads, num_layers=layers,
+                num_decoder_layers=layers, num_heads=heads, d_ff=ffn,
+                encoder_attention_type="transient-global", local_radius=127,
+                global_block_size=16, feed_forward_proj="gated-gelu", tie_word_embeddings=False,
+                relative_attention_num_buckets=32, relative_attention_max_distance=128,
+                pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
+    return arch | ({"vocab_size": vocab} if vocab else {})
+
+
+def _pegasus_x(d_model: int, layers: int, heads: int, ffn: int, vocab: int | None):
+    # Block-local attention with staggered blocks of 512 tokens and 128 global tokens, sinusoidal
+    # positions, ReLU, as google/pegasus-x-base's config.json.
+    arch = dict(d_model=d_model, encoder_layers=layers, decoder_layers=layers,
+                encoder_attention_heads=heads, decoder_attention_heads=heads,
+                encoder_ffn_dim=ffn, decoder_ffn_dim=ffn, max_position_embeddings=16384,
+                block_size=512, num_global_tokens=128, stagger_local_blocks=True,
+                activation_function="relu", scale_embedding=True)
+    return arch | ({"vocab_size": vocab} if vocab else {})
+
+
 # Full sizes follow the checkpoints' config.json; vocab sizes are kept so a random-init model's
 # embedding and output layers cost what the real ones do. Mini sizes mirror the checkpoints'
 # shape: LED-large has twice LED-base's layers at 4/3 its width (2.6x the parameters at a 4k
@@ -60,6 +96,23 @@ PRESETS = {
     "bigbird-large": Preset("bigbird-large", "google/bigbird-pegasus-large-pubmed", "bigbird_pegasus",
                             full=_bigbird(1024, 16, 16, 4096, 96103),
                             mini=_bigbird(128, 4, 4, 512, None)),
+    # After the paper. google/long-t5-tglobal-base's config.json (Hub commit 452ea23): d_model
+    # 768, d_kv 64, 12 heads, d_ff 2048, 12 + 12 layers, vocabulary 32128.
+    "longt5-base": Preset("longt5-base", "google/long-t5-tglobal-base", "longt5",
+                          full=_longt5(768, 12, 12, 2048, 32128),
+                          mini=_longt5(96, 2, 4, 384, None), after_paper=True),
+    # google/pegasus-x-base's config.json as fine-tuned copies on the Hub reproduce it (its
+    # _name_or_path): d_model 768, 12 heads, feed-forward 3072, 12 + 12 layers; the vocabulary
+    # is Pegasus' 96103 (transformers' PegasusXConfig default).
+    "pegasus-x-base": Preset("pegasus-x-base", "google/pegasus-x-base", "pegasus_x",
+                             full=_pegasus_x(768, 12, 12, 3072, 96103),
+                             mini=_pegasus_x(96, 2, 4, 384, None), after_paper=True),
+}
+# How the grid treats a family, keyed by the config's model_type; any other encoder-decoder runs
+# as transformers builds it, with no family-specific input or guard.
+FAMILY_HANDLING = {
+    "led": "global attention on the first token (global_attention_mask)",
+    "bigbird_pegasus": "block-sparse guard (guard_block_sparse)",
 }
 
 
@@ -92,18 +145,129 @@ def global_attention_mask(input_ids):
     return mask
 
 
-def max_input_length(name: str, scale: str) -> int:
-    """The longest input the preset's position embeddings allow."""
-    arch = getattr(get_preset(name), scale)
-    return arch.get("max_encoder_position_embeddings", arch.get("max_position_embeddings"))
+def position_limit(config) -> int | None:
+    """The longest input a config's position embeddings allow; None for relative positions.
+
+    LED has a learned table of ``max_encoder_position_embeddings``; BigBird-Pegasus, Pegasus-X
+    and BART-like models one of ``max_position_embeddings`` (Pegasus-X's are sinusoidal, but it
+    was pretrained and published for that limit). T5-like models (LongT5 among them) have no
+    position table: relative-position buckets (``relative_attention_num_buckets``) take any
+    distance, so no position bounds the input and only memory does; their ``n_positions`` is a
+    leftover T5 field the model never reads.
+    """
+    values = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    if "max_encoder_position_embeddings" in values:
+        return values["max_encoder_position_embeddings"]
+    if "relative_attention_num_buckets" in values:
+        return None
+    return values.get("max_position_embeddings")
 
 
-def check_length(name: str, scale: str, length: int) -> None:
-    """Reject a length of 0 or beyond the model's positions before anything is built."""
-    limit = max_input_length(name, scale)
+def max_input_length(name: str, scale: str) -> int | None:
+    """The longest input the preset's position embeddings allow (None: no position limit)."""
+    return position_limit(getattr(get_preset(name), scale))
+
+
+def check_length(name: str, scale: str, length: int, checkpoint: str | None = None) -> None:
+    """Reject a length of 0 or beyond the model's positions before anything is built.
+
+    Args:
+        name: preset name, or the display name of a model by checkpoint.
+        scale: "full" or "mini" (a model by checkpoint has its config's size only).
+        length: input tokens.
+        checkpoint: hub id or local folder of a model by checkpoint; None for a preset.
+
+    Raises:
+        ConfigError: a length the model cannot take, or a checkpoint that cannot run.
+    """
+    if checkpoint is None:
+        limit = max_input_length(name, scale)
+    else:
+        limit = position_limit(checkpoint_config(name, checkpoint))
+    if limit is None:
+        if length <= 0:
+            raise ConfigError(f"input length {length} is impossible for {name} ({scale}): "
+                              f"it must be at least 1 token")
+        return
     if not 0 < length <= limit:
         raise ConfigError(f"input length {length} is impossible for {name} ({scale}): "
                           f"it must be between 1 and {limit} tokens")
+
+
+def checkpoint_config(name: str, checkpoint: str):
+    """The config of a model named by checkpoint, checked to be an encoder-decoder the grid runs.
+
+    A local folder is read as it is; a hub id is read from the Hugging Face cache (downloaded
+    when online: only ``config.json``, a few kB).
+
+    Args:
+        name: the model's display name in the profile.
+        checkpoint: a hub id (``google/long-t5-tglobal-base``) or a folder with ``config.json``.
+
+    Returns:
+        The transformers config.
+
+    Raises:
+        ConfigError: no config found, an unknown ``model_type``, or a model that is not a
+            sequence-to-sequence model (decoder-only, encoder-only).
+    """
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES
+
+    local = Path(checkpoint).expanduser()
+    if local.is_dir() and not (local / "config.json").is_file():
+        raise ConfigError(f"model '{name}': folder {checkpoint} has no config.json")
+    try:
+        config = AutoConfig.from_pretrained(str(local) if local.is_dir() else checkpoint)
+    except (OSError, ValueError, KeyError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConfigError(f"model '{name}': cannot read the config of checkpoint "
+                          f"'{checkpoint}': {reason}") from None
+    if config.model_type not in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES:
+        raise ConfigError(
+            f"model '{name}' (checkpoint '{checkpoint}') has model_type '{config.model_type}', "
+            f"which is not an encoder-decoder the grid can run (AutoModelForSeq2SeqLM: led, "
+            f"bigbird_pegasus, longt5, pegasus_x, t5, bart, ...)")
+    return config
+
+
+def layer_counts(config) -> tuple[int, int]:
+    """(encoder, decoder) depth of a config, whichever naming its family uses."""
+    values = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    if "encoder_layers" in values:
+        return values["encoder_layers"], values["decoder_layers"]
+    encoder = values["num_layers"]  # T5-like
+    return encoder, values.get("num_decoder_layers") or encoder
+
+
+def set_layer_counts(config, encoder_layers: int, decoder_layers: int) -> None:
+    """Change a config's depth in place (LED also gets one attention window per encoder layer)."""
+    if config.model_type == "led":
+        window = config.attention_window
+        window = window[0] if isinstance(window, list) else window
+        config.attention_window = [window] * encoder_layers
+    if hasattr(config, "encoder_layers"):
+        config.encoder_layers, config.decoder_layers = encoder_layers, decoder_layers
+    else:
+        config.num_layers, config.num_decoder_layers = encoder_layers, decoder_layers
+
+
+def _set_dropout(config, dropout: float) -> None:
+    # BART-like configs call it ``dropout``, T5-like ones ``dropout_rate``; passing the wrong
+    # name to a config stores an attribute that nothing reads.
+    key = "dropout" if "dropout" in config.to_dict() else "dropout_rate"
+    setattr(config, key, dropout)
+
+
+def _special_tokens(config, tokenizer) -> None:
+    # LED keeps BART's convention (the decoder starts with </s>); Pegasus- and T5-like models
+    # start it with the padding token.
+    config.pad_token_id = tokenizer.pad_token_id
+    config.eos_token_id = tokenizer.eos_token_id
+    if "bos_token_id" in config.to_dict():
+        config.bos_token_id = tokenizer.bos_token_id
+    config.decoder_start_token_id = (tokenizer.eos_token_id if config.model_type == "led"
+                                     else tokenizer.pad_token_id)
 
 
 def build_config(name: str, scale: str, vocab_size: int, tokenizer=None, dropout: float = 0.1):
@@ -117,60 +281,82 @@ def build_config(name: str, scale: str, vocab_size: int, tokenizer=None, dropout
         dropout: dropout probability.
 
     Returns:
-        An ``LEDConfig`` or ``BigBirdPegasusConfig``.
+        The family's config (``LEDConfig``, ``BigBirdPegasusConfig``, ``LongT5Config``,
+        ``PegasusXConfig``).
     """
-    from transformers import BigBirdPegasusConfig, LEDConfig
+    from transformers import AutoConfig
 
     preset = get_preset(name)
     arch = dict(getattr(preset, scale))
     arch.setdefault("vocab_size", vocab_size)
+    config = AutoConfig.for_model(preset.family, **arch)
     if tokenizer is not None:
-        arch.update(pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-                    eos_token_id=tokenizer.eos_token_id,
-                    decoder_start_token_id=tokenizer.eos_token_id
-                    if preset.family == "led" else tokenizer.pad_token_id)
-    arch.update(dropout=dropout)
-    config_class = LEDConfig if preset.family == "led" else BigBirdPegasusConfig
-    return config_class(**arch)
+        _special_tokens(config, tokenizer)
+    _set_dropout(config, dropout)
+    return config
+
+
+def check_scale(name: str, scale: str, checkpoint: str | None) -> None:
+    """A model by checkpoint has one size, its config's: scale 'mini' exists for presets only."""
+    if checkpoint is not None and scale != "full":
+        raise ConfigError(f"model '{name}' is named by checkpoint and has only its config's "
+                          f"size: use scale 'full' (for a CPU-sized run, point it at a folder "
+                          f"with a smaller config.json)")
 
 
 def build_model(name: str, init: str, scale: str, tokenizer=None, vocab_size: int = 8000,
-                dropout: float = 0.1):
-    """Build a preset's model (and, for pretrained ones, its tokenizer).
+                dropout: float = 0.1, checkpoint: str | None = None):
+    """Build a model (and, for pretrained ones, its tokenizer).
 
     Args:
-        name: preset name ("led-base", "led-large", "bigbird-large").
-        init: "pretrained" (download the checkpoint) or "random" (build from config).
+        name: preset name ("led-base", ..., "pegasus-x-base") or a model's display name.
+        init: "pretrained" (the checkpoint's weights) or "random" (built from the config).
         scale: "full" or "mini"; mini models have no pretrained weights.
         tokenizer: the tokenizer for a random-init model (trained on the training split).
         vocab_size: vocabulary of a random-init mini model.
         dropout: dropout probability (SCROLLS: 0.1).
+        checkpoint: hub id or local folder of a model named by checkpoint (None: the preset's).
 
     Returns:
         ``(model, tokenizer)``.
     """
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    preset = get_preset(name)
+    check_scale(name, scale, checkpoint)
+    source = checkpoint or get_preset(name).checkpoint
     if init == "pretrained":
         if scale != "full":
             raise ConfigError(f"{name}: pretrained weights exist only at scale 'full'")
-        tokenizer = AutoTokenizer.from_pretrained(preset.checkpoint)
-        model = AutoModelForSeq2SeqLM.from_pretrained(preset.checkpoint, dropout=dropout)
+        config = (checkpoint_config(name, checkpoint) if checkpoint
+                  else build_config(name, "full", vocab_size=vocab_size))
+        dropout_key = "dropout" if "dropout" in config.to_dict() else "dropout_rate"
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForSeq2SeqLM.from_pretrained(source, **{dropout_key: dropout})
     else:
         if tokenizer is None:
             raise ValueError("a random-init model needs the tokenizer trained for it")
-        config = build_config(name, scale, vocab_size=len(tokenizer), tokenizer=tokenizer,
-                              dropout=dropout)
+        if checkpoint:
+            config = checkpoint_config(name, checkpoint)
+            config.vocab_size = len(tokenizer)
+            _special_tokens(config, tokenizer)
+            _set_dropout(config, dropout)
+        else:
+            config = build_config(name, scale, vocab_size=len(tokenizer), tokenizer=tokenizer,
+                                  dropout=dropout)
         model = AutoModelForSeq2SeqLM.from_config(config)
     # LED and BigBird-Pegasus take **kwargs in forward but average their loss themselves,
     # ignoring the token count the Trainer passes; left as is, the Trainer would skip its own
     # division by the accumulation steps (and multiply by the world size under DDP), scaling
     # the gradients and the logged loss by those factors.
     model.accepts_loss_kwargs = False
-    if preset.family == "bigbird_pegasus":
+    if model.config.model_type == "bigbird_pegasus":
         guard_block_sparse(model)
     return model, tokenizer
+
+
+def uses_global_attention(config) -> bool:
+    """LED takes a ``global_attention_mask`` (keyed by the config's model_type)."""
+    return config.model_type == "led"
 
 
 def guard_block_sparse(model) -> None:
@@ -196,16 +382,31 @@ def guard_block_sparse(model) -> None:
     encoder.register_forward_hook(record, with_kwargs=True)
 
 
-def describe_model(model, name: str, init: str, scale: str) -> dict:
+def describe_model(model, name: str, init: str, scale: str, checkpoint: str | None = None) -> dict:
     """What actually ran: architecture, size, attention pattern and its padding."""
     config = model.config
+    encoder_layers, decoder_layers = layer_counts(config)
     info = {
-        "preset": name, "checkpoint": get_preset(name).checkpoint, "init": init, "scale": scale,
+        "preset": name, "checkpoint": checkpoint or get_preset(name).checkpoint,
+        "by_checkpoint": checkpoint is not None, "model_type": config.model_type,
+        "init": init, "scale": scale,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "d_model": config.d_model, "encoder_layers": config.encoder_layers,
-        "decoder_layers": config.decoder_layers, "vocab_size": config.vocab_size,
+        "d_model": config.d_model, "encoder_layers": encoder_layers,
+        "decoder_layers": decoder_layers, "vocab_size": config.vocab_size,
+        "position_limit": position_limit(config),
     }
-    if is_led(name):
+    if config.model_type == "longt5":
+        return info | {"attention": config.encoder_attention_type,
+                       "local_radius": config.local_radius,
+                       "global_block_size": config.global_block_size}
+    if config.model_type == "pegasus_x":
+        return info | {"attention": "block-local + global tokens",
+                       "block_size": config.block_size,
+                       "num_global_tokens": config.num_global_tokens,
+                       "stagger_local_blocks": config.stagger_local_blocks}
+    if config.model_type not in FAMILY_HANDLING:
+        return info | {"attention": "as the model's own implementation (no family handling)"}
+    if config.model_type == "led":
         window = config.attention_window
         info |= {"attention": "sliding window + global attention on the first token",
                  "attention_window": window[0] if isinstance(window, list) else window,

@@ -117,7 +117,7 @@ def _execute(params: CellParams, data, show_progress: bool) -> dict:
     from .env import describe_environment
     from .infer import timed_generate
     from .metrics import load_scrolls_metric
-    from .models import build_model, describe_model, is_led
+    from .models import build_model, describe_model, uses_global_attention
     from .train import (
         HEADLINE_METRIC,
         TEACHER_FORCED_PREFIX,
@@ -143,11 +143,12 @@ def _execute(params: CellParams, data, show_progress: bool) -> dict:
         texts = list(data["train"]["input"]) + list(data["train"]["output"])
         tokenizer = train_tokenizer(texts, params.vocab_size, CACHE_DIR / "tokenizers")
     model, tokenizer = build_model(params.model, params.init, params.scale,
-                                   tokenizer=tokenizer, dropout=params.dropout)
+                                   tokenizer=tokenizer, dropout=params.dropout,
+                                   checkpoint=params.checkpoint)
     model = knobs.before_training(model, params.variant)
     knob_training = knobs.describe_variant(model, params.variant)
     logits_dtypes = knobs.watch_logits_dtype(model)
-    global_first_token = is_led(params.model)
+    global_first_token = uses_global_attention(model.config)
     train_set = tokenize(data["train"], tokenizer, params.length, params.max_target_length,
                          global_first_token, params.pad_targets)
     eval_set = tokenize(data["validation"], tokenizer, params.length, params.max_target_length,
@@ -170,7 +171,8 @@ def _execute(params: CellParams, data, show_progress: bool) -> dict:
         train_metrics = trainer.train().metrics
         training = summarize_training(trainer, train_metrics, energy)
         knob_training["logits_dtype"] = sorted(logits_dtypes)
-        trained = describe_model(trainer.model, params.model, params.init, params.scale)
+        trained = describe_model(trainer.model, params.model, params.init, params.scale,
+                                 params.checkpoint)
         # The inference side of the knob (int8 weights; LoRA merged; pruning made permanent)
         # applies to both the teacher-forced validation and the generation.
         trainer.model = trainer.model_wrapped = knobs.before_inference(trainer.model,
