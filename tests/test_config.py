@@ -79,11 +79,27 @@ def test_hash_changes_with_results_but_not_with_bookkeeping():
     assert cell.resolve(a).digest != cell._replace(seed=1).resolve(a).digest
 
 
+def test_a_learning_rate_of_zero_is_kept_not_replaced_by_the_scrolls_rate():
+    # 0 freezes the weights (the rehearsal's plateau); only None means "SCROLLS' rate".
+    cell = Cell("govreport", "led-base", 1024)
+    assert cell.resolve(validate_profile({"learning_rate": 0.0})).learning_rate == 0.0
+    assert cell.resolve(validate_profile({})).learning_rate == 1e-4
+
+
 @pytest.mark.parametrize("model, scale, limit", [
-    ("led-base", "full", 16384), ("bigbird-large", "full", 4096), ("led-large", "mini", 4096)])
+    ("led-base", "full", 16384), ("bigbird-large", "full", 4096), ("led-large", "mini", 4096),
+    ("pegasus-x-base", "full", 16384)])
 def test_length_limits(model, scale, limit):
     assert max_input_length(model, scale) == limit
     check_length(model, scale, limit)
     for bad in (0, limit + 1):
         with pytest.raises(ConfigError, match="impossible"):
             check_length(model, scale, bad)
+
+
+def test_longt5_has_no_position_limit():
+    # Relative-position buckets: any length is possible as far as positions go.
+    assert max_input_length("longt5-base", "full") is None
+    check_length("longt5-base", "full", 65536)
+    with pytest.raises(ConfigError, match="at least 1 token"):
+        check_length("longt5-base", "full", 0)
