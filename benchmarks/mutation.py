@@ -8,6 +8,12 @@ the package itself does not depend on.
 
     python benchmarks/mutation.py                      # records.py and config.py
     python benchmarks/mutation.py --paths src/tradeoff/analysis/claims.py --tests tests/test_claims.py
+    python benchmarks/mutation.py --paths src/tradeoff/train.py --tests tests/test_numbers.py \
+        --mutants 'tradeoff.train.x_tokenize__mutmut_*'  # one function of a module
+
+mutmut mutates whole files; ``--mutants`` runs only the mutants whose names match (fnmatch
+patterns, ``<module>.x_<function>__mutmut_<n>``), and the others count as "not checked", which the
+rate leaves out. ``--show`` prints each survivor's diff (``mutmut show``) for triage.
 """
 
 from __future__ import annotations
@@ -30,7 +36,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--paths", nargs="+", default=DEFAULT_PATHS, help="modules to mutate")
     parser.add_argument("--tests", nargs="+", default=DEFAULT_TESTS, help="tests that guard them")
-    parser.add_argument("--show", action="store_true", help="print each surviving mutant")
+    parser.add_argument("--mutants", nargs="+", default=[],
+                        help="run only the mutants matching these name patterns (fnmatch)")
+    parser.add_argument("--show", action="store_true", help="print each surviving mutant's diff")
     args = parser.parse_args()
     mutmut = shutil.which("mutmut") or str(Path(sys.executable).parent / "mutmut")
     with tempfile.TemporaryDirectory(prefix="mutation-") as tmp:
@@ -44,8 +52,8 @@ def main() -> int:
                     'also_copy = ["params/", "src/tradeoff/"]\n')
         # The mutated copy must win over the editable install of the package.
         env = os.environ | {"PYTHONPATH": "src"}
-        run = subprocess.run([mutmut, "run", "--max-children", "2"], cwd=work, env=env,
-                             capture_output=True, text=True)
+        run = subprocess.run([mutmut, "run", "--max-children", "2", *args.mutants], cwd=work,
+                             env=env, capture_output=True, text=True)
         if run.returncode != 0:
             tail = (run.stdout + run.stderr).replace("\r", "\n").strip().splitlines()[-15:]
             print("mutmut did not finish:\n" + "\n".join(tail), file=sys.stderr)
@@ -60,7 +68,8 @@ def main() -> int:
         # Mutants some test ran to a verdict; "no tests" and "not checked" have none.
         tested = sum(n for state, n in counts.items()
                      if state not in ("no tests", "not checked"))
-        print(f"modules: {', '.join(args.paths)}; tests: {', '.join(args.tests)}")
+        print(f"modules: {', '.join(args.paths)}; tests: {', '.join(args.tests)}"
+              + (f"; mutants: {', '.join(args.mutants)}" if args.mutants else ""))
         print("mutants: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
         if tested:
             print(f"survival rate: {len(survived)}/{tested} = {len(survived) / tested:.1%} "
