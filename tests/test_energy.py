@@ -15,6 +15,7 @@ import gc
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -89,6 +90,7 @@ class FakeHardware:
         self.mem_mib = [1024.0] * n_gpus
         self.busy_cores = 1.0
         self.counter_fails = False  # the next energy-counter reads raise (a lost GPU, say)
+        self.reads_fail = False  # the next power, utilisation and memory reads raise
         self.cpu_s = 50.0
         self.nvml = self._fake_nvml(n_gpus, counter, init_error)
 
@@ -122,8 +124,15 @@ class FakeHardware:
             return int(self.energy_mj[handle])
 
         def field_values(handle, fieldIds):  # Zeus reads power as an NVML field value
+            if self.reads_fail:
+                raise pynvml.NVMLError(pynvml.NVML_ERROR_UNKNOWN)
             value = SimpleNamespace(uiVal=int(self.power_w[handle] * 1000))
             return [SimpleNamespace(nvmlReturn=pynvml.NVML_SUCCESS, value=value)]
+
+        def read(value):
+            if self.reads_fail:
+                raise pynvml.NVMLError(pynvml.NVML_ERROR_UNKNOWN)
+            return value
 
         def not_grace_hopper(handle):
             raise pynvml.NVMLError_NotSupported()
@@ -142,9 +151,9 @@ class FakeHardware:
             "nvmlDeviceGetC2cModeInfoV": not_grace_hopper,
             "nvmlDeviceGetFieldValues": field_values,
             "nvmlDeviceGetUtilizationRates":
-                lambda handle: SimpleNamespace(gpu=self.util_pct[handle], memory=0),
+                lambda handle: read(SimpleNamespace(gpu=self.util_pct[handle], memory=0)),
             "nvmlDeviceGetMemoryInfo":
-                lambda handle: SimpleNamespace(used=int(self.mem_mib[handle] * MIB)),
+                lambda handle: read(SimpleNamespace(used=int(self.mem_mib[handle] * MIB))),
         }
         # autospec: a call that the real pynvml would reject fails here too.
         fns = {name: mock.create_autospec(getattr(pynvml, name), side_effect=impl)
@@ -238,7 +247,7 @@ def test_nvml_counter_difference_per_device(tmp_path):
     meter.begin("train")
     hw.advance(4.0)
     m = meter.end("train")
-    assert m.time_s == 4.0
+    assert m.key == "train" and m.time_s == 4.0
     assert m.gpu_energy_j == {0: pytest.approx(1000.0), 1: pytest.approx(400.0)}  # 250/100 W
     assert m.total_gpu_energy_j == pytest.approx(1400.0)
     assert m.avg_gpu_power_w == pytest.approx(350.0)
@@ -297,6 +306,27 @@ def test_sampled_power_is_integrated_with_trapezoid(tmp_path):
     assert meter.describe()["gpu"]["devices"][0]["energy_counter"] is False
 
 
+def test_sampled_power_over_uneven_intervals_and_failed_reads(tmp_path):
+    hw = FakeHardware(n_gpus=1, counter=False)
+    meter = make_meter(hw, tmp_path)
+    hw.power_w[0] = 100.0
+    meter.begin("w")  # 100 W at t=0
+    hw.advance(0.5)
+    hw.power_w[0] = 300.0
+    meter.sample_now()  # 300 W at t=0.5: (100 + 300) / 2 x 0.5 s = 100 J
+    hw.advance(1.0)
+    hw.reads_fail = True
+    meter.sample_now()  # lost at t=1.5: NaN in the trace, bridged in the energy
+    hw.advance(1.0)
+    hw.reads_fail = False
+    hw.power_w[0] = 100.0
+    m = meter.end("w")  # 100 W at t=2.5: (300 + 100) / 2 x 2 s = 400 J
+    assert m.gpu_energy_j[0] == pytest.approx(100.0 + 400.0)
+    lost = meter.trace("w").iloc[2]
+    assert lost["t_s"] == 1.5
+    assert lost[["gpu0_power_w", "gpu0_util_pct", "gpu0_mem_mib"]].isna().all()
+
+
 def test_overlapping_windows(tmp_path):
     hw = FakeHardware(n_gpus=1)
     meter = make_meter(hw, tmp_path)
@@ -352,6 +382,34 @@ def test_rapl_sums_packages_and_dram_only(tmp_path):
     assert len(meter.describe()["cpu"]["rapl_domains"]) == 2
 
 
+def test_rapl_window_under_a_joule_or_with_no_energy_is_a_number(tmp_path):
+    package, _ = make_powercap(tmp_path / "powercap", package_uj=1_000_000, dram_uj=0)
+    meter = make_meter(FakeHardware(n_gpus=0), tmp_path)
+    with meter.measure("idle") as window:
+        pass
+    assert window.measurement.cpu_energy_j == 0.0
+    meter.begin("w")
+    set_uj(package, 1_500_000)  # +0.5 J
+    m = meter.end("w")
+    assert m.cpu_energy_j == pytest.approx(0.5) and "Zeus sees no GPU" in m.reason
+
+
+def test_gpu_counter_and_rapl_measured_leave_no_reason(tmp_path):
+    make_powercap(tmp_path / "powercap", package_uj=0, dram_uj=0)
+    hw = FakeHardware(n_gpus=1)
+    meter = make_meter(hw, tmp_path)
+    with meter.measure("w") as window:
+        hw.advance(2.0)
+    assert window.measurement.method == "nvml-counter+rapl" and window.measurement.reason == ""
+
+
+def test_rapl_through_zeus_daemon_counts_its_package_zones():
+    # zeusd reads RAPL for Zeus: its CPU objects have no file objects, and are package zones.
+    daemon = SimpleNamespace(cpus=[SimpleNamespace()], get_total_energy_consumption=lambda i: None)
+    with mock.patch.object(zeus.device, "get_cpus", lambda: daemon):
+        assert energy.backends.open_rapl() == (daemon, [0], [], "")
+
+
 def test_rapl_wraparound(tmp_path):
     root = tmp_path / "powercap"
     package, dram = make_powercap(root, package_uj=9_000_000, dram_uj=100_000)
@@ -397,6 +455,42 @@ def test_unreadable_rapl_falls_back_to_labelled_estimate(tmp_path, monkeypatch):
         make_meter(hw, tmp_path, require="rapl")
 
 
+def test_cpu_time_estimate_counts_user_system_and_reaped_children(tmp_path, monkeypatch):
+    meter = make_meter(FakeHardware(n_gpus=0), tmp_path, cpu_time_s=None)  # psutil's times
+    times = SimpleNamespace(user=1.0, system=2.0, children_user=4.0, children_system=8.0)
+    process = SimpleNamespace(cpu_times=lambda: times,
+                              memory_info=lambda: SimpleNamespace(rss=512 * MIB))
+    monkeypatch.setattr(meter, "_process", process)
+    meter.begin("w")
+    times = SimpleNamespace(user=1.5, system=3.0, children_user=6.0, children_system=12.0)
+    m = meter.end("w")
+    assert m.cpu_energy_j == pytest.approx((0.5 + 1.0 + 2.0 + 4.0) * 10.0)
+    assert meter.trace("w")["rss_mib"].tolist() == [512.0, 512.0]
+
+
+def test_cpu_utilisation_is_cpu_seconds_per_wall_second(tmp_path):
+    hw = FakeHardware(n_gpus=0)
+    meter = make_meter(hw, tmp_path)
+    meter.sample_now()
+    hw.busy_cores = 1.5
+    hw.advance(0.5)
+    meter.sample_now()
+    assert meter.trace()["cpu_util_pct"].iloc[-1] == pytest.approx(150.0)
+
+
+def test_window_edges_synchronise_the_accelerator(tmp_path, monkeypatch):
+    cuda = SimpleNamespace(is_available=lambda: True, is_initialized=lambda: True,
+                           synchronize=mock.Mock())
+    monkeypatch.setitem(sys.modules, "torch", SimpleNamespace(cuda=cuda))
+    hw = FakeHardware(n_gpus=1)
+    meter = make_meter(hw, tmp_path)
+    meter.begin("w")
+    assert cuda.synchronize.call_count == 1
+    hw.advance(2.0)
+    meter.end("w")
+    assert cuda.synchronize.call_count == 2
+
+
 def test_wrap_before_zeus_tracker_polled_is_nan_not_negative(tmp_path):
     # Zeus counts a wrap only once its tracker process has polled the file (every 0.1-1 s):
     # a window edge read in between comes out one range short. Here the tracker never polls.
@@ -422,6 +516,31 @@ def test_failed_counter_read_at_window_edge_is_nan_with_reason(tmp_path):
     with meter.measure("next") as window:  # the meter goes on
         hw.advance(2.0)
     assert window.measurement.gpu_energy_j[0] == pytest.approx(500.0)
+
+
+def test_failed_counter_read_at_window_start_is_nan_with_reason(tmp_path):
+    hw = FakeHardware(n_gpus=1)
+    meter = make_meter(hw, tmp_path)
+    hw.counter_fails = True
+    meter.begin("w")
+    hw.counter_fails = False
+    hw.advance(2.0)
+    m = meter.end("w")  # Zeus never opened the window: NaN, not an error
+    assert math.isnan(m.gpu_energy_j[0]) and "read through Zeus failed" in m.reason
+
+
+def test_describe_gives_the_setup_page_its_table(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    meter = make_meter(FakeHardware(init_error=True), tmp_path, cpu_watts_per_core=12.0,
+                       sample_interval_s=0.5)
+    d = meter.describe()
+    assert d["rank"] == 0 and d["method"] == "cpu-time-estimate"
+    assert d["reason"] == meter.reason and "ESTIMATE" in d["reason"]
+    assert d["gpu"] == {"method": "none", "devices": [], "cuda_visible_devices": "0"}
+    assert d["cpu"] == {"method": "cpu-time-estimate", "rapl_domains": [],
+                        "cpu_watts_per_core": 12.0}
+    assert d["sampler"] == {"running": False, "interval_s": 0.5}
+    assert math.isnan(d["idle_power_w"]["gpu"]) and math.isnan(d["idle_power_w"]["cpu"])
 
 
 def test_describe_says_what_zeus_found(tmp_path):
@@ -535,6 +654,7 @@ def test_trace_columns_and_summary(tmp_path):
         hw.util_pct[1] = util
         hw.mem_mib[1] = 10 * util
         meter.sample_now()
+    assert meter.trace("w")["t_s"].tolist() == [0.0, 1.0, 2.0, 3.0]  # open: from its start
     meter.end("w")
     df = meter.trace("w")
     assert list(df.columns) == [
@@ -587,6 +707,7 @@ def test_background_sampler_runs_and_stops(tmp_path):
     assert len(meter.trace()) >= 3
     assert meter.describe()["sampler"]["running"] is True
     meter.close()
+    meter.close()  # safe twice (the pipeline's finally and a with block)
     assert meter.describe()["sampler"]["running"] is False
     n = len(meter.trace())
     time.sleep(0.05)

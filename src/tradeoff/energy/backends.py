@@ -32,8 +32,7 @@ def open_gpus(indices: Iterable[int] | None = None) -> tuple[Any, list[dict[str,
         gpus = get_gpus()
     except Exception as err:  # whatever fails here, there is no GPU to measure
         return None, [], f"NVML unavailable: Zeus opened no GPU ({err})"
-    devices = [{"index": i, "nvml_index": getattr(gpus.gpus[i], "gpu_index", i),
-                "name": str(gpus.get_name(i)),
+    devices = [{"index": i, "nvml_index": gpus.gpus[i].gpu_index, "name": str(gpus.get_name(i)),
                 "energy_counter": bool(gpus.supports_get_total_energy_consumption(i))}
                for i in (range(len(gpus)) if indices is None else indices)]
     return (gpus, devices, "") if devices else (None, [], "Zeus sees no GPU")

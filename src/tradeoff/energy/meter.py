@@ -257,7 +257,7 @@ class EnergyMeter:
         self.begin("idle-baseline")
         self._sleep(seconds)
         m = self.end("idle-baseline")
-        self._idle_gpu_w = m.avg_gpu_power_w if m.gpu_method != "none" else NAN
+        self._idle_gpu_w = m.avg_gpu_power_w  # NaN without a GPU
         self._idle_cpu_w = per_second(m.cpu_energy_j, m.time_s)
         logger.info("EnergyMeter: idle GPU %.1f W, CPU %.1f W", self._idle_gpu_w, self._idle_cpu_w)
         return replace(m, idle_gpu_power_w=self._idle_gpu_w, idle_cpu_power_w=self._idle_cpu_w)

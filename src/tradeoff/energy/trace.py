@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -26,9 +25,9 @@ def summarize_trace(df: pd.DataFrame) -> dict[str, float]:
     for name, cols, unit in (("gpu_util", [c for c in gpu if c.endswith("_util_pct")], "pct"),
                              ("gpu_mem", [c for c in gpu if c.endswith("_mem_mib")], "mib"),
                              ("cpu_util", ["cpu_util_pct"], "pct"), ("rss", ["rss_mib"], "mib")):
-        values = df[[c for c in cols if c in df.columns]].stack().dropna()
-        out[f"{name}_mean_{unit}"] = float(values.mean()) if len(values) else math.nan
-        out[f"{name}_peak_{unit}"] = float(values.max()) if len(values) else math.nan
+        values = df[[c for c in cols if c in df.columns]].stack().dropna()  # none: NaN, not 0
+        out[f"{name}_mean_{unit}"] = float(values.mean())
+        out[f"{name}_peak_{unit}"] = float(values.max())
     return out
 
 
