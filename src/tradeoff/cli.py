@@ -13,6 +13,8 @@ from .config import Cell, ConfigError, load_profile
 def _profile_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="demo", help="profile name in params/ or a YAML path")
     parser.add_argument("--results-dir", help="where run records go (default results/<profile>)")
+    parser.add_argument("--data-dir", help="local SCROLLS zips or folders (default: the "
+                                           "profile's data_dir, else the Hugging Face cache)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,7 +108,7 @@ def _dispatch(args) -> int:
         return _env(args)
     if args.command == "cost":
         return _cost(args)
-    profile = load_profile(args.profile, results_dir=args.results_dir)
+    profile = load_profile(args.profile, results_dir=args.results_dir, data_dir=args.data_dir)
     if args.command == "run":
         from .pipeline import run_cell
 
