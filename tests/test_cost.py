@@ -67,6 +67,33 @@ def test_extrapolation_matches_an_independent_full_depth_count(model, length):
         assert counted.attention == "block_sparse"
 
 
+@pytest.mark.parametrize("model, attention", [("longt5-base", "transient-global"),
+                                              ("pegasus-x-base", "block_local+global_tokens")])
+def test_the_architectures_the_paper_did_not_study_are_counted_like_its_own(model, attention):
+    # LongT5 names its layers and attention modules as T5 does; Pegasus-X as BART does. Their
+    # minis have two layers each side: depth (2, 2) is extrapolated from both single steps.
+    length = 256
+    counts = {depth: _count(model, depth, length) for depth in cost.DEPTHS}
+    counted = _count(model, (2, 2), length)
+    extrapolated = cost.extrapolate(counts, 2, 2)
+    for field in cost.DepthCount.additive_fields():
+        assert getattr(extrapolated, field) == pytest.approx(getattr(counted, field), rel=0.02)
+    for field in ("train_step_flops", "inference_flops"):
+        assert getattr(counts[(1, 2)], field) > getattr(counts[(1, 1)], field), field
+    # The attention modules are found in both stacks: a share, and projections inside it.
+    assert 0 < counted.forward_attention_core_flops < counted.forward_attention_flops \
+        < counted.forward_flops
+    assert counted.inference_attention_flops > 0 and counted.attention == attention
+
+
+def test_labels_mark_the_architectures_the_paper_did_not_study():
+    from tradeoff.report.style import MODEL_LABELS, NOT_IN_PAPER
+
+    marked = {m for m, label in MODEL_LABELS.items() if label.endswith(NOT_IN_PAPER)}
+    assert marked == {m for m, p in PRESETS.items() if not p.in_paper} == {
+        "longt5-base", "pegasus-x-base"}
+
+
 def test_decoder_layer_attention_matches_the_matmul_shapes():
     """A decoder layer adds self-attention over the target and cross-attention over the input."""
     model, length = CASES[0]

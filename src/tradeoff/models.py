@@ -1,6 +1,6 @@
 """Models of the grid: presets (the paper's LED base/large and BigBird-Pegasus large, and LongT5
-and Pegasus-X, which came after it), each pretrained or random, full or mini, and models named by
-checkpoint.
+and Pegasus-X, which it did not study), each pretrained or random, full or mini, and models named
+by checkpoint.
 
 ``full`` is the paper's exact architecture (the published checkpoints' configs, written out here
 so a random-init model builds offline). ``mini`` keeps each family's attention pattern (LED's
@@ -35,7 +35,9 @@ class Preset:
     family: str  # the config's model_type: "led", "bigbird_pegasus", "longt5", "pegasus_x"
     full: dict = field(repr=False)
     mini: dict = field(repr=False)
-    after_paper: bool = False  # an architecture published after the paper (not in its grid)
+    # False for architectures the paper did not study: LongT5 (Guo et al., arXiv 2112.07916,
+    # four months before the paper's) and Pegasus-X (Phang et al., arXiv 2208.04347, after it).
+    in_paper: bool = True
 
 
 def _led(d_model: int, layers: int, heads: int, ffn: int, window: int, max_source: int, vocab: int | None):
@@ -96,17 +98,17 @@ PRESETS = {
     "bigbird-large": Preset("bigbird-large", "google/bigbird-pegasus-large-pubmed", "bigbird_pegasus",
                             full=_bigbird(1024, 16, 16, 4096, 96103),
                             mini=_bigbird(128, 4, 4, 512, None)),
-    # After the paper. google/long-t5-tglobal-base's config.json (Hub commit 452ea23): d_model
+    # Not in the paper. google/long-t5-tglobal-base's config.json (Hub commit 452ea23): d_model
     # 768, d_kv 64, 12 heads, d_ff 2048, 12 + 12 layers, vocabulary 32128.
     "longt5-base": Preset("longt5-base", "google/long-t5-tglobal-base", "longt5",
                           full=_longt5(768, 12, 12, 2048, 32128),
-                          mini=_longt5(96, 2, 4, 384, None), after_paper=True),
+                          mini=_longt5(96, 2, 4, 384, None), in_paper=False),
     # google/pegasus-x-base's config.json as fine-tuned copies on the Hub reproduce it (its
     # _name_or_path): d_model 768, 12 heads, feed-forward 3072, 12 + 12 layers; the vocabulary
     # is Pegasus' 96103 (transformers' PegasusXConfig default).
     "pegasus-x-base": Preset("pegasus-x-base", "google/pegasus-x-base", "pegasus_x",
                              full=_pegasus_x(768, 12, 12, 3072, 96103),
-                             mini=_pegasus_x(96, 2, 4, 384, None), after_paper=True),
+                             mini=_pegasus_x(96, 2, 4, 384, None), in_paper=False),
 }
 # How the grid treats a family, keyed by the config's model_type; any other encoder-decoder runs
 # as transformers builds it, with no family-specific input or guard.

@@ -1,8 +1,8 @@
 """Cost model of the paper's full architectures: counted FLOPs, saved activations and batch fit.
 
 Everything here is counted on this machine's CPU from random-init models of the exact
-architectures (``tradeoff.models.PRESETS``); no weights, data or GPU are needed, and nothing is
-derived by hand:
+architectures (``tradeoff.models.PRESETS``: the paper's three, and LongT5 and Pegasus-X, which
+it did not study); no weights, data or GPU are needed, and nothing is derived by hand:
 
 * **FLOPs** come from ``torch.utils.flop_counter.FlopCounterMode`` run on real tensors. It counts
   matmul-like ops only (``mm``, ``addmm``, ``bmm``, ``baddbmm``, convolutions and the attention
@@ -63,11 +63,15 @@ from typing import Any
 
 from ..config import CACHE_DIR, MODELS, REPO_ROOT, ConfigError, load_profile
 from ..models import (
+    PRESETS,
     build_config,
     check_length,
     get_preset,
     global_attention_mask,
     is_led,
+    layer_counts,
+    position_limit,
+    set_layer_counts,
 )
 from ..records import write_atomically
 
@@ -452,12 +456,7 @@ def _depth_config(model: str, scale: str, encoder_layers: int, decoder_layers: i
                   dropout: float, vocab_size: int):
     """The preset's config with the given depths; LED gets one window per encoder layer."""
     config = build_config(model, scale, vocab_size=vocab_size, dropout=dropout)
-    if is_led(model):
-        window = config.attention_window
-        window = window[0] if isinstance(window, list) else window
-        config.attention_window = [window] * encoder_layers
-    config.encoder_layers = encoder_layers
-    config.decoder_layers = decoder_layers
+    set_layer_counts(config, encoder_layers, decoder_layers)
     return config
 
 
@@ -498,14 +497,20 @@ def _inputs(model_name: str, config, length: int, target_length: int) -> tuple[d
     return inputs, labels
 
 
+ATTENTION_MODULES = ("self_attn", "encoder_attn", "SelfAttention", "EncDecAttention",
+                     "TransientGlobalSelfAttention", "LocalSelfAttention")
+
+
 def _module_groups(model) -> dict[str, list]:
     """The modules whose FLOPs are reported apart: attention, its projections, the encoder."""
     import torch
 
     attention = [module for name, module in model.named_modules()
-                 # Both families call encoder and decoder self-attention ``self_attn`` and
-                 # cross-attention ``encoder_attn`` inside each layer.
-                 if name.rsplit(".", 1)[-1] in ("self_attn", "encoder_attn")]
+                 # LED, BigBird-Pegasus and Pegasus-X call encoder and decoder self-attention
+                 # ``self_attn`` and cross-attention ``encoder_attn`` inside each layer; LongT5
+                 # (T5's naming) ``TransientGlobalSelfAttention`` or ``LocalSelfAttention`` in
+                 # the encoder, ``SelfAttention`` and ``EncDecAttention`` in the decoder.
+                 if name.rsplit(".", 1)[-1] in ATTENTION_MODULES]
     projections = [child for module in attention for child in module.modules()
                    if isinstance(child, torch.nn.Linear)]
     return {"attention": attention, "attention_projections": projections,
@@ -566,10 +571,17 @@ def count_depth(model_name: str, encoder_layers: int, decoder_layers: int, lengt
     # faster on one thread (32 tokens of a one-layer LED-base: 4.1 s vs 12.6 s on two).
     # Threads change no count.
     model.eval()
+    cache = {}
+    if family == "longt5":
+        from transformers import DynamicCache, EncoderDecoderCache
+
+        # generate() sizes its cache by num_layers, the encoder's depth in T5's naming, and
+        # fails at depth (1, 2); a cache that grows per layer holds the same keys and values.
+        cache = {"past_key_values": EncoderDecoderCache(DynamicCache(), DynamicCache())}
     with torch.no_grad(), _torch_threads(1):
         inference_flops, infer, generated = count_flops(lambda: model.generate(
             **inputs, min_new_tokens=new_tokens, max_new_tokens=new_tokens, do_sample=False,
-            num_beams=1, use_cache=True), groups=groups)
+            num_beams=1, use_cache=True, **cache), groups=groups)
     produced = generated.shape[1] - 1  # minus the decoder start token
     if produced != new_tokens:
         raise RuntimeError(f"{model_name}: generated {produced} tokens, expected {new_tokens}")
@@ -577,7 +589,9 @@ def count_depth(model_name: str, encoder_layers: int, decoder_layers: int, lengt
     if family == "bigbird_pegasus":
         attention = ",".join(sorted(model.get_encoder().attention_types_ran))
     else:
-        attention = "sliding_window+global_first_token"
+        attention = {"led": "sliding_window+global_first_token",
+                     "longt5": getattr(config, "encoder_attention_type", None),
+                     "pegasus_x": "block_local+global_tokens"}[family]
     forward = step.forward_by_group
     return DepthCount(
         forward_flops=step.forward_flops,
@@ -734,13 +748,18 @@ def paper_batch(model: str, length: int) -> int | None:
 def _validate(models: Sequence[str], lengths: Sequence[int], scale: str, target_length: int,
               new_tokens: int) -> None:
     for model in models:
-        if model not in MODELS:
-            raise ConfigError(f"unknown model '{model}'; valid: {', '.join(MODELS)}")
+        if model not in PRESETS:
+            raise ConfigError(f"unknown model '{model}'; valid: {', '.join(PRESETS)}")
         for length in lengths:
             check_length(model, scale, length)
         arch = getattr(get_preset(model), scale)
-        decoder_positions = arch.get("max_decoder_position_embeddings",
-                                     arch.get("max_position_embeddings"))
+        # LongT5's relative positions bound neither side: no limit but the count's memory.
+        decoder_positions = arch.get("max_decoder_position_embeddings", position_limit(arch))
+        if decoder_positions is None:
+            if target_length <= 0 or new_tokens <= 0:
+                raise ConfigError(f"target length {target_length} and new tokens {new_tokens} "
+                                  f"must be at least 1 for {model}")
+            continue
         if not 0 < target_length <= decoder_positions:
             raise ConfigError(f"target length {target_length} is impossible for {model} ({scale}): "
                               f"it must be between 1 and {decoder_positions} tokens")
@@ -789,8 +808,7 @@ def cost_rows(models: Sequence[str] = MODELS, lengths: Sequence[int] | None = No
 
     plan = []  # (model, length, depths to count)
     for model in models:
-        arch = getattr(get_preset(model), scale)
-        full = (arch["encoder_layers"], arch["decoder_layers"])
+        full = layer_counts(getattr(get_preset(model), scale))
         for length in lengths:
             plan.append((model, length, [full] if full_depth else _depths_needed(*full)))
 
@@ -809,8 +827,7 @@ def cost_rows(models: Sequence[str] = MODELS, lengths: Sequence[int] | None = No
                                              dropout, scale=scale, vocab_size=vocab_size,
                                              cache_dir=cache_dir, use_cache=use_cache)
                 bar.update()
-            arch = getattr(get_preset(model), scale)
-            encoder_layers, decoder_layers = arch["encoder_layers"], arch["decoder_layers"]
+            encoder_layers, decoder_layers = layer_counts(getattr(get_preset(model), scale))
             if full_depth or depths == [(1, 1)]:
                 total = counts[depths[0]]
                 method = "counted at full depth"
@@ -1126,7 +1143,8 @@ def _row_key(row: CostRow) -> tuple:
 
 
 def _row_order(row: CostRow) -> tuple:
-    rank = MODELS.index(row.model) if row.model in MODELS else len(MODELS)
+    order = list(PRESETS)  # the paper's three first, then the ones it did not study
+    rank = order.index(row.model) if row.model in order else len(order)
     return row.target_length, rank, row.model, row.length
 
 

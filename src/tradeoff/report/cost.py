@@ -31,7 +31,8 @@ from ..analysis.cost import (
     fit_length_exponent,
     load_reference,
 )
-from ..config import MODELS, REPO_ROOT
+from ..config import REPO_ROOT
+from ..models import PRESETS
 from .chapter import ParameterError, _fail, _yaml_hint, check_list, check_number
 from .style import (
     MODEL_COLORS,
@@ -85,7 +86,8 @@ def open_reference(*, reference_file: str | None, models: list, lengths: list,
 
     Args:
         reference_file: the committed cost rows (None: ``reference/cost/cost-rows.json``).
-        models: architectures to show (names of ``tradeoff.config.MODELS``).
+        models: architectures to show (names of ``tradeoff.models.PRESETS``: the paper's
+            three and LongT5 and Pegasus-X, which it did not study).
         lengths: input lengths to show; each needs rows at ``target_length``.
         target_length: target tokens of the training sample whose rows are shown.
         released_target_length: the released code's target, whose rows are shown beside.
@@ -101,7 +103,7 @@ def open_reference(*, reference_file: str | None, models: list, lengths: list,
     if reference_file is not None and (not isinstance(reference_file, str) or not reference_file):
         raise _fail("reference_file", reference_file, "a path to the cost reference or None",
                     "With papermill: -p reference_file reference/cost/cost-rows.json.")
-    check_list("architectures", models, str, '["led-base", "led-large"]', allowed=MODELS)
+    check_list("architectures", models, str, '["led-base", "led-large"]', allowed=tuple(PRESETS))
     check_list("input_lengths", lengths, int, "[1024, 4096]")
     check_number("target_length", target_length, integer=True, minimum=1)
     check_number("released_target_length", released_target_length, integer=True, minimum=1)
