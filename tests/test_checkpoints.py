@@ -113,3 +113,15 @@ def _write(tmp_path: Path, checkpoints: dict, **settings):
     folder = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
     folder.mkdir()
     return load_profile(_profile_file(folder, checkpoints, **settings))
+
+
+def test_a_checkpoint_missing_offline_is_named_in_the_error(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from tradeoff.models import build_model
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
+    with pytest.raises(OSError, match="checkpoint 'allenai/led-base-16384' could not be loaded"):
+        build_model("led-base", "pretrained", "full")

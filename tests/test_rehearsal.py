@@ -117,7 +117,7 @@ def offline_cache(tmp_path_factory):
 
 def _grid(profile: Path, hf_home: Path, monkeypatch) -> list:
     """``tradeoff grid --profile <profile>`` on a machine whose HF_HOME is ``hf_home``, offline."""
-    import huggingface_hub
+    from huggingface_hub import constants
 
     for name in ("HF_HUB_CACHE", "HF_DATASETS_CACHE", "TRANSFORMERS_CACHE"):
         monkeypatch.delenv(name, raising=False)
@@ -126,8 +126,8 @@ def _grid(profile: Path, hf_home: Path, monkeypatch) -> list:
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     # huggingface_hub reads these two variables once, when imported (before this test): set
     # what it would have read from them.
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hf_home / "hub"))
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hf_home / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     assert cli.main(["grid", "--profile", str(profile)]) == 0
     results = yaml.safe_load(profile.read_text())["results_dir"]
     return [load_record(p) for p in sorted(Path(results).glob("*.json"))]

@@ -332,8 +332,12 @@ def build_model(name: str, init: str, scale: str, tokenizer=None, vocab_size: in
         config = (checkpoint_config(name, checkpoint) if checkpoint
                   else build_config(name, "full", vocab_size=vocab_size))
         dropout_key = "dropout" if "dropout" in config.to_dict() else "dropout_rate"
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForSeq2SeqLM.from_pretrained(source, **{dropout_key: dropout})
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(source)
+            model = AutoModelForSeq2SeqLM.from_pretrained(source, **{dropout_key: dropout})
+        except OSError as err:  # the library's message does not say which checkpoint
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise OSError(f"checkpoint '{source}' could not be loaded: {reason}") from err
     else:
         if tokenizer is None:
             raise ValueError("a random-init model needs the tokenizer trained for it")
