@@ -428,6 +428,18 @@ def test_missing_data_is_said_per_claim_under_the_chosen_signal():
         "qasper runs.")
 
 
+def test_claim_1_a_series_without_a_trend_is_not_a_fall():
+    # Power efficiency up then down again: rho exactly 0, not a fall (_trend_part mutmut_29
+    # `rho <= 0` would count it).
+    frame = pd.DataFrame([row("govreport", "led-base", n, **{PE: e})
+                          for n, e in ((1024, 1.0), (2048, 2.0), (3072, 1.0))])
+    v = C.claim_1_power_efficiency_falls_with_length(frame)
+    assert v.numbers["govreport/led-base/power_efficiency_rho"] == 0.0
+    assert v.evidence == (
+        f"{HEADLINE} Power efficiency fell with length (Spearman rho < 0) in 0/1 (0%) of the "
+        "dataset x model series with >= 2 lengths. Parts - falls with length: does not hold.")
+
+
 def pair(length, bigbird, large, dataset="govreport", **shared):
     """BigBird-large and LED-large rows at one length; `bigbird`/`large` map column -> value."""
     return [row(dataset, "bigbird-large", length, **shared, **bigbird),
@@ -456,6 +468,8 @@ def test_claim_2_at_its_thresholds():
         "in 1/3 (33%) (mean gap -0.167). Parts - similar power efficiency: inconclusive; lower "
         "accuracy: inconclusive.")
     assert v.verdict == "inconclusive"
+    counts = ("pairs_power_efficiency", "similar", "pairs_score", "bigbird_lower")
+    assert [v.numbers[k] for k in counts] == [3.0, 2.0, 3.0, 1.0]  # under these names
     # Without any power efficiency (or any score) that sentence has no median (or mean).
     no_pe = C.claim_2_bigbird_similar_power_efficiency_lower_accuracy(
         frame_of(pair(1024, {PE: NAN, "accuracy": 19.0}, {PE: 0.5, "accuracy": 20.0})))
@@ -512,6 +526,8 @@ def test_claim_3_at_its_thresholds():
         "(0%) datasets. Parts - large-short beats base-long: inconclusive; large gains more per "
         "kWh: does not hold.")
     assert v.verdict == "does not hold"
+    counts = ("comparisons", "large_short_wins", "slope_comparisons", "large_steeper")
+    assert [v.numbers[k] for k in counts] == [2.0, 1.0, 1.0, 0.0]
 
 
 def test_claim_4_at_its_thresholds():
@@ -530,6 +546,7 @@ def test_claim_4_at_its_thresholds():
         "at the same length in 1/4 (25%) summarization (dataset, length) pairs (median energy "
         "ratio 2.00). Parts - more energy, lower score: does not hold.")
     assert v.verdict == "does not hold"
+    assert (v.numbers["pairs"], v.numbers["more_energy_lower_score"]) == (4.0, 1.0)
     # One pair is a comparison, not missing data (mutmut_54 `pairs == 1`).
     one = C.claim_4_bigbird_more_energy_lower_accuracy(frame.iloc[-2:])
     assert one.verdict == "holds" and one.numbers["pairs"] == 1.0
@@ -563,6 +580,8 @@ def test_claim_5_at_its_thresholds():
         "datasets: qmsum (base 2048 vs large 1024), summscreenfd (base 2048 vs large 1024). "
         "Parts - training speed falls: inconclusive; inference speed falls: inconclusive; "
         "smaller model infers faster: does not hold.")
+    counts = ("infer_pairs", "base_infers_faster", "match_comparisons", "base_matches_large")
+    assert [v.numbers[k] for k in counts] == [1.0, 0.0, 2.0, 2.0]
     # The teacher-forced signal has the same 0.5-point floor (mutmut_86); the validation loss
     # only the 2% (of a loss of 2.0: 0.04; mutmut_81 `/` makes it 0.01), read from the loss,
     # not the headline score, which is far below (_cells mutmut_4 drops the signal).
@@ -590,6 +609,9 @@ def test_claim_5_is_missing_data_only_without_any_series_or_pair():
     frame = pd.DataFrame([row("qmsum", m, n, train_samples_per_s=NAN, **{infer: s / n})
                           for m, s in (("led-base", 4096.0), ("led-large", 2048.0))
                           for n in (1024, 2048)])
+    # A series of one length comes first and is skipped, not the end (_trend_part mutmut_14).
+    frame = pd.concat([pd.DataFrame([row("govreport", "led-base", 1024, **{infer: 1.0})]), frame],
+                      ignore_index=True)
     v = C.claim_5_speed_falls_with_length(frame)
     assert "Missing data" not in v.evidence
     assert (v.numbers["infer_speed_series"], v.numbers["infer_pairs"]) == (2.0, 2.0)
@@ -656,6 +678,9 @@ def test_claim_6_under_the_validation_loss_and_the_batch_size_study():
         "beats BigBird: holds; LED-base beats LED-large: does not hold; small gain at large "
         "cost: inconclusive.")
     assert v.numbers["led-base/1024/bigger_batch_gain"] == pytest.approx(0.5)
+    counts = ("led_vs_bigbird_pairs", "led_wins", "base_vs_large_pairs", "base_wins",
+              "length_series", "small_gain_large_cost")
+    assert [v.numbers[k] for k in counts] == [2.0, 2.0, 1.0, 0.0, 0.0, 0.0]
 
 
 def govreport_7(bigbird_time=20.0, bigbird_util=60.0, energies=(1.0, 3.0, 2.0)):
