@@ -508,8 +508,29 @@ def _paper_batch_text(view: CostView) -> str:
 AFFINE_TOLERANCE = 0.01
 
 
+def _not_in_paper_texts(frame: pd.DataFrame) -> dict[str, str]:
+    """The affine fits' largest residual of each architecture the paper did not study."""
+    others = frame[[not PRESETS[m].in_paper if m in PRESETS else True for m in frame["model"]]] \
+        if len(frame) else frame
+    if others.empty or others["length"].nunique() < 2:
+        return {"cost_affine_not_in_paper": "n/a (none shown at two or more input lengths)"}
+    worst: dict[str, float] = {}
+    for column, *_ in FITTED:
+        for model, fit in fit_length_affine(others, column).items():
+            worst[model] = max(worst.get(model, 0.0), fit.max_relative_residual)
+    return {"cost_affine_not_in_paper": ", ".join(
+        f"{MODEL_LABELS.get(m, m)} {100 * worst[m]:.1f}%" for m in models_in(others)
+        if m in worst)}
+
+
 def _linearity_texts(frame: pd.DataFrame) -> dict[str, str]:
-    """How far each architecture is from linear, from the affine and power-law fits."""
+    """How far each of the paper's architectures is from linear (affine and power-law fits).
+
+    The prose quoting these speaks of the paper's architectures; the ones it did not study get
+    :func:`_not_in_paper_texts`.
+    """
+    if len(frame):
+        frame = frame[[m not in PRESETS or PRESETS[m].in_paper for m in frame["model"]]]
     keys = ("cost_affine", "cost_shortest", "cost_fixed_flops", "cost_fixed_memory",
             "cost_per_1024", "cost_encoder_exponents")
     if frame.empty or frame["length"].nunique() < 2:
@@ -597,7 +618,7 @@ def glue_texts(view: CostView, verdicts: list[Verdict]) -> dict[str, str]:
                           f"There are no measured runs of the full architectures yet "
                           f"({_display_path(view.measured_dir)} holds none)"),
     }
-    texts |= _linearity_texts(frame)
+    texts |= _linearity_texts(frame) | _not_in_paper_texts(frame)
     for claim, name in ((6, "batch"), (7, "compute"), (5, "speed")):
         texts[f"cost_verdict_{name}"] = by_claim[claim].verdict if claim in by_claim else "n/a"
     return texts
