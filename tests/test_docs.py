@@ -93,6 +93,8 @@ def check_form(command: Command) -> tuple[str, Path | None]:
         return f"python {tail} --dry-run", None
     if words[0] == "papermill":
         return f"papermill --help-notebook {words[1]}", None
+    if words[0] == "python" and words[1].startswith("benchmarks/"):
+        return f"{command.text} --dry-run", ROOT
     if words[0] == "hf":
         # Downloads need the network; the subcommand and its options are checked by --help.
         return f"hf {words[1]} --help", None

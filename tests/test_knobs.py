@@ -137,3 +137,93 @@ def test_a_knob_cell_runs_end_to_end_and_records_what_took_effect(tmp_path, vari
         assert knob["inference"]["int8_linear_layers"] > 0
     if variant == "lora":
         assert knob["training"]["trainable_parameters"] < 0.1 * record.model["parameters"]
+
+
+# --------------------------------------------------------------------------------------------
+# The memory knobs, counted (tradeoff.analysis.knob_cost)
+
+
+def test_memory_knobs_change_what_a_training_sample_holds():
+    from tradeoff.analysis.knob_cost import FROZEN_BYTES, TRAINABLE_BYTES, memory_rows
+
+    rows = {r.variant: r for r in memory_rows(["led-base"], [512], scale="mini",
+                                                target_length=32)}
+    none, ckpt, bf16, lora = (rows[v] for v in ("none", "grad-checkpointing", "bf16", "lora"))
+    # Checkpointing keeps layer inputs only, and pays one layer's recompute at the peak.
+    assert ckpt.saved_bytes_per_sample < 0.5 * none.saved_bytes_per_sample
+    assert ckpt.recompute_peak_bytes > 0 and none.recompute_peak_bytes == 0
+    assert ckpt.memory_per_sample_bytes == (ckpt.saved_bytes_per_sample
+                                            + ckpt.recompute_peak_bytes + ckpt.logits_bytes)
+    # bf16 autocast saves the matmul inputs in 2 bytes: fewer bytes, not half of them all.
+    assert none.saved_bytes_per_sample * 0.5 < bf16.saved_bytes_per_sample \
+        < none.saved_bytes_per_sample
+    assert bf16.state_bytes == 18 * bf16.parameters and none.state_bytes == 16 * none.parameters
+    # LoRA: only the adapters carry gradients and moments.
+    assert 0 < lora.trainable_parameters < 0.1 * lora.parameters
+    assert lora.state_bytes == (FROZEN_BYTES * (lora.parameters - lora.trainable_parameters)
+                                + TRAINABLE_BYTES * lora.trainable_parameters)
+    assert none.trainable_parameters == none.parameters
+
+
+def test_max_batch_is_what_fits_after_the_state():
+    from tradeoff.analysis.knob_cost import GIB, max_batch
+
+    assert max_batch(state_bytes=8 * GIB, per_sample_bytes=2 * GIB, memory_gb=48.0) == 20
+    assert max_batch(state_bytes=8 * GIB, per_sample_bytes=3 * GIB, memory_gb=48.0) == 13
+    assert max_batch(state_bytes=50 * GIB, per_sample_bytes=GIB, memory_gb=48.0) == 0
+
+
+def test_the_committed_memory_rows_back_what_the_chapter_says():
+    """The knobs chapter's prose reads these rows; its qualitative claims must hold in them."""
+    from tradeoff.analysis.knob_cost import MEMORY_REFERENCE, load_memory_reference
+
+    assert MEMORY_REFERENCE.is_file(), "reference/knobs-full/memory.json is committed reference data"
+    memory = load_memory_reference()
+    for (model, length), rows in memory.groupby(["model", "length"]):
+        by = rows.set_index("variant")
+        assert set(by.index) == {"none", "grad-checkpointing", "bf16", "lora"}, (model, length)
+        batch = by["max_batch_48gb"]
+        # "Checkpointing buys the most batch"
+        assert batch["grad-checkpointing"] >= max(batch["bf16"], batch["lora"]), (model, length)
+        # "bf16 autocast saves less than half"
+        saved = by["saved_bytes_per_sample"]
+        assert saved["none"] * 0.5 < saved["bf16"] < saved["none"], (model, length)
+        # "the activations are still saved for the adapters' gradients"
+        assert saved["lora"] > 0.5 * saved["none"], (model, length)
+
+
+# --------------------------------------------------------------------------------------------
+# The chapter's ratios
+
+
+def test_effects_are_ratios_to_the_same_configuration_without_the_knob():
+    from tradeoff.energy import Measurement
+    from tradeoff.records import Efficiency, RunRecord
+    from tradeoff.report.chapter import Chapter
+    from tradeoff.analysis.table import tidy
+    from tradeoff.report.knobs import KnobsView, effects
+    import pandas as pd
+
+    def record(variant, seconds, loss):
+        train = Measurement(key="train", time_s=seconds, gpu_energy_j={}, cpu_energy_j=10 * seconds,
+                            gpu_method="none", cpu_method="rapl")
+        infer = Measurement(key="inference", time_s=1.0, gpu_energy_j={}, cpu_energy_j=10.0,
+                            gpu_method="none", cpu_method="rapl")
+        eff = Efficiency.from_windows(train, None, {"samples_trained": 8, "effective_batch_size": 1,
+                                                    "steady_steps": None},
+                                      infer, 4, 16)
+        params = Cell("govreport", "led-base", 1024, variant=variant).resolve(
+            load_profile("smoke"))
+        return RunRecord(profile="t", label=params.cell.label, params_hash=params.digest,
+                         params=params, status="ok", efficiency=eff, accuracy_metric="rouge_geomean",
+                         accuracy={"val_loss": loss}, model={"parameters": 100})
+
+    records = [record("none", 10.0, 7.0), record("bf16", 5.0, 7.5)]
+    frame = tidy(records)
+    view = KnobsView(Chapter(None, "x", records, frame, "val_loss", None),
+                     pd.DataFrame(), pd.DataFrame())
+    row = effects(view).iloc[0]
+    assert row["variant"] == "bf16"
+    assert row["train_energy_kwh_ratio"] == pytest.approx(0.5)
+    assert row["train_samples_per_s_ratio"] == pytest.approx(2.0)
+    assert row["signal_change"] == pytest.approx(0.5)

@@ -72,6 +72,7 @@ CHAPTER_SOURCES = {
     "qmsum": ("summarization", {"dataset": "qmsum"}),
     "qasper": ("qasper", {}),
     "energy": ("energy", {}),
+    "knobs": ("knobs", {}),
     "conclusions": ("conclusions", {}),
 }
 _SELECTION = ("models", "lengths")

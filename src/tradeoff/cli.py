@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -83,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
                            "with an extrapolation check of the first model at its shortest "
                            "length (resumes from the count cache)")
     cost.add_argument("--reference", help="reference file (default: reference/cost/cost-rows.json)")
+    cost.add_argument("--dry-run", action="store_true",
+                      help="validate the models and lengths and say what would be counted")
+    cost.add_argument("--knobs", action="store_true",
+                      help="count the memory knobs instead (grad-checkpointing, bf16, lora): "
+                           "bytes per training sample and the batch that fits; with "
+                           "--write-reference, into reference/knobs-full/memory.json")
     return parser
 
 
@@ -197,8 +204,6 @@ def _dry_run(profile, cells: list[Cell], force: bool) -> int:
 
 
 def _cost(args) -> int:
-    import dataclasses
-
     from .analysis.cost import cost_rows, format_table
 
     def split(values: list[str]) -> list[str]:
@@ -212,6 +217,22 @@ def _cost(args) -> int:
                 lengths.append(int(value))
             except ValueError:
                 raise ConfigError(f"input length '{value}' is not a whole number of tokens") from None
+    if args.dry_run:
+        from .analysis.cost import _paper_defaults
+        from .analysis.knob_cost import MEMORY_KNOBS, MEMORY_LENGTHS
+        from .models import check_length
+
+        lengths = lengths or (list(MEMORY_LENGTHS) if args.knobs else _paper_defaults()[0])
+        for model in split(args.models):
+            for length in lengths:
+                check_length(model, args.scale, length)
+        what = f"memory knobs {', '.join(MEMORY_KNOBS)}" if args.knobs else "FLOPs and memory"
+        print(f"would count {what} of {', '.join(split(args.models))} ({args.scale}) at "
+              f"{', '.join(map(str, lengths))} tokens"
+              f"{'; and write the reference' if args.write_reference else ''}")
+        return 0
+    if args.knobs:
+        return _knob_memory(split(args.models), lengths, args)
     rows = cost_rows(models=split(args.models), lengths=lengths, target_length=args.target_length,
                      new_tokens=args.new_tokens, scale=args.scale)
     if args.json:
@@ -231,6 +252,24 @@ def _cost(args) -> int:
         print(f"wrote {len(rows)} row(s) to {reference.path} ({len(reference.rows)} in all); "
               f"extrapolated vs full depth at {check.model} {check.length}: largest relative "
               f"difference {check.largest:.2g}", file=sys.stderr)
+    return 0
+
+
+def _knob_memory(models: list[str], lengths: list[int] | None, args) -> int:
+    """``cost --knobs``: the memory knobs counted on the architectures (analysis.knob_cost)."""
+    from .analysis.knob_cost import MEMORY_LENGTHS, memory_rows, update_memory_reference
+
+    lengths = lengths or list(MEMORY_LENGTHS)
+    if args.write_reference:
+        update_memory_reference(models, lengths)
+        return 0
+    rows = memory_rows(models, lengths, target_length=args.target_length or 1024,
+                       scale=args.scale)
+    for row in rows:
+        print(json.dumps(dataclasses.asdict(row)) if args.json else
+              f"{row.model} L{row.length} {row.variant}: "
+              f"{row.memory_per_sample_bytes / 2**30:.2f} GiB a sample, batch "
+              f"{row.max_batch_48gb} (48 GB) / {row.max_batch_80gb} (80 GB)")
     return 0
 
 

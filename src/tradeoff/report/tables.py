@@ -54,7 +54,7 @@ def table_or_note(table: pd.DataFrame, note: str):
 
 # Headers in words, with units, for the columns tables carry under their data names.
 COLUMN_WORDS = {
-    "length": "length (tokens)", "grad_accum": "gradient accumulation",
+    "length": "length (tokens)", "grad_accum": "gradient accumulation", "variant": "knob",
     "seed": "seed", "score": "score (higher is better)",
     ENERGY_KWH: "training energy (kWh)", INFER_SPEED: "inference (samples/s)",
     TRAIN_SPEED: "training (samples/s)", POWER_EFFICIENCY: "power efficiency (samples/s/W)",

@@ -1,0 +1,261 @@
+"""The knobs chapter: each efficiency knob against the same cell without it, on the paper's axes.
+
+Three sources, each shown apart with what it is:
+
+* **runs** of the ``knobs`` profile (mini models, a few steps, on a CPU; committed under
+  ``reference/knobs/``): every knob's ratio to the same (dataset, model, length) without it, for
+  the accuracy signal, training energy, power efficiency and training and inference speed, with
+  what the knob changed in the model as its record says (:func:`effects`);
+* **counted memory** of the paper's full architectures with the memory knobs
+  (:mod:`tradeoff.analysis.knob_cost`): bytes per sample and the largest batch (:func:`memory_table`);
+* **measured speed** of two knobs on the full architectures on this CPU
+  (``benchmarks/knob_speed.py``): int8 inference and bf16 training against fp32 (:func:`speed_table`).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ..analysis.knob_cost import GIB, load_memory_reference, load_speed_reference
+from ..analysis.table import ACCURACY_SIGNALS, configurations
+from ..config import NO_KNOB, REPO_ROOT
+from ..knobs import knob
+from ..records import ENERGY_KWH, INFER_SPEED, POWER_EFFICIENCY, TRAIN_SPEED, RunRecord
+from .chapter import Chapter, open_chapter
+from .style import MODEL_COLORS, MODEL_LABELS, MODEL_MARKERS, new_figure, no_data
+
+KNOBS_DIR = REPO_ROOT / "reference" / "knobs"
+# The efficiency axes of the paper, as knob / none ratios: column, words.
+AXES = ((ENERGY_KWH, "training energy"), (POWER_EFFICIENCY, "power efficiency"),
+        (TRAIN_SPEED, "training speed"), (INFER_SPEED, "inference speed"))
+_GROUP = ["dataset", "model", "length"]
+
+
+@dataclass(frozen=True)
+class KnobsView:
+    """What the knobs chapter shows: the knob runs, and the full architectures' counts and
+    measured speed (empty frames where none are committed)."""
+
+    runs: Chapter
+    memory: pd.DataFrame
+    speed: pd.DataFrame
+
+
+def open_knobs(*, profile: str, results_dir: str) -> KnobsView:
+    """Check the chapter's parameters (one line when wrong) and load its three sources."""
+    return KnobsView(open_chapter(profile=profile, results_dir=results_dir),
+                     load_memory_reference(), load_speed_reference())
+
+
+def _took_effect(record: RunRecord) -> str:
+    """What the record says the knob changed in the model, in words."""
+    knob_info = record.model.get("knob", {})
+    train, infer = knob_info.get("training", {}), knob_info.get("inference", {})
+    variant = record.params.variant
+    total = record.model.get("parameters") or math.nan
+    if variant in ("bf16", "fp16"):
+        return (f"logits in {', '.join(train.get('logits_dtype', [])) or '?'} (training), "
+                f"{', '.join(infer.get('logits_dtype', [])) or '?'} (inference)")
+    if variant == "int8-dynamic":
+        return f"{infer.get('int8_linear_layers', 0)} Linear layers int8 at inference"
+    if variant == "lora":
+        return (f"{train.get('trainable_parameters', 0):,} trainable parameters "
+                f"({100 * train.get('trainable_parameters', 0) / total:.2g}% of {total:,})")
+    if variant == "student":
+        return f"{train.get('decoder_layers', '?')} decoder layers"
+    if variant.startswith("pruned-"):
+        return f"Linear weight sparsity {100 * infer.get('linear_weight_sparsity', 0):.1f}%"
+    if variant == "grad-checkpointing":
+        return "activations recomputed in backward"
+    return ""
+
+
+def effects(view: KnobsView) -> pd.DataFrame:
+    """Each knob's effect on each axis, as a ratio to the same configuration without it.
+
+    Returns:
+        Columns dataset, model, length, variant; ``signal`` (the knob's accuracy signal) and
+        ``signal_change`` (minus the reference's, in the signal's units); one ``<axis>_ratio``
+        per efficiency axis (knob over none: above 1 is more energy, or faster); and
+        ``took_effect``. Configurations whose ``none`` run is missing have no row.
+    """
+    signal = view.runs.signal
+    configs = configurations(view.runs.frame, signal, main=False, knobs=True)
+    columns = [*_GROUP, "variant", "signal", "signal_change",
+               *[f"{c}_ratio" for c, _ in AXES], "took_effect"]
+    proof = {(r.params.dataset, r.params.model, r.params.length, r.params.variant):
+             _took_effect(r) for r in view.runs.records if r.status == "ok"}
+    rows = []
+    for key, group in configs.groupby(_GROUP):
+        base = group[group["variant"] == NO_KNOB]
+        if base.empty:
+            continue
+        base = base.iloc[0]
+        for _, row in group[group["variant"] != NO_KNOB].iterrows():
+            rows.append([*key, row["variant"], row["value"], row["value"] - base["value"],
+                         *[row[c] / base[c] if base[c] else math.nan for c, _ in AXES],
+                         proof.get((*key, row["variant"]), "")])
+    return pd.DataFrame(rows, columns=columns)
+
+
+def effects_table(table: pd.DataFrame, signal: str) -> pd.DataFrame:
+    """:func:`effects` with worded headers and the knobs in words."""
+    words = {"val_loss": "validation loss", "headline": "task score",
+             "teacher_forced": "teacher-forced score"}[signal]
+    out = table.copy()
+    out["model"] = out["model"].map(lambda m: MODEL_LABELS.get(m, m))
+    return out.rename(columns={
+        "length": "length (tokens)", "variant": "knob", "signal": words,
+        "signal_change": f"{words}: knob - none",
+        **{f"{c}_ratio": f"{w} (knob / none)" for c, w in AXES},
+        "took_effect": "what the record says it changed"}).drop(columns=["dataset"])
+
+
+def effects_figure(table: pd.DataFrame) -> Figure:
+    """One panel per efficiency axis: each knob's ratio to none, per model and length."""
+    fig, axes = new_figure(ncols=len(AXES), width=3.1, height=3.4)
+    knobs = list(dict.fromkeys(table["variant"])) if len(table) else []
+    lengths = sorted(table["length"].unique()) if len(table) else []
+    for ax, (column, words) in zip(np.ravel(axes), AXES):
+        ax.set_title(f"{words} (knob / none)")
+        if not knobs:
+            no_data(ax, "no knob runs")
+            continue
+        for (model, length), rows in table.groupby(["model", "length"]):
+            y = [knobs.index(v) + 0.15 * (lengths.index(length) - (len(lengths) - 1) / 2)
+                 for v in rows["variant"]]
+            filled = length == lengths[-1]
+            ax.scatter(rows[f"{column}_ratio"], y, marker=MODEL_MARKERS.get(model, "o"),
+                       s=28, edgecolors=MODEL_COLORS.get(model, "grey"),
+                       facecolors=MODEL_COLORS.get(model, "grey") if filled else "none",
+                       label=f"{MODEL_LABELS.get(model, model)}, {length}")
+        ax.axvline(1.0, color="black", linewidth=0.8)
+        ax.set_xscale("log")
+        ax.set_yticks(range(len(knobs)), knobs if ax is np.ravel(axes)[0] else [""] * len(knobs))
+        ax.invert_yaxis()
+    if knobs:
+        np.ravel(axes)[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), title="model, tokens")
+    return fig
+
+
+def memory_table(memory: pd.DataFrame) -> pd.DataFrame:
+    """Counted training memory of the full architectures per knob, with the batch that fits."""
+    if memory.empty:
+        return pd.DataFrame()
+    base = memory[memory["variant"] == NO_KNOB].set_index(["model", "length"])
+    out = pd.DataFrame({
+        "model": memory["model"].map(lambda m: MODEL_LABELS.get(m, m)),
+        "length (tokens)": memory["length"], "knob": memory["variant"],
+        "memory per sample (GiB)": memory["memory_per_sample_bytes"] / GIB,
+        "per sample (knob / none)": [
+            row.memory_per_sample_bytes / base.loc[(row.model, row.length),
+                                                   "memory_per_sample_bytes"]
+            for row in memory.itertuples()],
+        "training state (GiB)": memory["state_bytes"] / GIB,
+        "trainable parameters": memory["trainable_parameters"],
+        "largest batch, 48 GB": memory["max_batch_48gb"],
+        "largest batch, 80 GB": memory["max_batch_80gb"],
+    })
+    return out
+
+
+def speed_table(speed: pd.DataFrame) -> pd.DataFrame:
+    """Measured knob-vs-fp32 times of the full architectures, with each arm's spread."""
+    if speed.empty:
+        return pd.DataFrame()
+
+    def spread(times) -> str:
+        return f"{min(times):.3g}-{max(times):.3g}"
+
+    return pd.DataFrame({
+        "model": speed["model"].map(lambda m: MODEL_LABELS.get(m, m)),
+        "length (tokens)": speed["length"],
+        "what": [f"greedy generation of {r.new_tokens} tokens" if r.kind == "inference"
+                 else f"one AdamW step, {r.target_length}-token target"
+                 for r in speed.itertuples()],
+        "knob": speed["variant"],
+        "fp32 median (s)": [statistics.median(t) for t in speed["baseline_s"]],
+        "knob median (s)": [statistics.median(t) for t in speed["variant_s"]],
+        "time ratio (knob / fp32)": speed["ratio"],
+        "fp32 range (s)": [spread(t) for t in speed["baseline_s"]],
+        "knob range (s)": [spread(t) for t in speed["variant_s"]],
+        "repeats": [len(t) for t in speed["variant_s"]],
+    })
+
+
+def knob_list() -> pd.DataFrame:
+    """Every knob the grid takes, with what it does and where it acts."""
+    from ..knobs import KNOBS
+
+    rows = [(k.name, k.summary, k.acts_on) for k in KNOBS.values()]
+    pruned = knob("pruned-50")
+    rows.append(("pruned-N", pruned.summary.replace("50%", "N%"), pruned.acts_on))
+    return pd.DataFrame(rows, columns=["knob", "what it does", "acts on"])
+
+
+def glue_texts(view: KnobsView, table: pd.DataFrame) -> dict[str, str]:
+    """The numbers the prose quotes, each read from the tables above it."""
+    texts = {"knobs_runs_dir": _display(view.runs.results_dir)}
+    signal_words = {"val_loss": "teacher-forced validation loss",
+                    "headline": "task score", "teacher_forced": "teacher-forced task score"}
+    texts["knobs_signal"] = signal_words[view.runs.signal]
+
+    def ratio_range(variant: str, column: str) -> str:
+        values = table.loc[table["variant"] == variant, f"{column}_ratio"].dropna()
+        if values.empty:
+            return "not measured"
+        low, high = values.min(), values.max()
+        return f"{low:.2g}x" if math.isclose(low, high, rel_tol=0.05) else f"{low:.2g}x to {high:.2g}x"
+
+    for variant in ("bf16", "grad-checkpointing", "int8-dynamic", "student", "lora"):
+        key = variant.replace("-", "_")
+        texts[f"knobs_{key}_train"] = ratio_range(variant, TRAIN_SPEED)
+        texts[f"knobs_{key}_infer"] = ratio_range(variant, INFER_SPEED)
+    pruned = sorted(v for v in table["variant"].unique() if v.startswith("pruned-")) \
+        if len(table) else []
+    texts["knobs_pruned"] = pruned[0] if pruned else "pruned-N"
+    texts["knobs_pruned_infer"] = ratio_range(pruned[0], INFER_SPEED) if pruned else "not measured"
+
+    memory = view.memory
+    for variant in ("grad-checkpointing", "bf16", "lora"):
+        key = variant.replace("-", "_")
+        rows = memory[(memory["variant"] == variant) & (memory["length"] == memory["length"].max())] \
+            if len(memory) else memory
+        base = memory[(memory["variant"] == NO_KNOB) & (memory["length"] == memory["length"].max())] \
+            if len(memory) else memory
+        if rows.empty or base.empty:
+            texts[f"knobs_mem_{key}"] = "not counted"
+            continue
+        parts = []
+        for row in rows.itertuples():
+            ref = base[base["model"] == row.model].iloc[0]
+            parts.append(f"{MODEL_LABELS.get(row.model, row.model)} {ref.max_batch_48gb} -> "
+                         f"{row.max_batch_48gb}")
+        texts[f"knobs_mem_{key}"] = "; ".join(parts)
+    texts["knobs_mem_length"] = str(int(memory["length"].max())) if len(memory) else "4096"
+
+    speed = view.speed
+    for kind, variant in (("inference", "int8-dynamic"), ("train", "bf16")):
+        rows = speed[(speed["kind"] == kind)] if len(speed) else speed
+        texts[f"knobs_speed_{kind}"] = ("not measured yet" if rows.empty else "; ".join(
+            f"{MODEL_LABELS.get(r.model, r.model)} at {r.length}: {r.ratio:.2f}x"
+            for r in rows.itertuples()))
+    return texts
+
+
+def _display(path: str) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def signal_words(signal: str) -> str:
+    return {"val_loss": "validation loss (lower is better)"}.get(signal, ACCURACY_SIGNALS[signal])
