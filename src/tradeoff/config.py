@@ -26,7 +26,14 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DATASETS = ("govreport", "summscreenfd", "qmsum", "qasper")
 MODELS = ("led-base", "led-large", "bigbird-large")
@@ -290,9 +297,7 @@ class Cell(NamedTuple):
             ConfigError: an unknown dataset or model, or a length the model cannot take.
         """
         from .knobs import knob  # knobs and models import this module
-        from .models import check_length
-
-        from .models import check_scale
+        from .models import check_length, check_scale
 
         check_cell(self, profile.checkpoints)
         knob(self.variant)

@@ -214,7 +214,9 @@ def checkpoint_config(name: str, checkpoint: str):
             sequence-to-sequence model (decoder-only, encoder-only).
     """
     from transformers import AutoConfig
-    from transformers.models.auto.modeling_auto import MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES as SEQ2SEQ,
+    )
 
     local = Path(checkpoint).expanduser()
     if local.is_dir() and not (local / "config.json").is_file():
@@ -225,7 +227,7 @@ def checkpoint_config(name: str, checkpoint: str):
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ConfigError(f"model '{name}': cannot read the config of checkpoint "
                           f"'{checkpoint}': {reason}") from None
-    if config.model_type not in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES:
+    if config.model_type not in SEQ2SEQ:
         raise ConfigError(
             f"model '{name}' (checkpoint '{checkpoint}') has model_type '{config.model_type}', "
             f"which is not an encoder-decoder the grid can run (AutoModelForSeq2SeqLM: led, "
