@@ -544,7 +544,7 @@ def test_there_are_notebooks():
 
     names = {p.stem for p in NOTEBOOKS}
     assert set(CHAPTER_SOURCES) == {"setup", "cost", "govreport", "summscreenfd", "qmsum",
-                                    "qasper", "energy", "conclusions"}
+                                    "qasper", "energy", "knobs", "conclusions"}
     assert {source for source, _ in CHAPTER_SOURCES.values()} <= names
 
 

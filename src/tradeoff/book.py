@@ -72,7 +72,8 @@ CHAPTER_SOURCES = {
     "qmsum": ("summarization", {"dataset": "qmsum"}),
     "qasper": ("qasper", {}),
     "energy": ("energy", {}),
-    "knobs": ("knobs", {}),
+    # The knob runs are committed reference runs of their own profile (params/knobs.yaml).
+    "knobs": ("knobs", {"profile": "knobs", "results_dir": "reference/knobs"}),
     "conclusions": ("conclusions", {}),
 }
 _SELECTION = ("models", "lengths")
