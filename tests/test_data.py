@@ -310,6 +310,15 @@ def test_tokenizer_is_cached_and_saved_copy_loads(tokenizer_dir: Path, tmp_path:
     assert loaded.pad_token_id == 1 and loaded.eos_token_id == 2
 
 
+def test_tokenizer_merges_a_pair_seen_twice(tmp_path: Path):
+    # The recipe's minimum pair frequency of 2 decides the merges, and with them every token
+    # count of the random-init models and of the data chapter's length statistics
+    # (train_tokenizer mutmut_1, a default of 3, left "zq" in two tokens).
+    tok = data.train_tokenizer(["zq", "zq", "vx"], vocab_size=300, cache_dir=tmp_path)
+    assert len(tok("zq", add_special_tokens=False)["input_ids"]) == 1  # seen twice: merged
+    assert len(tok("vx", add_special_tokens=False)["input_ids"]) == 2  # seen once: bytes
+
+
 def test_answer_positions_with_a_tokenizer_count_bos(tokenizer_dir: Path):
     tok = data.train_tokenizer(TEXTS, vocab_size=2000, cache_dir=tokenizer_dir)
     rows = [{"id": "a", "input": "Which?\n\nLong documents need long inputs", "output": "inputs"}]

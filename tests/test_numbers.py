@@ -273,6 +273,33 @@ def test_every_training_and_evaluation_input_has_the_cell_length(tokenizer, mode
         assert tuple(batch["input_ids"].shape) == (len(texts), length)
 
 
+@pytest.mark.parametrize("pad_targets", [False, True])
+def test_labels_are_the_target_cut_to_its_length_with_padding_ignored(tokenizer, pad_targets):
+    # Mutation survivors (benchmarks/mutation-report.md): LED's global attention mask of the
+    # length of the input (models.global_attention_mask mutmut_5/6: one token more or less),
+    # on the first token only, with the value 1, for training and inference (mutmut_10/11).
+    import datasets
+    import torch
+
+    from tradeoff.infer import _encode
+    from tradeoff.train import tokenize
+
+    target = "energy per sample " * 10
+    full = tokenizer(text_target=target)["input_ids"]
+    short = tokenizer(text_target="x")["input_ids"]
+    assert len(full) > 8 > len(short)
+    split = datasets.Dataset.from_dict({"input": ["a short input"] * 2, "output": ["x", target]})
+    encoded = tokenize(split, tokenizer, 16, 8, True, pad_targets)
+    # The long target keeps its first tokens and its end token; the short one is padded to the
+    # target length with ignored positions only when asked (the released code's setting).
+    cut = full[:7] + full[-1:]
+    padding = [-100] * (8 - len(short)) if pad_targets else []
+    assert encoded["labels"] == [short + padding, cut]
+    assert encoded["global_attention_mask"] == [[1] + [0] * 15] * 2
+    batch = _encode(tokenizer, ["a short input"], 16, True, torch.device("cpu"))
+    assert batch["global_attention_mask"].tolist() == [[1] + [0] * 15]
+
+
 def test_steady_speed_counts_only_the_steps_after_warm_up():
     train, steady = window("train", 10.0, cpu_j=100.0), window("steady", 0.5, cpu_j=5.0)
     training = {"samples_trained": 12, "steady_steps": 4, "effective_batch_size": 3}
