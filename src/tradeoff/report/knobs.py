@@ -120,11 +120,13 @@ def effects_table(table: pd.DataFrame, signal: str) -> pd.DataFrame:
 
 def effects_figure(table: pd.DataFrame) -> Figure:
     """One panel per efficiency axis: each knob's ratio to none, per model and length."""
-    fig, axes = new_figure(ncols=len(AXES), width=3.1, height=3.4)
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    fig, axes = new_figure(ncols=len(AXES), width=3.3, height=3.6)
     knobs = list(dict.fromkeys(table["variant"])) if len(table) else []
     lengths = sorted(table["length"].unique()) if len(table) else []
     for ax, (column, words) in zip(np.ravel(axes), AXES):
-        ax.set_title(f"{words} (knob / none)")
+        ax.set_title(f"{words}\n(knob / none)")
         if not knobs:
             no_data(ax, "no knob runs")
             continue
@@ -138,6 +140,13 @@ def effects_figure(table: pd.DataFrame) -> Figure:
                        label=f"{MODEL_LABELS.get(model, model)}, {length}")
         ax.axvline(1.0, color="black", linewidth=0.8)
         ax.set_xscale("log")
+        ratios = table[f"{column}_ratio"].replace([np.inf, -np.inf], np.nan).dropna()
+        if len(ratios):  # symmetric about 1 on the log axis, at least 0.5x to 2x
+            reach = max(2.0, float(np.exp(np.abs(np.log(ratios[ratios > 0])).max())) * 1.15)
+            ax.set_xlim(1 / reach, reach)
+        ax.xaxis.set_major_locator(LogLocator(base=2))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_yticks(range(len(knobs)), knobs if ax is np.ravel(axes)[0] else [""] * len(knobs))
         ax.invert_yaxis()
     if knobs:
