@@ -186,20 +186,22 @@ def update_memory_reference(models: Sequence[str] = MODELS,
     """
     import torch
     import transformers
+    from tqdm.auto import tqdm
 
-    for model in models:
-        for length in lengths:
-            kept = load_memory_reference(path)
-            have = kept[(kept["model"] == model) & (kept["length"] == length)]
-            if set(have["variant"]) >= set(MEMORY_KNOBS):
-                continue
-            rows = [*kept[(kept["model"] != model) | (kept["length"] != length)].to_dict("records"),
-                    *map(dataclasses.asdict, memory_rows([model], [length]))]
-            payload = {"schema": MEMORY_SCHEMA,
-                       "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                       "torch": torch.__version__, "transformers": transformers.__version__,
-                       "rows": rows}
-            write_atomically(path, json.dumps(payload, indent=1) + "\n")
+    bar = tqdm([(m, n) for m in models for n in lengths], desc="knob memory", unit="cell")
+    for model, length in bar:
+        bar.set_postfix_str(f"{model} L{length}")
+        kept = load_memory_reference(path)
+        have = kept[(kept["model"] == model) & (kept["length"] == length)]
+        if set(have["variant"]) >= set(MEMORY_KNOBS):
+            continue
+        rows = [*kept[(kept["model"] != model) | (kept["length"] != length)].to_dict("records"),
+                *map(dataclasses.asdict, memory_rows([model], [length]))]
+        payload = {"schema": MEMORY_SCHEMA,
+                   "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   "torch": torch.__version__, "transformers": transformers.__version__,
+                   "rows": rows}
+        write_atomically(path, json.dumps(payload, indent=1) + "\n")
 
 
 def load_memory_reference(path=MEMORY_REFERENCE):
