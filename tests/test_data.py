@@ -319,6 +319,14 @@ def test_tokenizer_merges_a_pair_seen_twice(tmp_path: Path):
     assert len(tok("vx", add_special_tokens=False)["input_ids"]) == 2  # seen once: bytes
 
 
+def test_tokenizer_has_exactly_the_vocabulary_size_asked_for(tmp_path: Path):
+    # A random-init model's embeddings have the profile's vocab_size rows, and the merges that
+    # size allows set every token count (train_tokenizer mutmut_35, the trainer's own default
+    # size, gave 315 here; mutmut_94..99, a misspelt <mask>, <s> or </s>, added a 301st token).
+    tok = data.train_tokenizer(TEXTS, vocab_size=300, cache_dir=tmp_path)
+    assert len(tok) == 300 and max(tok.get_vocab().values()) == 299
+
+
 def test_answer_positions_with_a_tokenizer_count_bos(tokenizer_dir: Path):
     tok = data.train_tokenizer(TEXTS, vocab_size=2000, cache_dir=tokenizer_dir)
     rows = [{"id": "a", "input": "Which?\n\nLong documents need long inputs", "output": "inputs"}]
