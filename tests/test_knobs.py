@@ -128,6 +128,8 @@ def test_a_knob_cell_runs_end_to_end_and_records_what_took_effect(tmp_path, vari
                       show_progress=False)
     assert record.status == "ok", record.reason
     assert record.params.variant == variant and record.label.endswith(f"/{variant}")
+    steps = record.train["step_times_s"]  # each optimizer step's wall time: the spread
+    assert len(steps) == record.train["steps"] and all(t > 0 for t in steps)
     knob = record.model["knob"]
     if variant == "bf16":
         assert knob["training"]["logits_dtype"] == ["bfloat16"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,14 @@ class EnergyCallback(TrainerCallback):
         self.measure_after_steps = measure_after_steps
         self.steady_from_step = None
         self.measurements = {}
+        # Wall time of each optimizer step (accumulation included; validations excluded):
+        # the spread behind the throughput, and the warm-up step beside the steady ones.
+        self.step_times_s: list[float] = []
+        self._step_started = None
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if self._step_started is None:  # the first micro-batch of an optimizer step
+            self._step_started = time.perf_counter()
 
     def on_train_begin(self, args, state, control, **kwargs):
         # Called again when auto_find_batch_size retries after an OOM: restart the windows so
@@ -91,11 +100,15 @@ class EnergyCallback(TrainerCallback):
         self.meter.cancel("steady")
         self.meter.begin("train")
         self.steady_from_step = None
+        self.step_times_s, self._step_started = [], None
         if self.measure_after_steps == 0:
             self.meter.begin("steady")
             self.steady_from_step = 0
 
     def on_step_end(self, args, state, control, **kwargs):
+        if self._step_started is not None:
+            self.step_times_s.append(time.perf_counter() - self._step_started)
+            self._step_started = None
         if self.steady_from_step is None and state.global_step >= self.measure_after_steps:
             self.meter.begin("steady")
             self.steady_from_step = state.global_step
@@ -302,6 +315,7 @@ def summarize_training(trainer, train_metrics: dict, energy: EnergyCallback) -> 
         "best_metric": state.best_metric,
         "stopped_early": state.global_step < state.max_steps,
         "steady_steps": energy.measurements.get("steady_steps"),
+        "step_times_s": energy.step_times_s,
         "log_history": history,
     }
 
