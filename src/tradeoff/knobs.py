@@ -167,17 +167,26 @@ def inference_context(variant: str, device_type: str):
     return contextlib.nullcontext()
 
 
+def _decoder_stack(model) -> tuple[object, str]:
+    """The decoder and the name of its layer list: ``layers`` (BART-like), ``block`` (T5-like)."""
+    decoder = model.get_decoder()
+    return decoder, "layers" if hasattr(decoder, "layers") else "block"
+
+
 def shrink_decoder(model) -> None:
     """Keep every other decoder layer (the first, third, ...): "shrink and fine-tune".
 
-    The kept layers keep the teacher's weights; the config's ``decoder_layers`` follows.
+    The kept layers keep the teacher's weights (T5's first block, which holds the relative
+    position bias, among them); the config's decoder depth follows.
     """
     import torch
 
-    decoder = model.get_decoder()
-    kept = list(decoder.layers)[::2]
-    decoder.layers = torch.nn.ModuleList(kept)
-    model.config.decoder_layers = len(kept)
+    from .models import layer_counts, set_layer_counts
+
+    decoder, name = _decoder_stack(model)
+    kept = list(getattr(decoder, name))[::2]
+    setattr(decoder, name, torch.nn.ModuleList(kept))
+    set_layer_counts(model.config, layer_counts(model.config)[0], len(kept))
 
 
 def _prunable(model) -> list:
@@ -196,9 +205,7 @@ def describe_variant(model, variant: str) -> dict:
     params = list(model.parameters())
     info = {"variant": variant,
             "trainable_parameters": sum(p.numel() for p in params if p.requires_grad),
-            # BART-like decoders hold ``layers``, T5-like ones (LongT5) ``block``.
-            "decoder_layers": len(getattr(model.get_decoder(), "layers", None)
-                                  or model.get_decoder().block),
+            "decoder_layers": len(getattr(*_decoder_stack(model))),
             "int8_linear_layers": sum(1 for m in model.modules()
                                       if type(m).__module__.startswith("torch.ao.nn.quantized"))}
     linear = [m.weight for m in _prunable(model) if isinstance(getattr(m, "weight", None),
