@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import statistics
 import sys
 import time
@@ -129,14 +130,16 @@ def main() -> int:
                 torch.manual_seed(0)
                 arms = (inference_arms(name, length, args.new_tokens) if kind == "inference"
                         else train_arms(name, length, args.target_length))
+                load = [os.getloadavg()[0]]
                 times = measure(arms, args.repeats)
+                load.append(os.getloadavg()[0])
                 (base, base_s), (knob, knob_s) = times.items()
                 row = SpeedRow(model=name, length=length, kind=kind, baseline=base, variant=knob,
                                baseline_s=base_s, variant_s=knob_s,
                                ratio=statistics.median(knob_s) / statistics.median(base_s),
                                new_tokens=args.new_tokens if kind == "inference" else 0,
                                target_length=args.target_length if kind == "train" else 0,
-                               threads=torch.get_num_threads(), env=env)
+                               threads=torch.get_num_threads(), env=env, load_average=load)
                 write_speed_row(row)
                 print(f"  {knob}/{base} time ratio (medians): {row.ratio:.3f}", flush=True)
                 del arms

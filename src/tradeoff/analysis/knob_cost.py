@@ -246,6 +246,9 @@ class SpeedRow:
     target_length: int
     threads: int
     env: dict
+    # The machine's 1-minute load average at the pair's start and end (os.getloadavg): on a
+    # shared machine, how much else ran; above the core count, the arms shared the cores.
+    load_average: list[float] = dataclasses.field(default_factory=list)
 
 
 def load_speed_reference(path=SPEED_REFERENCE):

@@ -196,6 +196,9 @@ def speed_table(speed: pd.DataFrame) -> pd.DataFrame:
         "fp32 range (s)": [spread(t) for t in speed["baseline_s"]],
         "knob range (s)": [spread(t) for t in speed["variant_s"]],
         "repeats": [len(t) for t in speed["variant_s"]],
+        "load average (start-end)": [
+            "-".join(f"{v:.3g}" for v in load) if isinstance(load, list) and load
+            else "not recorded" for load in speed["load_average"]],
     })
 
 
