@@ -199,12 +199,13 @@ def test_the_committed_memory_rows_back_what_the_chapter_says():
 
 
 def test_effects_are_ratios_to_the_same_configuration_without_the_knob():
+    import pandas as pd
+
+    from tradeoff.analysis.table import tidy
     from tradeoff.energy import Measurement
     from tradeoff.records import Efficiency, RunRecord
     from tradeoff.report.chapter import Chapter
-    from tradeoff.analysis.table import tidy
     from tradeoff.report.knobs import KnobsView, effects
-    import pandas as pd
 
     def record(variant, seconds, loss):
         train = Measurement(key="train", time_s=seconds, gpu_energy_j={}, cpu_energy_j=10 * seconds,

@@ -125,7 +125,7 @@ def before_training(model, variant: str):
                           target_modules=LORA_TARGETS, task_type="SEQ_2_SEQ_LM")
         model = get_peft_model(model, lora)
     elif (amount := prune_amount(variant)) is not None:
-        import torch.nn.utils.prune as prune
+        from torch.nn.utils import prune
 
         prune.global_unstructured([(m, "weight") for m in _prunable(model)],
                                   pruning_method=prune.L1Unstructured, amount=amount)
@@ -144,7 +144,7 @@ def before_inference(model, variant: str):
     if variant == "lora":
         model = model.merge_and_unload()
     elif prune_amount(variant) is not None:
-        import torch.nn.utils.prune as prune
+        from torch.nn.utils import prune
 
         for module in _prunable(model):
             if prune.is_pruned(module):

@@ -35,7 +35,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ..config import MODELS, REPO_ROOT
 from ..records import write_atomically
@@ -198,7 +198,7 @@ def update_memory_reference(models: Sequence[str] = MODELS,
         rows = [*kept[(kept["model"] != model) | (kept["length"] != length)].to_dict("records"),
                 *map(dataclasses.asdict, memory_rows([model], [length]))]
         payload = {"schema": MEMORY_SCHEMA,
-                   "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   "written": datetime.now(UTC).isoformat(timespec="seconds"),
                    "torch": torch.__version__, "transformers": transformers.__version__,
                    "rows": rows}
         write_atomically(path, json.dumps(payload, indent=1) + "\n")

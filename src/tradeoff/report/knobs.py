@@ -17,14 +17,13 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from ..analysis.knob_cost import GIB, load_memory_reference, load_speed_reference
-from ..analysis.table import ACCURACY_SIGNALS, configurations
+from ..analysis.table import configurations
 from ..config import NO_KNOB, REPO_ROOT
 from ..knobs import knob
 from ..records import ENERGY_KWH, INFER_SPEED, POWER_EFFICIENCY, TRAIN_SPEED, RunRecord
@@ -214,7 +213,7 @@ def knob_list() -> pd.DataFrame:
 
 def glue_texts(view: KnobsView, table: pd.DataFrame) -> dict[str, str]:
     """The numbers the prose quotes, each read from the tables above it."""
-    texts = {"knobs_runs_dir": _display(view.runs.results_dir)}
+    texts = {}
     signal_words = {"val_loss": "teacher-forced validation loss",
                     "headline": "task score", "teacher_forced": "teacher-forced task score"}
     texts["knobs_signal"] = signal_words[view.runs.signal]
@@ -261,13 +260,3 @@ def glue_texts(view: KnobsView, table: pd.DataFrame) -> dict[str, str]:
             for r in rows.itertuples()))
     return texts
 
-
-def _display(path: str) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
-
-
-def signal_words(signal: str) -> str:
-    return {"val_loss": "validation loss (lower is better)"}.get(signal, ACCURACY_SIGNALS[signal])
