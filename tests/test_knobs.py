@@ -107,6 +107,10 @@ def test_student_keeps_every_other_decoder_layer_with_the_teachers_weights():
     for kept, original in zip(student.get_decoder().layers, list(layers)[::2]):
         assert torch.equal(kept.fc1.weight, original.fc1.weight)
     assert len(student.get_encoder().layers) == len(teacher.get_encoder().layers)
+    # Generation with the key-value cache runs: the kept layers' cache indices are renumbered.
+    ids = torch.randint(5, VOCAB, (1, 64))
+    assert student.eval().generate(input_ids=ids, max_new_tokens=3, min_new_tokens=3,
+                                   do_sample=False).shape == (1, 4)
 
 
 def test_lora_trains_only_the_adapters_and_merges_back():

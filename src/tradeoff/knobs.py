@@ -186,6 +186,11 @@ def shrink_decoder(model) -> None:
     decoder, name = _decoder_stack(model)
     kept = list(getattr(decoder, name))[::2]
     setattr(decoder, name, torch.nn.ModuleList(kept))
+    # Attention modules index the key-value cache by their layer's position: renumber them.
+    for index, layer in enumerate(kept):
+        for module in layer.modules():
+            if hasattr(module, "layer_idx"):
+                module.layer_idx = index
     set_layer_counts(model.config, layer_counts(model.config)[0], len(kept))
 
 
