@@ -234,29 +234,25 @@ def glue_texts(view: KnobsView, table: pd.DataFrame) -> dict[str, str]:
     texts["knobs_pruned"] = pruned[0] if pruned else "pruned-N"
     texts["knobs_pruned_infer"] = ratio_range(pruned[0], INFER_SPEED) if pruned else "not measured"
 
+    # The batch that fits 48 GB at the longest counted length: none -> knob, per model.
     memory = view.memory
+    longest = int(memory["length"].max()) if len(memory) else 4096
+    batches = (memory[memory["length"] == longest]
+               .pivot_table(index="model", columns="variant", values="max_batch_48gb", sort=False)
+               if len(memory) else pd.DataFrame())
     for variant in ("grad-checkpointing", "bf16", "lora"):
-        key = variant.replace("-", "_")
-        rows = memory[(memory["variant"] == variant) & (memory["length"] == memory["length"].max())] \
-            if len(memory) else memory
-        base = memory[(memory["variant"] == NO_KNOB) & (memory["length"] == memory["length"].max())] \
-            if len(memory) else memory
-        if rows.empty or base.empty:
-            texts[f"knobs_mem_{key}"] = "not counted"
-            continue
-        parts = []
-        for row in rows.itertuples():
-            ref = base[base["model"] == row.model].iloc[0]
-            parts.append(f"{MODEL_LABELS.get(row.model, row.model)} {ref.max_batch_48gb} -> "
-                         f"{row.max_batch_48gb}")
-        texts[f"knobs_mem_{key}"] = "; ".join(parts)
-    texts["knobs_mem_length"] = str(int(memory["length"].max())) if len(memory) else "4096"
+        pairs = batches[[NO_KNOB, variant]].dropna() if {NO_KNOB, variant} <= set(batches) \
+            else pd.DataFrame()
+        texts[f"knobs_mem_{variant.replace('-', '_')}"] = "; ".join(
+            f"{MODEL_LABELS.get(m, m)} {int(r[NO_KNOB])} -> {int(r[variant])}"
+            for m, r in pairs.iterrows()) or "not counted"
+    texts["knobs_mem_length"] = str(longest)
 
     speed = view.speed
-    for kind, variant in (("inference", "int8-dynamic"), ("train", "bf16")):
-        rows = speed[(speed["kind"] == kind)] if len(speed) else speed
-        texts[f"knobs_speed_{kind}"] = ("not measured yet" if rows.empty else "; ".join(
+    for kind in ("inference", "train"):
+        rows = speed[speed["kind"] == kind] if len(speed) else speed
+        texts[f"knobs_speed_{kind}"] = "; ".join(
             f"{MODEL_LABELS.get(r.model, r.model)} at {r.length}: {r.ratio:.2f}x"
-            for r in rows.itertuples()))
+            for r in rows.itertuples()) or "not measured yet"
     return texts
 
