@@ -99,20 +99,24 @@ def test_interrupted_grid_resumes_without_redoing_cells(profile, monkeypatch):
 def test_failures_are_recorded_and_the_grid_goes_on(profile, monkeypatch):
     import torch
 
-    cells = [CELL._replace(length=n) for n in (1024, 2048, 3072)]
+    try:  # the CPU allocator's own error, as a memory limit (ulimit -v) makes it fail
+        torch.empty(2**50, dtype=torch.uint8)
+    except RuntimeError as err:
+        cpu_refusal = err
+    cells = [CELL._replace(length=n) for n in (1024, 2048, 3072, 4096)]
     calls = []
     monkeypatch.setattr(pipeline, "_execute", _fake_execute(calls, {
         1024: torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
-        2048: ValueError("tokenizer exploded")}))
+        2048: ValueError("tokenizer exploded"), 3072: cpu_refusal}))
     records = grid.run_grid(profile, cells, show_progress=False)
-    assert [r.status for r in records] == ["oom", "failed", "ok"]
+    assert [r.status for r in records] == ["oom", "failed", "oom", "ok"]
     assert "tokenizer exploded" in records[1].reason
     # Recorded failures are kept unless asked to retry them.
     calls.clear()
     grid.run_grid(profile, cells, show_progress=False)
     assert calls == []
     grid.run_grid(profile, cells, retry_failed=True, show_progress=False)
-    assert calls == [("qasper", 1024), ("qasper", 2048)]
+    assert calls == [("qasper", 1024), ("qasper", 2048), ("qasper", 3072)]
 
 
 @pytest.mark.parametrize("args, needle", [

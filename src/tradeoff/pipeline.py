@@ -101,9 +101,13 @@ def check_machine(params: CellParams) -> None:
 
 
 def _is_oom(err: BaseException) -> bool:
+    """A GPU out-of-memory error, or the CPU allocator's refusal (under a memory limit, ``ulimit -v``)."""
     import torch
 
-    return isinstance(err, torch.OutOfMemoryError) or "out of memory" in str(err).lower()
+    message = str(err).lower()
+    return (isinstance(err, torch.OutOfMemoryError | MemoryError)
+            or any(words in message for words in ("out of memory", "can't allocate memory",
+                                                  "not enough memory")))
 
 
 def _execute(params: CellParams, data, show_progress: bool) -> dict:
@@ -244,5 +248,7 @@ def _execute(params: CellParams, data, show_progress: bool) -> dict:
            "validation_ids": len(grouped)},
         traces={"train": decimate(train_trace).to_dict("records"),
                 "inference": decimate(infer_trace).to_dict("records")},
-        env=describe_environment(),
+        # The machine's load when the cell ended (1, 5 and 15 min): on a shared machine, whether
+        # other work ran beside the measured windows.
+        env=describe_environment() | {"load_average": list(os.getloadavg())},
     )
