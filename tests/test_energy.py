@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import builtins
 import gc
+import itertools
 import json
 import math
 import os
@@ -30,7 +31,13 @@ import zeus.device.gpu
 import zeus.device.gpu.nvidia as zeus_nvidia
 
 from tradeoff import energy
-from tradeoff.energy import EnergyMeter, EnergyMeterError, Measurement, decimate, summarize_trace
+from tradeoff.energy import (
+    EnergyMeter,
+    EnergyMeterError,
+    Measurement,
+    decimate,
+    summarize_trace,
+)
 
 MIB = 2**20
 _TRACKERS: dict[str, list[FakeWraparoundTracker]] = {}
@@ -288,42 +295,51 @@ def test_cuda_visible_devices_selects_and_reindexes(tmp_path, monkeypatch):
         {"index": 0, "nvml_index": 1, "name": "Fake GPU 1", "energy_counter": True}]
 
 
-def test_sampled_power_is_integrated_with_trapezoid(tmp_path):
-    hw = FakeHardware(n_gpus=1, counter=False)
-    meter = make_meter(hw, tmp_path)
-    hw.power_w[0] = 100.0
-    meter.begin("w")  # sample: 100 W at t=0
-    hw.advance(1.0)
-    hw.power_w[0] = 200.0
-    meter.sample_now()  # 200 W at t=1
-    hw.advance(1.0)
-    hw.power_w[0] = 400.0
-    m = meter.end("w")  # 400 W at t=2
-    assert m.gpu_method == "nvml-sampled"
-    # trapezoid 150 + 300; left rectangles would give 300, right ones 600
-    assert m.gpu_energy_j[0] == pytest.approx((100 + 200) / 2 * 1 + (200 + 400) / 2 * 1)
-    assert "trapezoid" in m.reason
-    assert meter.describe()["gpu"]["devices"][0]["energy_counter"] is False
+class FakePowerMonitor:
+    """Zeus's ``PowerMonitor`` without its polling process: it keeps (t, W) of each GPU when the
+    test calls ``poll`` and integrates them as Zeus does (trapezoid over the samples)."""
+
+    def __init__(self, hw: FakeHardware, gpu_indices, update_period=None) -> None:
+        self.hw, self.gpu_indices, self.samples = hw, gpu_indices, []
+
+    def poll(self) -> None:
+        self.samples.append((self.hw.t, list(self.hw.power_w)))
+
+    def get_energy(self, start_time: float, end_time: float) -> dict[int, float] | None:
+        inside = [(t, w) for t, w in self.samples if start_time <= t <= end_time]
+        if not inside:
+            return None
+        return {i: sum((w0[i] + w1[i]) / 2 * (t1 - t0)
+                       for (t0, w0), (t1, w1) in itertools.pairwise(inside))
+                for i in self.gpu_indices}
 
 
-def test_sampled_power_over_uneven_intervals_and_failed_reads(tmp_path):
+def test_gpu_without_counter_is_integrated_by_zeus_power_monitor(tmp_path, monkeypatch):
+    import zeus.monitor.energy as zeus_energy
+
     hw = FakeHardware(n_gpus=1, counter=False)
+    monitors = []
+    monkeypatch.setattr(zeus_energy, "time", hw.clock)  # Zeus's window edges on the fake clock
+    monkeypatch.setattr(zeus_energy, "PowerMonitor",
+                        lambda **kw: monitors.append(FakePowerMonitor(hw, **kw)) or monitors[-1])
     meter = make_meter(hw, tmp_path)
+    (monitor,) = monitors
+    assert monitor.gpu_indices == [0]
     hw.power_w[0] = 100.0
-    meter.begin("w")  # 100 W at t=0
-    hw.advance(0.5)
-    hw.power_w[0] = 300.0
-    meter.sample_now()  # 300 W at t=0.5: (100 + 300) / 2 x 0.5 s = 100 J
-    hw.advance(1.0)
+    monitor.poll()  # 100 W at t=0
+    meter.begin("w")
+    for power_w in (200.0, 400.0):  # 200 W at t=1, 400 W at t=2
+        hw.advance(1.0)
+        hw.power_w[0] = power_w
+        monitor.poll()
     hw.reads_fail = True
-    meter.sample_now()  # lost at t=1.5: NaN in the trace, bridged in the energy
-    hw.advance(0.5)
+    meter.sample_now()  # a lost read: NaN in the trace
     hw.reads_fail = False
-    hw.power_w[0] = 100.0
-    m = meter.end("w")  # 100 W at t=2: (300 + 100) / 2 x 1.5 s = 300 J
-    assert m.gpu_energy_j[0] == pytest.approx(100.0 + 300.0)
-    lost = meter.trace("w").iloc[2]
-    assert lost["t_s"] == 1.5
+    m = meter.end("w")
+    assert m.gpu_method == "nvml-sampled" and "PowerMonitor" in m.reason
+    assert m.gpu_energy_j[0] == pytest.approx((100 + 200) / 2 * 1 + (200 + 400) / 2 * 1)
+    assert meter.describe()["gpu"]["devices"][0]["energy_counter"] is False
+    lost = meter.trace("w").iloc[1]
     assert lost[["gpu0_power_w", "gpu0_util_pct", "gpu0_mem_mib"]].isna().all()
 
 
@@ -575,16 +591,6 @@ def test_zeus_amdsmi_noise_is_silenced_and_nothing_else():
 
     assert zeus_amd.filter(record("amdsmi_is_available")) is False  # absent AMD library
     assert zeus_amd.filter(record("get_gpus")) is True  # any other warning still shows
-
-
-def test_probes(tmp_path):
-    FakeHardware().install()
-    assert energy.probe_nvml() is True
-    FakeHardware(init_error=True).install()
-    assert energy.probe_nvml() is False
-    assert energy.probe_rapl() is False  # nothing under tmp_path/powercap yet
-    make_powercap(tmp_path / "powercap", 0, 0)
-    assert energy.probe_rapl() is True
 
 
 # ----------------------------------------------------------------------- policy

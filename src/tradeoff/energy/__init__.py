@@ -11,9 +11,8 @@ Example:
     >>> window.measurement.total_energy_j, window.measurement.method
 """
 
-from .backends import probe_nvml, probe_rapl
 from .meter import METHODS, NOT_RANK_ZERO, EnergyMeter, EnergyMeterError, Measurement, Window
 from .trace import decimate, summarize_trace
 
 __all__ = ["METHODS", "NOT_RANK_ZERO", "EnergyMeter", "EnergyMeterError", "Measurement", "Window",
-           "decimate", "probe_nvml", "probe_rapl", "summarize_trace"]
+           "decimate", "summarize_trace"]

@@ -63,20 +63,6 @@ def open_rapl() -> tuple[Any, list[int], list[str], str]:
     return cpus, zones, [f.path for i in zones for f in files[i] if f is not None], ""
 
 
-def probe_nvml() -> bool:
-    """Whether Zeus sees a GPU to measure; logs why not."""
-    _, devices, reason = open_gpus()
-    logger.info("GPU: %s", f"{len(devices)} seen by Zeus" if devices else reason)
-    return bool(devices)
-
-
-def probe_rapl() -> bool:
-    """Whether RAPL package energy is readable through Zeus; logs why not."""
-    _, zones, files, reason = open_rapl()
-    logger.info("RAPL: %s", f"{len(files)} file(s) readable through Zeus" if zones else reason)
-    return bool(zones)
-
-
 def open_nvml(gpus: Any) -> Any:
     """Zeus's ``pynvml`` with one more NVML reference (the caller shuts it down), or None if
     the GPUs are not NVIDIA's. Zeus reads no utilisation or memory: the sampler calls NVML on

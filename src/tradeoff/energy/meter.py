@@ -134,11 +134,11 @@ class EnergyMeterError(RuntimeError):
 class EnergyMeter:
     """Time and energy of named, possibly overlapping windows.
 
-    Windows go to a ``ZeusMonitor`` (GPU energy counters, RAPL). A thread samples GPU power,
-    utilisation and memory through Zeus's devices, and this process's CPU utilisation and RSS,
-    every ``sample_interval_s``; the meter integrates itself what Zeus does not measure: the
-    sampled power of GPUs without a counter (trapezoid) and the CPU-time estimate. Under DDP
-    only local rank 0 measures (all GPUs of the node); other ranks get method "none".
+    Windows go to a ``ZeusMonitor``: GPU energy counters, the sampled power of GPUs without one
+    (its ``PowerMonitor``), RAPL. A thread samples GPU power, utilisation and memory through
+    Zeus's devices, and this process's CPU utilisation and RSS, every ``sample_interval_s``, for
+    the traces. Without RAPL the meter estimates CPU energy from CPU time. Under DDP only local
+    rank 0 measures (all GPUs of the node); other ranks get method "none".
     """
 
     def __init__(self, gpu_indices: Iterable[int] | None = None, sample_interval_s: float = 0.1,
@@ -172,11 +172,10 @@ class EnergyMeter:
         self._clock, self._sleep, self._process = clock, sleep, psutil.Process()
         self._cpu_time_s = cpu_time_s or self._psutil_cpu_time_s
         self._lock, self._stop, self._thread = threading.Lock(), threading.Event(), None
-        self._open: dict[str, tuple[float, dict]] = {}  # key -> (start, self._own_j then)
+        self._open: dict[str, tuple[float, float]] = {}  # key -> (start, CPU seconds then)
         self._spans: dict[str, tuple[float, float]] = {}  # ended windows, for their traces
         self._rows: list[tuple[float, ...]] = []  # in memory: ~100 MB a day at 10 Hz
-        self._last: dict[Any, tuple[float, float]] = {}  # part -> (t, reading) at last sample
-        self._own_j: dict[Any, float] = {}  # J integrated here: GPU index, or "cpu" (estimate)
+        self._last_cpu = (clock(), NAN)  # (t, process CPU seconds) at the last sample
         self._idle_gpu_w = self._idle_cpu_w = NAN
         self._gpus = self._cpus = self._zeus = self._nvml = None
         self.devices: list[dict[str, Any]] = []
@@ -186,10 +185,11 @@ class EnergyMeter:
         if self.rank != 0:
             return  # other ranks stay inert: no Zeus, no NVML, no thread, no requirements
         zones = self._open_devices(gpu_indices, required)
-        if (counters := [g["index"] for g in self.devices if g["energy_counter"]]) or zones:
+        if self.devices or zones:
             from zeus.monitor import ZeusMonitor
 
-            self._zeus = ZeusMonitor(gpu_indices=counters, cpu_indices=zones)
+            self._zeus = ZeusMonitor(gpu_indices=[g["index"] for g in self.devices],
+                                     cpu_indices=zones)
         logger.info("EnergyMeter: %s (%s)", self.method, self.reason or "all measured")
         if sample:
             self._thread = threading.Thread(target=self._run, name="energy-sampler", daemon=True)
@@ -203,7 +203,7 @@ class EnergyMeter:
         with self._lock:
             t = self._take_sample()
             self._zeus_window("begin_window", key)
-            self._open[key] = (t, dict(self._own_j))
+            self._open[key] = (t, self._last_cpu[1])
 
     def end(self, key: str) -> Measurement:
         """Close window ``key`` after synchronising the accelerator; ValueError if not open."""
@@ -214,16 +214,17 @@ class EnergyMeter:
             t = self._take_sample()
             zm = self._zeus_window("end_window", key)
         self._spans[key] = (start[0], t)
-        own_j = {part: j - start[1][part] for part, j in self._own_j.items()}
         reasons = [self.reason] if self.reason else []
         if self._zeus is not None and zm is None:
             reasons.append("a device read through Zeus failed at a window edge (see log)")
         gpu_j = {g["index"]: zm.gpu_energy.get(g["index"], NAN) if zm else NAN
-                 for g in self.devices} | {i: j for i, j in own_j.items() if i != "cpu"}
+                 for g in self.devices}
         if self.gpu_method == "nvml-counter" and t - start[0] < 1.0:
             reasons.append("window under 1 s: the NVML counter updates only every ~100 ms")
-        cpu_j = own_j.get("cpu", NAN)
-        if self.cpu_method == "rapl" and zm is not None:
+        cpu_j = NAN
+        if self.cpu_method == "cpu-time-estimate":
+            cpu_j = (self._last_cpu[1] - start[1]) * self.cpu_watts_per_core
+        elif self.cpu_method == "rapl" and zm is not None:
             cpu_j = math.fsum([*zm.cpu_energy.values(), *(zm.dram_energy or {}).values()])
             if cpu_j < 0:  # Zeus adds a wrap only once its tracker process has polled it
                 reasons.append("RAPL wrapped before Zeus's wraparound tracker saw it: CPU NaN")
@@ -336,13 +337,12 @@ class EnergyMeter:
         self._gpus, self.devices, gpu_reason = backends.open_gpus(gpu_indices)
         self._cpus, zones, self._rapl_files, rapl_reason = backends.open_rapl()
         self._nvml = backends.open_nvml(self._gpus)
-        self._own_j = {g["index"]: 0.0 for g in self.devices if not g["energy_counter"]}
         if not self.devices:
             self._gpu_reason = f"no GPU measured: {gpu_reason}"
-        elif sampled := list(self._own_j):
+        elif sampled := [g["index"] for g in self.devices if not g["energy_counter"]]:
             self.gpu_method, self._gpu_reason = "nvml-sampled", (
-                f"GPU {sampled} lack an energy counter (pre-Volta): energy integrates sampled "
-                "power (trapezoid)")
+                f"GPU {sampled} lack an energy counter (pre-Volta): Zeus's PowerMonitor "
+                "integrates their sampled power (trapezoid)")
         else:
             self.gpu_method, self._gpu_reason = "nvml-counter", ""
         if zones:
@@ -374,7 +374,9 @@ class EnergyMeter:
         try:  # sync_execution=False: _sync_accelerator syncs the current device only, where Zeus
             # would sync every measured GPU and open CUDA contexts on other DDP ranks' devices.
             return getattr(zeus, call)(key, sync_execution=False, **kwargs)
-        except ZeusBaseError as err:
+        # KeyError: Zeus 0.16 falls back to an instant power it did not read when its
+        # PowerMonitor has no sample in the window.
+        except (ZeusBaseError, KeyError) as err:
             logger.warning("Zeus failed to read a device at window %r: %s", key, err)
             return None
 
@@ -383,23 +385,17 @@ class EnergyMeter:
         return t.user + t.system + t.children_user + t.children_system
 
     def _take_sample(self) -> float:
-        """Append a trace row and integrate ``_own_j``; the caller holds the lock. Returns the
+        """Append a trace row and keep the CPU time; the caller holds the lock. Returns the
         time; off rank 0 only that."""
         if self.rank != 0:
             return self._clock()
         t, cpu_s = self._clock(), self._cpu_time_s()
-        last_t, last_cpu_s = self._last.get("cpu", (t, NAN))
+        last_t, last_cpu_s = self._last_cpu
         row = [t, (cpu_s - last_cpu_s) / (t - last_t) * 100.0 if t > last_t else NAN,
                self._process.memory_info().rss / 2**20]
-        self._last["cpu"] = (t, cpu_s)
-        if self.cpu_method == "cpu-time-estimate":
-            self._own_j["cpu"] = cpu_s * self.cpu_watts_per_core
-        for i in (g["index"] for g in self.devices):
-            row += (reads := backends.read_gpu(self._gpus, self._nvml, i))
-            if i in self._own_j and not math.isnan(power_w := reads[0]):
-                if i in self._last:  # trapezoid; a NaN read is bridged
-                    self._own_j[i] += (self._last[i][1] + power_w) / 2.0 * (t - self._last[i][0])
-                self._last[i] = (t, power_w)
+        self._last_cpu = (t, cpu_s)
+        for g in self.devices:
+            row += backends.read_gpu(self._gpus, self._nvml, g["index"])
         self._rows.append(tuple(row))
         return t
 
