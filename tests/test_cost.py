@@ -398,13 +398,13 @@ def test_architecture_verdicts_follow_the_counts():
     assert [v.verdict for v in cost_claims.architecture_verdicts(empty)] == ["inconclusive"] * 3
 
 
-def test_the_chapter_quotes_the_reference():
+def test_the_chapter_quotes_the_reference(tmp_path):
     from tradeoff.analysis import cost_claims
     from tradeoff.report import cost as cost_report
 
     view = cost_report.open_reference(reference_file=None, models=list(PRESETS),
                                       lengths=[1024, 2048, 3072, 4096], target_length=1024,
-                                      released_target_length=128)
+                                      released_target_length=128, measured_dir=str(tmp_path))
     verdicts = cost_claims.architecture_verdicts(view.frame, view.measured)
     texts = cost_report.glue_texts(view, verdicts)
     by_length = {(r.model, r.length): r for r in view.reference.select(1024)}
@@ -423,6 +423,7 @@ def test_the_chapter_quotes_the_reference():
     assert texts["cost_verdict_compute"] == ("holds" if ratio >= 2 else "does not hold")
     assert texts["cost_verdict_speed"] == "inconclusive"
     assert "no measured runs" in texts["cost_measured"]
+    assert texts["cost_verdict_time"] == "inconclusive"
     assert texts["cost_affine"].startswith("is affine in the input length")  # the paper's three
     # LongT5's global tokens grow with the input: attention to them grows with its square.
     assert texts["cost_affine_not_in_paper"] == (
@@ -430,8 +431,68 @@ def test_the_chapter_quotes_the_reference():
     assert texts["cost_shortest"] == "1024"
 
 
-def test_cost_figures_and_tables_never_raise_on_missing_rows():
+def test_measured_speed_reads_each_run_beside_its_counted_flops(tmp_path):
+    """Time per step, spread and achieved FLOP/s of a committed cpu-arch record, recomputed
+    from its JSON; a run without a matching count gets NaN FLOP/s, a failed run no row."""
+    import math
+    import shutil
+
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from tradeoff.analysis import cost_claims
+    from tradeoff.config import REPO_ROOT
+    from tradeoff.records import load_records
+    from tradeoff.report import cost as cost_report
+
+    source = sorted((REPO_ROOT / "reference" / "cpu-arch").glob("govreport_led-base_L1024_*.json"))
+    if not source:
+        pytest.skip("no committed cpu-arch record of LED-base at 1024 tokens")
+    data = json.loads(source[0].read_text())
+    timed = data["train"]["step_times_s"][data["params"]["measure_after_steps"]:]
+    (count,) = [r for r in cost.load_reference(None).select(128, ["led-base"], [1024])
+                if r.generated_tokens == 128]
+    shutil.copy(source[0], tmp_path / "ok.json")
+    other = dict(data, inference=dict(data["inference"], generated_tokens=2 * 64))  # 64 a sample
+    other["params"] = dict(data["params"], length=2048)
+    (tmp_path / "fewer-tokens.json").write_text(json.dumps(other))
+    (tmp_path / "oom.json").write_text(json.dumps(dict(data, status="oom", reason="RuntimeError")))
+    speed = cost_claims.measured_speed(load_records(tmp_path), cost.load_reference(None))
+    assert len(speed) == 2
+    row = speed.iloc[0]
+    assert (row["model"], row["length"], row["timed_steps"]) == ("led-base", 1024, len(timed))
+    assert row["step_s_median"] == pytest.approx(float(np.median(timed)))
+    assert (row["step_s_min"], row["step_s_max"]) == (min(timed), max(timed))
+    assert row["achieved_train_gflops"] == pytest.approx(
+        count.train_step_flops / np.median(timed) / 1e9)
+    per_sample = data["efficiency"]["infer_time_s"] / data["inference"]["samples"]
+    assert row["achieved_infer_gflops"] == pytest.approx(count.inference_flops / per_sample / 1e9)
+    assert math.isnan(speed.iloc[1]["achieved_train_gflops"])  # no count at 64 generated tokens
+    assert isinstance(cost_report.measured_figure(speed), Figure)
+    assert list(cost_report.measured_table(speed)["timed steps"]) == [len(timed)] * 2
+
+
+@pytest.mark.parametrize("bigbird, led, verdict", [
+    ((40.0, 38.0, 42.0), (10.0, 9.0, 11.0), "holds"),
+    ((12.0, 11.0, 13.0), (10.0, 9.0, 11.0), "does not hold"),
+    ((20.0, 15.0, 25.0), (10.0, 9.0, 11.0), "inconclusive"),  # 1.4x-2.8x over the steps
+])
+def test_measured_training_time_verdict_reads_the_step_times(bigbird, led, verdict):
     import pandas as pd
+
+    from tradeoff.analysis import cost_claims
+
+    speed = pd.DataFrame([["bigbird-large", 4096, *bigbird, "CPU"], ["led-large", 4096, *led, "CPU"]],
+                         columns=["model", "length", "step_s_median", "step_s_min", "step_s_max",
+                                  "hardware"])
+    result = cost_claims.measured_training_time_verdict(speed)
+    assert result.verdict == verdict
+    assert result.numbers["step_time_ratio"] == pytest.approx(bigbird[0] / led[0])
+    missing = cost_claims.measured_training_time_verdict(speed.iloc[:1])
+    assert missing.verdict == "inconclusive" and "Missing data" in missing.evidence
+
+
+def test_cost_figures_and_tables_never_raise_on_missing_rows():
     from matplotlib.figure import Figure
 
     from tradeoff.report import cost as cost_report
@@ -443,7 +504,7 @@ def test_cost_figures_and_tables_never_raise_on_missing_rows():
         assert any("no cost rows" in t.get_text() or "fewer than two" in t.get_text()
                    for ax in figure.axes for t in ax.texts)
     assert cost_report.cost_table(empty).empty and cost_report.fits_table(empty).empty
-    assert isinstance(cost_report.measured_runs("/nonexistent/folder"), pd.DataFrame)
+    assert cost_report.measured_records("/nonexistent/folder") == []
 
 
 @pytest.mark.parametrize("kwargs,name", [

@@ -205,9 +205,13 @@ def speed_verdict(rows: Sequence[CostRow] | pd.DataFrame,
 
 
 def architecture_verdicts(rows: Sequence[CostRow] | pd.DataFrame,
-                          measured: pd.DataFrame | None = None) -> list[Verdict]:
-    """The architecture-only findings: batch fit (6), training compute (7), speed (5)."""
-    return [batch_fit_verdict(rows), training_compute_verdict(rows), speed_verdict(rows, measured)]
+                          measured: pd.DataFrame | None = None,
+                          speed: pd.DataFrame | None = None) -> list[Verdict]:
+    """The architecture-only findings: batch fit (6), training compute (7), speed (5), and with
+    measured runs (``speed``: :func:`measured_speed`) training time per step (7, measured)."""
+    verdicts = [batch_fit_verdict(rows), training_compute_verdict(rows),
+                speed_verdict(rows, measured)]
+    return verdicts + ([measured_training_time_verdict(speed)] if speed is not None else [])
 
 
 def verdicts_table(verdicts: Sequence[Verdict]) -> pd.DataFrame:
@@ -215,3 +219,90 @@ def verdicts_table(verdicts: Sequence[Verdict]) -> pd.DataFrame:
     return pd.DataFrame([{"finding": v.claim, "statement": v.statement, "verdict": v.verdict,
                           "evidence": v.evidence} for v in verdicts],
                         columns=["finding", "statement", "verdict", "evidence"])
+
+
+# ----------------------------------------------------------------- measured runs of the archs
+
+SPEED_COLUMNS = ("model", "length", "target_length", "generated_tokens", "timed_steps",
+                 "step_s_median", "step_s_min", "step_s_max", "infer_s_per_sample",
+                 "train_flops_per_step", "achieved_train_gflops", "inference_flops",
+                 "achieved_infer_gflops", "load_average_5m", "hardware")
+
+
+def measured_speed(records: Sequence, reference) -> pd.DataFrame:
+    """Measured time of the full architectures beside their counted FLOPs, one row per run.
+
+    A finished run (``status`` ok) gives its timed training steps (``train.step_times_s``
+    after the ``measure_after_steps`` warm-up steps: median, min and max seconds), its
+    inference seconds per sample, and the achieved FLOP/s: counted FLOPs of the same model,
+    input length, target length and generated tokens (a row of ``reference``) over the
+    measured median time. Without such a row the FLOP/s are NaN, never guessed.
+
+    Args:
+        records: run records (:class:`tradeoff.records.RunRecord`) of the full architectures.
+        reference: the cost reference (:class:`tradeoff.analysis.cost.CostReference`).
+
+    Returns:
+        A frame with ``SPEED_COLUMNS``, sorted by model and length.
+    """
+    from ..env import hardware_label
+
+    rows = []
+    for record in records:
+        if record.status != "ok":
+            continue
+        p = record.params
+        steps = np.asarray(record.train.get("step_times_s", [])[p.measure_after_steps:], float)
+        samples = max(int(record.inference.get("samples", 0)), 1)
+        generated = int(record.inference.get("generated_tokens", 0)) // samples
+        counted = [r for r in reference.select(p.max_target_length, [p.model], [p.length])
+                   if r.generated_tokens == generated]
+        per_step = record.train.get("effective_batch_size", p.batch_size)
+        train_flops = counted[0].train_step_flops * per_step if counted else np.nan
+        infer_flops = counted[0].inference_flops if counted else np.nan
+        median = float(np.median(steps)) if len(steps) else np.nan
+        infer_s = record.efficiency.infer_time_s / samples
+        load = record.env.get("load_average", [np.nan] * 3)
+        rows.append([p.model, p.length, p.max_target_length, generated, len(steps), median,
+                     float(steps.min()) if len(steps) else np.nan,
+                     float(steps.max()) if len(steps) else np.nan, infer_s, train_flops,
+                     train_flops / median / 1e9, infer_flops, infer_flops / infer_s / 1e9,
+                     load[1], hardware_label(record.env)])
+    frame = pd.DataFrame(rows, columns=list(SPEED_COLUMNS))
+    return frame.sort_values(["model", "length"], key=_model_order).reset_index(drop=True)
+
+
+def _model_order(column: pd.Series) -> pd.Series:
+    order = {LED_BASE: 0, LED_LARGE: 1, BIGBIRD: 2}
+    return column.map(lambda v: order.get(v, 3)) if column.name == "model" else column
+
+
+def measured_training_time_verdict(speed: pd.DataFrame, length: int = 4096) -> Verdict:
+    """BigBird-large's measured time per training step over LED-large's at ``length``.
+
+    The same batch (the runs' own, 1 on a CPU) and the same steps, so the ratio is time per
+    sample; the paper's ~4x is total training time, which also counts the batch that fits and
+    the steps to convergence. Holds at ``FAR_LONGER_RATIO`` (2) or more of the medians, does not
+    hold below 1.5, inconclusive between them or when a run's min-max ranges overlap across it.
+    """
+    statement = ("BigBird-large trains far longer than LED-large at 4096 tokens (the paper: about "
+                 "4x): tested as measured time per training step.").replace("4096", str(length))
+    at = speed[speed["length"] == length].set_index("model") if len(speed) else speed
+    if len(at) == 0 or BIGBIRD not in at.index or LED_LARGE not in at.index:
+        return Verdict(7, statement, "inconclusive",
+                       f"Missing data: no finished measured runs of both BigBird-large and "
+                       f"LED-large at {length} tokens.", {})
+    bb, led = at.loc[BIGBIRD], at.loc[LED_LARGE]
+    ratio = bb["step_s_median"] / led["step_s_median"]
+    low, high = bb["step_s_min"] / led["step_s_max"], bb["step_s_max"] / led["step_s_min"]
+    verdict = ("holds" if low >= FAR_LONGER_RATIO else "does not hold" if high < 1.5
+               else "inconclusive")
+    evidence = (f"Measured ({bb['hardware']}), random weights, batch 1: a BigBird-large step "
+                f"takes {ratio:.2f}x a LED-large one at {length} tokens (median "
+                f"{bb['step_s_median']:.0f} s vs {led['step_s_median']:.0f} s; {low:.2f}-"
+                f"{high:.2f}x over the timed steps' min-max). \"Far longer\" is "
+                f"{FAR_LONGER_RATIO:g}x or more. Per-step time on a CPU, not the paper's GPU "
+                f"training time.")
+    return Verdict(7, statement, verdict, evidence,
+                   {"length": float(length), "step_time_ratio": float(ratio),
+                    "step_time_ratio_low": float(low), "step_time_ratio_high": float(high)})

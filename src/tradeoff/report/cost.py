@@ -31,6 +31,8 @@ from ..analysis.cost import (
     fit_length_exponent,
     load_reference,
 )
+from ..analysis.cost_claims import measured_speed, measured_training_time_verdict
+from ..analysis.table import tidy
 from ..config import REPO_ROOT
 from ..models import PRESETS
 from .chapter import ParameterError, _fail, _yaml_hint, check_list, check_number
@@ -53,6 +55,9 @@ FITTED = (("train_step_flops", "training FLOPs", 1e12, "TFLOP"),
           ("inference_flops", "inference FLOPs", 1e12, "TFLOP"),
           ("encoder_forward_flops", "encoder forward FLOPs", 1e12, "TFLOP"),
           ("memory_per_sample_bytes", "training memory", GIB, "GiB"))
+# The measured times whose growth with length the chapter fits (``CostView.speed`` columns).
+MEASURED_FITTED = (("step_s_median", "training step time (measured, median)", 1.0, "s"),
+                   ("infer_s_per_sample", "inference time per sample (measured)", 1.0, "s"))
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,8 @@ class CostView:
         target_length: target tokens of the training sample of ``frame``.
         released_target_length: the released code's target length.
         measured: tidy table of measured runs of the full architectures (empty: none yet).
+        speed: their measured time beside the counted FLOPs, one row per finished run
+            (:func:`tradeoff.analysis.cost_claims.measured_speed`; empty: none yet).
         measured_dir: where those runs were looked for.
     """
 
@@ -76,6 +83,7 @@ class CostView:
     target_length: int
     released_target_length: int
     measured: pd.DataFrame
+    speed: pd.DataFrame
     measured_dir: str
 
 
@@ -130,19 +138,18 @@ def open_reference(*, reference_file: str | None, models: list, lengths: list,
                         f"{', '.join(map(str, missing))})", _yaml_hint("input_lengths", str(have)))
     released = reference.select(released_target_length, models, lengths)
     folder = Path(MEASURED_DIR if measured_dir is None else measured_dir)
+    records = measured_records(folder)
     return CostView(reference, cost_frame(rows), cost_frame(released), target_length,
-                    released_target_length, measured_runs(folder), str(folder))
+                    released_target_length, tidy(records) if records else pd.DataFrame(),
+                    measured_speed(records, reference), str(folder))
 
 
-def measured_runs(folder: Path | str) -> pd.DataFrame:
-    """The tidy table of the run records in ``folder``; empty when it has none."""
-    from ..analysis.table import tidy
+def measured_records(folder: Path | str) -> list:
+    """The run records in ``folder``; none when it has no record."""
     from ..records import load_records
 
     folder = Path(folder)
-    if not folder.is_dir() or not any(folder.glob("*.json")):
-        return pd.DataFrame()
-    return tidy(load_records(folder))
+    return load_records(folder) if folder.is_dir() and any(folder.glob("*.json")) else []
 
 
 # ------------------------------------------------------------------------------------ figures
@@ -342,6 +349,72 @@ def linearity_figure(frame: pd.DataFrame) -> Figure:
     return fig
 
 
+def measured_figure(speed: pd.DataFrame) -> Figure:
+    """Measured time of the full architectures against input length, and the FLOP/s achieved.
+
+    Left: seconds per timed training step (median, bars from the fastest to the slowest step)
+    and per inference sample (dashed). Right: counted FLOPs over the measured median time, for
+    training (solid) and inference (dashed).
+
+    Args:
+        speed: ``CostView.speed``.
+
+    Returns:
+        A Figure with two panels, one colour per model.
+    """
+    fig, axes = new_figure(ncols=2, width=4.6, height=3.5)
+    left, right = axes.flat
+    left.set_title("time, batch 1 (measured)")
+    right.set_title("achieved throughput (counted / measured)")
+    if speed.empty:
+        for ax in (left, right):
+            no_data(ax, "no measured runs yet")
+        return fig
+    for model in models_in(speed):
+        rows = _series(speed, model, "step_s_median")
+        color, marker = MODEL_COLORS.get(model), MODEL_MARKERS.get(model, "o")
+        median = rows["step_s_median"].to_numpy(float)
+        spread = [median - rows["step_s_min"].to_numpy(float),
+                  rows["step_s_max"].to_numpy(float) - median]
+        left.errorbar(rows["length"], median, yerr=spread, color=color, marker=marker,
+                      capsize=3, label=f"{MODEL_LABELS.get(model, model)} training step")
+        _line(left, speed, model, "infer_s_per_sample", style="--", label=False, hollow=True)
+        _line(right, speed, model, "achieved_train_gflops")
+        _line(right, speed, model, "achieved_infer_gflops", style="--", label=False, hollow=True)
+    for ax, label in ((left, "seconds (dashed: inference per sample)"),
+                      (right, "GFLOP/s (dashed: inference)")):
+        length_axis(ax, speed)
+        ax.set_ylabel(label)
+        ax.set_ylim(bottom=0)
+    left.legend(frameon=False, fontsize="small")
+    hardware = ", ".join(sorted(set(speed["hardware"])))
+    fig.suptitle(f"Measured ({hardware}): random weights, batch 1")
+    return fig
+
+
+def measured_table(speed: pd.DataFrame) -> pd.DataFrame:
+    """The measured runs with worded headers and units, one row per model x length."""
+    columns = ["model", "input length (tokens)", "timed steps",
+               "training step, median (s)", "fastest - slowest step (s)",
+               "inference per sample (s)", "training step (TFLOP, counted)",
+               "achieved training GFLOP/s", "achieved inference GFLOP/s",
+               "machine load, 5-min average"]
+    if speed.empty:
+        return pd.DataFrame(columns=columns)
+    return pd.DataFrame({
+        columns[0]: [MODEL_LABELS.get(m, m) for m in speed["model"]],
+        columns[1]: speed["length"].astype(int),
+        columns[2]: speed["timed_steps"].astype(int),
+        columns[3]: speed["step_s_median"],
+        columns[4]: [f"{a:.1f} - {b:.1f}" for a, b in zip(speed["step_s_min"], speed["step_s_max"])],
+        columns[5]: speed["infer_s_per_sample"],
+        columns[6]: speed["train_flops_per_step"] / 1e12,
+        columns[7]: speed["achieved_train_gflops"],
+        columns[8]: speed["achieved_infer_gflops"],
+        columns[9]: speed["load_average_5m"],
+    })[columns]
+
+
 # ------------------------------------------------------------------------------------- tables
 
 
@@ -371,8 +444,11 @@ def cost_table(frame: pd.DataFrame) -> pd.DataFrame:
     return out[columns]
 
 
-def fits_table(frame: pd.DataFrame) -> pd.DataFrame:
+def fits_table(frame: pd.DataFrame, fitted=FITTED) -> pd.DataFrame:
     """Per model and cost: the power-law exponent with its error, and the affine fit.
+
+    ``fitted`` names the costs: (column, words, unit factor, unit) each; the counted ones by
+    default, ``MEASURED_FITTED`` for the measured times of ``CostView.speed``.
 
     Columns: the exponent ``a`` of ``cost ~ length^a`` with its standard error and largest
     relative residual; the affine fit ``cost = fixed + per-token x length``: the fixed part's
@@ -388,7 +464,7 @@ def fits_table(frame: pd.DataFrame) -> pd.DataFrame:
     shortest, longest = int(frame["length"].min()), int(frame["length"].max())
     columns.append(f"cost at {longest} / at {shortest} tokens (proportional: "
                    f"{longest / shortest:g})")
-    for column, words, factor, unit in FITTED:
+    for column, words, factor, unit in fitted:
         powers = fit_length_exponent(frame, column)
         affines = fit_length_affine(frame, column)
         for model in models_in(frame):
@@ -586,7 +662,7 @@ def glue_texts(view: CostView, verdicts: list[Verdict]) -> dict[str, str]:
                       f"{len(check.relative_difference)} counted fields")
     else:
         check_text = "no extrapolation check is recorded for this target length"
-    by_claim = {v.claim: v for v in verdicts}
+    by_claim = {v.claim: v for v in reversed(verdicts)}  # the counted verdict of a claim first
     compute = by_claim.get(7)
     ratio = compute.numbers.get("train_flops_ratio") if compute else None
     longest = int(frame["length"].max()) if len(frame) else None
@@ -612,15 +688,39 @@ def glue_texts(view: CostView, verdicts: list[Verdict]) -> dict[str, str]:
         "cost_longest": str(longest) if longest else "n/a",
         "cost_paper_batch": _paper_batch_text(view),
         "cost_flops_ratio": f"{ratio:.2f}" if ratio is not None and math.isfinite(ratio) else "n/a",
-        "cost_measured": (f"{len(view.measured)} measured runs of the full architectures are in "
-                          f"{_display_path(view.measured_dir)}; their speeds enter the verdict "
-                          f"on finding 5 above" if len(view.measured) else
-                          f"There are no measured runs of the full architectures yet "
-                          f"({_display_path(view.measured_dir)} holds none)"),
     }
+    texts |= _measured_texts(view)
     texts |= _linearity_texts(frame) | _not_in_paper_texts(frame)
     for claim, name in ((6, "batch"), (7, "compute"), (5, "speed")):
         texts[f"cost_verdict_{name}"] = by_claim[claim].verdict if claim in by_claim else "n/a"
+    return texts
+
+
+def _measured_texts(view: CostView) -> dict[str, str]:
+    """The measured-speed section's texts: which runs exist, their fits and the time verdict."""
+    speed, folder = view.speed, _display_path(view.measured_dir)
+    timed = measured_training_time_verdict(speed)
+    texts = {"cost_verdict_time": timed.verdict, "cost_time_evidence": timed.evidence}
+    if speed.empty:
+        return texts | {
+            "cost_measured": f"There are no measured runs of the full architectures yet "
+                             f"({folder} holds none)",
+            "cost_speed_basis": "no measured runs yet: speed is time, which no count measures",
+            "cost_measured_exponents": "n/a (no measured runs)"}
+    cells = ", ".join(f"{MODEL_LABELS.get(m, m)} at "
+                      + ", ".join(str(int(n)) for n in speed[speed["model"] == m]["length"])
+                      for m in models_in(speed))
+    failed = view.measured[view.measured["status"] != "ok"] if len(view.measured) else []
+    texts["cost_measured"] = (
+        f"{len(speed)} finished runs of the full architectures are in {folder} ({cells} tokens)"
+        + (f"; {len(failed)} ended without finishing (" + "; ".join(
+            f"{MODEL_LABELS.get(r.model, r.model)} at {int(r.length)}: {r.status}, {r.reason}"
+            for r in failed.itertuples()) + ")" if len(failed) else ""))
+    texts["cost_speed_basis"] = f"tested on the {len(speed)} measured runs of the last section"
+    powers = fit_length_exponent(speed, "step_s_median")
+    texts["cost_measured_exponents"] = ", ".join(
+        f"{MODEL_LABELS.get(m, m)} {f.exponent:.2f} ± {f.exponent_stderr:.2f}"
+        for m, f in powers.items()) or "n/a (each model needs two lengths)"
     return texts
 
 
