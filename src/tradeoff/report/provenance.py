@@ -347,8 +347,8 @@ def cost_banner(reference, rows) -> Markdown:
         f"The largest batch is an upper bound: {MEMORY_ERROR_SOURCES}.",
         f"**Depth:** {methods}; {DEPTHS_NOTE}. Recorded checks: {checks or 'none'}.",
         f"**Counted with:** {versions}; rows written {written} to `{where}`.",
-        "**Not here:** measured time, speed and energy of these architectures (see the last "
-        "section).",
+        "**Not here:** time, speed and energy of these architectures; the last section "
+        "measures time on this project's CPU, and says so.",
     ]
     body = "\n".join(f"- {line}" for line in lines)
     return Markdown(f"```{{admonition}} Counted, not measured: the paper's architectures\n"
