@@ -226,7 +226,7 @@ def verdicts_table(verdicts: Sequence[Verdict]) -> pd.DataFrame:
 SPEED_COLUMNS = ("model", "length", "target_length", "generated_tokens", "timed_steps",
                  "step_s_median", "step_s_min", "step_s_max", "infer_s_per_sample",
                  "train_flops_per_step", "achieved_train_gflops", "inference_flops",
-                 "achieved_infer_gflops", "load_average_5m", "hardware")
+                 "achieved_infer_gflops", "peak_rss_gib", "load_average_5m", "hardware")
 
 
 def measured_speed(records: Sequence, reference) -> pd.DataFrame:
@@ -234,7 +234,8 @@ def measured_speed(records: Sequence, reference) -> pd.DataFrame:
 
     A finished run (``status`` ok) gives its timed training steps (``train.step_times_s``
     after the ``measure_after_steps`` warm-up steps: median, min and max seconds), its
-    inference seconds per sample, and the achieved FLOP/s: counted FLOPs of the same model,
+    inference seconds per sample, the process's peak resident memory in training (sampled by
+    the energy meter's trace), and the achieved FLOP/s: counted FLOPs of the same model,
     input length, target length and generated tokens (a row of ``reference``) over the
     measured median time. Without such a row the FLOP/s are NaN, never guessed.
 
@@ -267,9 +268,14 @@ def measured_speed(records: Sequence, reference) -> pd.DataFrame:
                      float(steps.min()) if len(steps) else np.nan,
                      float(steps.max()) if len(steps) else np.nan, infer_s, train_flops,
                      train_flops / median / 1e9, infer_flops, infer_flops / infer_s / 1e9,
-                     load[1], hardware_label(record.env)])
+                     _gib(record.efficiency.train_rss_peak_mib), load[1],
+                     hardware_label(record.env)])
     frame = pd.DataFrame(rows, columns=list(SPEED_COLUMNS))
     return frame.sort_values(["model", "length"], key=_model_order).reset_index(drop=True)
+
+
+def _gib(mib: float | None) -> float:
+    return mib / 1024 if mib is not None else np.nan
 
 
 def _model_order(column: pd.Series) -> pd.Series:

@@ -398,7 +398,7 @@ def measured_table(speed: pd.DataFrame) -> pd.DataFrame:
                "training step, median (s)", "fastest - slowest step (s)",
                "inference per sample (s)", "training step (TFLOP, counted)",
                "achieved training GFLOP/s", "achieved inference GFLOP/s",
-               "machine load, 5-min average"]
+               "peak resident memory in training (GiB, sampled)", "machine load, 5-min average"]
     if speed.empty:
         return pd.DataFrame(columns=columns)
     return pd.DataFrame({
@@ -411,7 +411,8 @@ def measured_table(speed: pd.DataFrame) -> pd.DataFrame:
         columns[6]: speed["train_flops_per_step"] / 1e12,
         columns[7]: speed["achieved_train_gflops"],
         columns[8]: speed["achieved_infer_gflops"],
-        columns[9]: speed["load_average_5m"],
+        columns[9]: speed["peak_rss_gib"],
+        columns[10]: speed["load_average_5m"],
     })[columns]
 
 
@@ -714,7 +715,8 @@ def _measured_texts(view: CostView) -> dict[str, str]:
     texts["cost_measured"] = (
         f"{len(speed)} finished runs of the full architectures are in {folder} ({cells} tokens)"
         + (f"; {len(failed)} ended without finishing (" + "; ".join(
-            f"{MODEL_LABELS.get(r.model, r.model)} at {int(r.length)}: {r.status}, {r.reason}"
+            f"{MODEL_LABELS.get(r.model, r.model)} at {int(r.length)}: "
+            + ("out of memory" if r.status == "oom" else f"failed, {r.reason}")
             for r in failed.itertuples()) + ")" if len(failed) else ""))
     texts["cost_speed_basis"] = f"tested on the {len(speed)} measured runs of the last section"
     powers = fit_length_exponent(speed, "step_s_median")
