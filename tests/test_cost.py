@@ -490,6 +490,11 @@ def test_measured_training_time_verdict_reads_the_step_times(bigbird, led, verdi
     assert result.numbers["step_time_ratio"] == pytest.approx(bigbird[0] / led[0])
     missing = cost_claims.measured_training_time_verdict(speed.iloc[:1])
     assert missing.verdict == "inconclusive" and "Missing data" in missing.evidence
+    # Without both at 4096, the longest length both finished, said so.
+    shorter = speed.assign(length=2048)
+    assert cost_claims.measured_training_time_verdict(shorter).verdict == verdict
+    assert "Tested at 2048 tokens" in cost_claims.measured_training_time_verdict(shorter).evidence
+    assert cost_claims.measured_training_time_verdict(shorter, 4096).verdict == "inconclusive"
 
 
 def test_cost_figures_and_tables_never_raise_on_missing_rows():
