@@ -474,7 +474,7 @@ def fits_table(frame: pd.DataFrame, fitted=FITTED) -> pd.DataFrame:
             power, affine = powers[model], affines[model]
             series = frame[frame["model"] == model].set_index("length")[column]
             rows.append([MODEL_LABELS.get(model, model), words,
-                         f"{power.exponent:.3f} ± {power.exponent_stderr:.3f}",
+                         _exponent_text(power, 3),
                          100 * power.max_relative_residual,
                          100 * affine.fixed_share(shortest),
                          f"{1024 * affine.slope / factor:.3g} {unit}",
@@ -721,9 +721,16 @@ def _measured_texts(view: CostView) -> dict[str, str]:
     texts["cost_speed_basis"] = f"tested on the {len(speed)} measured runs of the last section"
     powers = fit_length_exponent(speed, "step_s_median")
     texts["cost_measured_exponents"] = ", ".join(
-        f"{MODEL_LABELS.get(m, m)} {f.exponent:.2f} ± {f.exponent_stderr:.2f}"
+        f"{MODEL_LABELS.get(m, m)} {_exponent_text(f, 2)}"
         for m, f in powers.items()) or "n/a (each model needs two lengths)"
     return texts
+
+
+def _exponent_text(fit, digits: int) -> str:
+    """``a ± error``; two lengths fit exactly and leave no error to state."""
+    if math.isfinite(fit.exponent_stderr):
+        return f"{fit.exponent:.{digits}f} ± {fit.exponent_stderr:.{digits}f}"
+    return f"{fit.exponent:.{digits}f} (two lengths: no error estimate)"
 
 
 def _display_path(path: str) -> str:
