@@ -455,22 +455,30 @@ def test_chromium_shows_the_energy_audit_and_the_method_comparison(built, tmp_pa
 
 @needs_chromium
 def test_chromium_shows_what_the_architectures_cost(built, tmp_path):
-    """The cost chapter: its four figures, and numbers and verdicts read from the reference."""
+    """The cost chapter: its five figures, and numbers and verdicts read from the reference
+    counts and the committed measured runs."""
     from tradeoff.analysis import cost, cost_claims
+    from tradeoff.analysis.table import tidy
+    from tradeoff.report import cost as cost_report
 
     page = built.html / "notebooks" / "cost.html"
     dom = chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", page.as_uri())
     text = words(dom)
     figures = [f for f in re.findall(r"<figure\b.*?</figure>", dom, re.DOTALL)
                if re.search(r'<img[^>]+src="[^"]*_images/[^"]+\.png"', f)]
-    assert len(figures) == 4, "the cost chapter draws compute, attention, memory and linearity"
+    assert len(figures) == 5, "compute, attention, memory, linearity and measured speed"
     assert "Counted not measured" in text  # the provenance banner
     rows = cost.reference_rows(1024)
     base = next(r for r in rows if (r.model, r.length) == ("led-base", 1024))
     assert f"the memory model fits at most {base.max_batch_48gb} with 1024 token targets" in text
-    verdicts = {v.claim: v.verdict for v in cost_claims.architecture_verdicts(rows)}
-    assert f"LED large under 48 GB {verdicts[6]}" in text
-    assert f"read as compute per sample {verdicts[7]}" in text
-    assert f"the speed findings are {verdicts[5]}" in text
-    assert "There are no measured runs of the full architectures yet" in text
+    records = cost_report.measured_records(cost_report.MEASURED_DIR)
+    speed = cost_claims.measured_speed(records, cost.load_reference(None))
+    verdicts = cost_claims.architecture_verdicts(rows, tidy(records) if records else None, speed)
+    counted = {v.claim: v.verdict for v in reversed(verdicts)}
+    assert f"LED large under 48 GB {counted[6]}" in text
+    assert f"read as compute per sample {counted[7]}" in text
+    assert f"the verdict on the speed findings is {counted[5]}" in text
+    assert f"read as measured time per step {verdicts[-1].verdict}" in text
+    assert (f"{len(speed)} finished runs of the full architectures are in reference cpu arch"
+            if len(speed) else "There are no measured runs of the full architectures yet") in text
     assert "n a no rows" not in text and "This notebook failed" not in dom
