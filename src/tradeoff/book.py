@@ -45,6 +45,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -82,6 +83,8 @@ CHAPTERS = tuple(CHAPTER_SOURCES)
 # reference/cost/cost-rows.json): hashed into every chapter's cache key like the run records.
 REFERENCE_DIR = REPO_ROOT / "reference"
 LAB_NOTEBOOK = "run.ipynb"
+# Chapter kernels executed at once: two use a 2-core machine (a chapter is mostly one busy core).
+CHAPTER_WORKERS = min(2, os.cpu_count() or 1)
 REPORT_NAME = "build-report.json"
 # Bump when the meaning of a cache key changes, so old executed copies are not trusted.
 CACHE_VERSION = 1
@@ -237,16 +240,24 @@ def build_book(profile: Profile, build_dir: Path | str = "_build", *, strict: bo
     chapters = _bar(len(CHAPTERS), "chapters", "notebook", show_progress)
     records = chapter_inputs(profile)
     _remove_stale(src / "notebooks", {f"{c}.ipynb" for c in CHAPTERS})
-    for chapter, (notebook, extra) in CHAPTER_SOURCES.items():
-        chapters.set_postfix_str(chapter)
+
+    def chapter_run(chapter: str) -> NotebookRun:
+        notebook, extra = CHAPTER_SOURCES[chapter]
         source = source_root / "notebooks" / f"{notebook}.ipynb"
         params = _chapter_parameters(source, profile, {**common, **extra})
         key = _cache_key(source, params, profile, code, records + reference_inputs())
         title = DATASET_LABELS[extra["dataset"]] if "dataset" in extra else None
-        report.notebooks.append(_execute_cached(
+        run = _execute_cached(
             f"notebooks/{chapter}", source, src / "notebooks" / f"{chapter}.ipynb", params,
-            key=lambda key=key: key, title=title, build_dir=build_dir))
+            key=lambda: key, title=title, build_dir=build_dir)
+        chapters.set_postfix_str(chapter)
         chapters.update()
+        return run
+
+    # Chapters only read records (they time nothing), so they run side by side; the lab above
+    # runs alone, since its cells are the measurements.
+    with ThreadPoolExecutor(max_workers=CHAPTER_WORKERS) as pool:
+        report.notebooks.extend(pool.map(chapter_run, CHAPTERS))
     chapters.close()
 
     with contextlib.suppress(OSError):
