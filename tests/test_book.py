@@ -16,6 +16,7 @@ import json
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -296,6 +297,45 @@ def test_ceilings_step_runs_once_and_reports_a_failure(tmp_path, monkeypatch):
     book._ceilings_step(profile, tmp_path, "code", again, show_progress=False)
     assert (again.ceilings, again.ceilings_computed) == ("cached", 0)
     assert calls == ["fail", "ok"]  # the third step found its inputs unchanged
+
+
+def test_a_lab_page_with_a_cell_to_run_executes_alone(tmp_path, monkeypatch):
+    """Lab pages that run cells measure them, so no other kernel runs beside them; pages that
+    only read records, and the chapters, run two at a time; the report keeps book order."""
+    import threading
+
+    profile = reduced_smoke(tmp_path)
+    pending = next(c for c in profile.cells() if (c.dataset, c.model) == KERNEL_GROUP)
+    for cell in profile.cells():
+        if cell != pending:  # every other lab page finds its one cell recorded
+            params = cell.resolve(profile)
+            save_record(RunRecord(profile=profile.name, label=cell.label, status="ok",
+                                  params_hash=params.digest, params=params, wall_time_s=0.0),
+                        cell_record_path(profile, cell))
+    spans, lock = {}, threading.Lock()
+
+    def fake_execute(name, *args, **kwargs):
+        start = time.perf_counter()
+        time.sleep(0.2)
+        with lock:
+            spans[name] = (start, time.perf_counter(), threading.get_ident())
+        return book.NotebookRun(name, "executed")
+
+    monkeypatch.setattr(book, "_execute_cached", fake_execute)
+    monkeypatch.setattr(book, "_ceilings_step", lambda *args, **kwargs: None)
+    monkeypatch.setattr(book, "_jupyter_book", lambda src, build_dir, strict: src / "index.html")
+    book.build_book(profile, build_dir=tmp_path / "build", show_progress=False)
+
+    def overlap(a, b):
+        return spans[a][0] < spans[b][1] and spans[b][0] < spans[a][1]
+
+    names = book.lab_names(book._groups(profile, profile.cells()))
+    lab, alone = [f"lab/{name}" for name in names.values()], f"lab/{names[KERNEL_GROUP]}"
+    assert not any(overlap(alone, other) for other in spans if other != alone)
+    readers = [name for name in spans if name != alone]
+    assert any(overlap(a, b) for a in readers for b in readers if a < b)  # side by side
+    chapters = [f"notebooks/{c}" for c in book.CHAPTERS]
+    assert [run.name for run in book.read_report(tmp_path / "build").notebooks] == lab + chapters
 
 
 def test_missing_chapter_notebook_is_reported_before_any_compute(tmp_path):

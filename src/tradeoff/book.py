@@ -31,6 +31,9 @@ A lab notebook runs its group's cells through :func:`tradeoff.grid.run_grid`, wh
 that have a record; an interrupted build therefore resumes at the first cell without one. A cell
 that fails is recorded with its reason and shown as failed; a notebook that fails to execute is
 kept, with its error, in the book and listed in the build report.
+
+Lab pages with a cell to run execute one at a time, since their cells are the measurements; lab
+pages whose cells all have records, and the chapters, only read records and execute two at a time.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from typing import Literal
 import yaml
 
 from .config import REPO_ROOT, Cell, ConfigError, Profile, load_profile
-from .grid import cell_record_path, validate_cells
+from .grid import cell_record_path, needs_run, validate_cells
 from .records import CEILINGS_FOLDER
 from .report.provenance import book_banner
 from .report.style import DATASET_LABELS
@@ -83,8 +86,9 @@ CHAPTERS = tuple(CHAPTER_SOURCES)
 # reference/cost/cost-rows.json): hashed into every chapter's cache key like the run records.
 REFERENCE_DIR = REPO_ROOT / "reference"
 LAB_NOTEBOOK = "run.ipynb"
-# Chapter kernels executed at once: two use a 2-core machine (a chapter is mostly one busy core).
-CHAPTER_WORKERS = min(2, os.cpu_count() or 1)
+# Kernels executed at once where they only read records (chapters; lab pages whose cells all have
+# records): two use a 2-core machine, each mostly one busy core.
+READER_WORKERS = min(2, os.cpu_count() or 1)
 REPORT_NAME = "build-report.json"
 # Bump when the meaning of a cache key changes, so old executed copies are not trusted.
 CACHE_VERSION = 1
@@ -222,8 +226,9 @@ def build_book(profile: Profile, build_dir: Path | str = "_build", *, strict: bo
     _remove_stale(src / "lab", {f"{n}.ipynb" for n in names.values()})
     all_records = [p for paths in groups.values() for p in paths]
     bar = _bar(len(groups), "lab records", "notebook", show_progress)
-    for (dataset, model), paths in groups.items():
-        name = names[dataset, model]
+
+    def lab_run(group: tuple[str, str]) -> NotebookRun:
+        (dataset, model), paths, name = group, groups[group], names[group]
         params = {**common, "dataset": dataset, "model": model}
         inputs = {"notebook": lab_source, "params": params, "profile": profile, "code": code}
         with _RecordWatcher(bar, name, all_records):
@@ -231,8 +236,17 @@ def build_book(profile: Profile, build_dir: Path | str = "_build", *, strict: bo
                 f"lab/{name}", lab_source, src / "lab" / f"{name}.ipynb", params,
                 key=lambda: _cache_key(**inputs, records=paths),
                 title=f"Lab record: {dataset} × {model}", build_dir=build_dir)
-        report.notebooks.append(run)
         bar.update()
+        return run
+
+    # A group with a cell to run measures it, so it runs alone; a group whose cells all have
+    # records only reads them (a grid run before, or a changed package), so those run side by side.
+    pending = [g for g, paths in groups.items() if any(map(needs_run, paths))]
+    runs = {group: lab_run(group) for group in pending}
+    with ThreadPoolExecutor(max_workers=READER_WORKERS) as pool:
+        recorded = [g for g in groups if g not in runs]
+        runs |= dict(zip(recorded, pool.map(lab_run, recorded)))
+    report.notebooks.extend(runs[group] for group in groups)
     bar.close()
 
     _ceilings_step(profile, build_dir, code, report, show_progress)
@@ -256,7 +270,7 @@ def build_book(profile: Profile, build_dir: Path | str = "_build", *, strict: bo
 
     # Chapters only read records (they time nothing), so they run side by side; the lab above
     # runs alone, since its cells are the measurements.
-    with ThreadPoolExecutor(max_workers=CHAPTER_WORKERS) as pool:
+    with ThreadPoolExecutor(max_workers=READER_WORKERS) as pool:
         report.notebooks.extend(pool.map(chapter_run, CHAPTERS))
     chapters.close()
 
