@@ -318,7 +318,7 @@ def test_a_lab_page_with_a_cell_to_run_executes_alone(tmp_path, monkeypatch):
         start = time.perf_counter()
         time.sleep(0.2)
         with lock:
-            spans[name] = (start, time.perf_counter(), threading.get_ident())
+            spans[name] = (start, time.perf_counter())
         return book.NotebookRun(name, "executed")
 
     monkeypatch.setattr(book, "_execute_cached", fake_execute)

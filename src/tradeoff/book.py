@@ -252,14 +252,14 @@ def build_book(profile: Profile, build_dir: Path | str = "_build", *, strict: bo
     _ceilings_step(profile, build_dir, code, report, show_progress)
 
     chapters = _bar(len(CHAPTERS), "chapters", "notebook", show_progress)
-    records = chapter_inputs(profile)
+    records = chapter_inputs(profile) + reference_inputs()
     _remove_stale(src / "notebooks", {f"{c}.ipynb" for c in CHAPTERS})
 
     def chapter_run(chapter: str) -> NotebookRun:
         notebook, extra = CHAPTER_SOURCES[chapter]
         source = source_root / "notebooks" / f"{notebook}.ipynb"
         params = _chapter_parameters(source, profile, {**common, **extra})
-        key = _cache_key(source, params, profile, code, records + reference_inputs())
+        key = _cache_key(source, params, profile, code, records)
         title = DATASET_LABELS[extra["dataset"]] if "dataset" in extra else None
         run = _execute_cached(
             f"notebooks/{chapter}", source, src / "notebooks" / f"{chapter}.ipynb", params,
