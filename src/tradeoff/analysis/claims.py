@@ -106,13 +106,10 @@ def _cells(frame: pd.DataFrame, signal: str) -> pd.DataFrame:
     return configurations(frame, signal)
 
 
-def _at(cells: pd.DataFrame, dataset: str, model: str, length=None):
-    """A model's series on a dataset indexed by length, or one configuration's row (or None)."""
-    series = cells[(cells["dataset"] == dataset) & (cells["model"] == model)].set_index("length")
-    series = series.sort_index()
-    if length is None:
-        return series
-    return series.loc[length] if length in series.index else None
+def _at(cells: pd.DataFrame, dataset: str, model: str) -> pd.DataFrame:
+    """A model's series on a dataset, indexed by length (ascending)."""
+    return cells[(cells["dataset"] == dataset) & (cells["model"] == model)].set_index(
+        "length").sort_index()
 
 
 # --------------------------------------------------------------------------------------------
