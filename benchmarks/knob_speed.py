@@ -31,7 +31,7 @@ import time
 import torch
 
 from tradeoff import knobs
-from tradeoff.analysis.cost import _build, _inputs
+from tradeoff.analysis.cost import build_counting_model, random_inputs
 from tradeoff.analysis.knob_cost import SpeedRow, load_speed_reference, write_speed_row
 from tradeoff.config import ConfigError
 from tradeoff.env import describe_environment
@@ -40,7 +40,7 @@ from tradeoff.models import build_config, check_length, guard_block_sparse, is_l
 
 def full_model(name: str):
     config = build_config(name, "full", vocab_size=0, dropout=0.0)
-    model = _build(config)
+    model = build_counting_model(config)
     if not is_led(name):
         guard_block_sparse(model)
     return model, config
@@ -49,7 +49,7 @@ def full_model(name: str):
 def inference_arms(name: str, length: int, new_tokens: int):
     model, config = full_model(name)
     model.eval()
-    inputs, _ = _inputs(name, config, length, 1)
+    inputs, _ = random_inputs(name, config, length, 1)
     quantized = knobs.before_inference(copy.deepcopy(model), "int8-dynamic")
 
     def arm(m):
@@ -65,7 +65,7 @@ def inference_arms(name: str, length: int, new_tokens: int):
 def train_arms(name: str, length: int, target_length: int):
     model, config = full_model(name)
     model.train()
-    inputs, labels = _inputs(name, config, length, target_length)
+    inputs, labels = random_inputs(name, config, length, target_length)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6)
 
     def arm(variant):

@@ -452,7 +452,7 @@ def _torch_threads(n: int):
         torch.set_num_threads(before)
 
 
-def _depth_config(model: str, scale: str, encoder_layers: int, decoder_layers: int,
+def depth_config(model: str, scale: str, encoder_layers: int, decoder_layers: int,
                   dropout: float, vocab_size: int):
     """The preset's config with the given depths; LED gets one window per encoder layer."""
     config = build_config(model, scale, vocab_size=vocab_size, dropout=dropout)
@@ -460,7 +460,7 @@ def _depth_config(model: str, scale: str, encoder_layers: int, decoder_layers: i
     return config
 
 
-def _build(config):
+def build_counting_model(config):
     """A random-init model on CPU; the values do not change any count, so init is cheap."""
     import torch
     from transformers import AutoModelForSeq2SeqLM
@@ -481,7 +481,8 @@ def _build(config):
     return model
 
 
-def _inputs(model_name: str, config, length: int, target_length: int) -> tuple[dict, object]:
+def random_inputs(model_name: str, config, length: int, target_length: int
+                  ) -> tuple[dict, object]:
     """Random token ids of exactly ``length`` (all attended: padding is computed the same) and
     a target of ``target_length`` tokens; LED gets global attention on the first token."""
     import torch
@@ -544,12 +545,12 @@ def count_depth(model_name: str, encoder_layers: int, decoder_layers: int, lengt
 
     from ..models import guard_block_sparse
 
-    config = _depth_config(model_name, scale, encoder_layers, decoder_layers, dropout, vocab_size)
-    model = _build(config)
+    config = depth_config(model_name, scale, encoder_layers, decoder_layers, dropout, vocab_size)
+    model = build_counting_model(config)
     family = get_preset(model_name).family
     if family == "bigbird_pegasus":
         guard_block_sparse(model)
-    inputs, labels = _inputs(model_name, config, length, target_length)
+    inputs, labels = random_inputs(model_name, config, length, target_length)
     groups = _module_groups(model)
 
     # Module groups are counted in the forward only (see _group_flops): attention shares are
@@ -677,7 +678,7 @@ def cached_count(model_name: str, encoder_layers: int, decoder_layers: int, leng
     Returns:
         The counts, read from the cache when an identical count was made before.
     """
-    config = _depth_config(model_name, scale, encoder_layers, decoder_layers, dropout, vocab_size)
+    config = depth_config(model_name, scale, encoder_layers, decoder_layers, dropout, vocab_size)
     key = _cache_key(model_name, config, length, target_length, new_tokens)
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
     path = None

@@ -90,17 +90,18 @@ def _saved(model_name: str, variant: str, depth: tuple[int, int], length: int,
 
     from .. import knobs
     from ..models import guard_block_sparse, is_led
-    from .cost import _build, _depth_config, _inputs, gpu_dropout, saved_tensor_bytes
+    from .cost import (build_counting_model, depth_config, gpu_dropout, random_inputs,
+                       saved_tensor_bytes)
 
-    config = _depth_config(model_name, scale, *depth, dropout, vocab_size=MINI_VOCAB_SIZE)
-    model = _build(config)
+    config = depth_config(model_name, scale, *depth, dropout, vocab_size=MINI_VOCAB_SIZE)
+    model = build_counting_model(config)
     if not is_led(model_name):
         guard_block_sparse(model)
     if variant == "grad-checkpointing":
         model.gradient_checkpointing_enable()
     model = knobs.before_training(model, variant)
     model.train()
-    inputs, labels = _inputs(model_name, config, length, target_length)
+    inputs, labels = random_inputs(model_name, config, length, target_length)
     autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if variant == "bf16"
                 else contextlib.nullcontext())
     with gpu_dropout(), autocast:
