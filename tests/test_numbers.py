@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import subprocess
 import sys
 
@@ -218,6 +219,17 @@ def test_a_crash_mid_write_leaves_the_previous_record_and_reruns_that_cell_only(
     run_grid(profile, cells, show_progress=False)
     assert calls == [1024]
     assert json.loads(path.read_text())["status"] == "ok"
+
+
+def test_a_saved_record_has_a_new_files_permissions_not_owner_only(tmp_path, monkeypatch):
+    from tradeoff import records
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert records._UMASK == umask  # the process's umask, read at import
+    monkeypatch.setattr(records, "_UMASK", 0o027)  # a group-shared results folder: rw-r-----
+    path = records.write_atomically(tmp_path / "r.json", "{}")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640 and path.read_text() == "{}"
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,6 +23,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .config import CellParams
 
+# Read once at import (os.umask can only be read by setting it, which races with threads).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 SCHEMA_VERSION = 1
 CEILING_SCHEMA_VERSION = 1
 #: Sub-folder of a results folder holding the :class:`CeilingRecord` files.
@@ -251,13 +254,16 @@ def write_atomically(path: Path | str, text: str) -> Path:
     """Write a file so that a crash mid-write never leaves a half file behind.
 
     The text goes to a temporary file in the same folder, which then replaces ``path`` in one
-    step: readers see the previous file or the new one, never a truncated one.
+    step: readers see the previous file or the new one, never a truncated one. The file gets
+    the permissions of any new file (0666 less the umask), not mkstemp's owner-only 0600, so
+    a shared results folder stays readable by the group.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_UMASK)
             f.write(text)
         os.replace(tmp, path)
     except BaseException:
