@@ -135,6 +135,18 @@ def test_failed_cell_is_shown_with_its_reason(built):
     assert FAILED_REASON in page
 
 
+def test_no_chapter_cell_shows_a_stray_value(built):
+    # A cell whose last line is a call (a parameter check, say) prints its return value under
+    # a hidden input: a bare "6" on the page. Tables, figures and glued text carry HTML/images.
+    stray = []
+    for chapter in book.CHAPTERS:
+        nb = json.loads((built.build_dir / "src" / "notebooks" / f"{chapter}.ipynb").read_text())
+        stray += [(chapter, i, "".join(out["data"]["text/plain"]))
+                  for i, cell in enumerate(nb["cells"]) for out in cell.get("outputs", [])
+                  if out["output_type"] == "execute_result" and set(out["data"]) == {"text/plain"}]
+    assert stray == []
+
+
 def test_pages_cite_the_references(built):
     refs = (built.html / "book" / "references.html").read_text().lower()
     for text in ("characterizing the efficiency", "2022.nlppower-1.12", "scrolls", "longformer",
