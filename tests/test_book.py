@@ -16,6 +16,7 @@ import json
 import re
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -314,8 +315,6 @@ def test_ceilings_step_runs_once_and_reports_a_failure(tmp_path, monkeypatch):
 def test_a_lab_page_with_a_cell_to_run_executes_alone(tmp_path, monkeypatch):
     """Lab pages that run cells measure them, so no other kernel runs beside them; pages that
     only read records, and the chapters, run two at a time; the report keeps book order."""
-    import threading
-
     profile = reduced_smoke(tmp_path)
     pending = next(c for c in profile.cells() if (c.dataset, c.model) == KERNEL_GROUP)
     for cell in profile.cells():

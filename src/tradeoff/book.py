@@ -268,8 +268,7 @@ def build_book(profile: Profile, build_dir: Path | str = "_build", *, strict: bo
         chapters.update()
         return run
 
-    # Chapters only read records (they time nothing), so they run side by side; the lab above
-    # runs alone, since its cells are the measurements.
+    # Chapters only read records (they time nothing), so they run side by side.
     with ThreadPoolExecutor(max_workers=READER_WORKERS) as pool:
         report.notebooks.extend(pool.map(chapter_run, CHAPTERS))
     chapters.close()
