@@ -13,13 +13,16 @@ import torch.nn.functional as F
 
 from tradeoff.analysis import cost
 from tradeoff.cli import main
-from tradeoff.config import load_profile
+from tradeoff.config import COST_TARGET_TOKENS, DATASETS, load_profile
 from tradeoff.models import PRESETS
 
 # Mini architectures at lengths that keep each family's attention pattern: LED's window is 256
 # in the minis, and BigBird stays block-sparse only above (5 + 2 x 3) x 64 = 704 tokens.
 TARGET, NEW_TOKENS = 32, 4
 CASES = [("led-large", 512), ("bigbird-large", 768)]
+# The cost chapter's architectures, counted at the paper's lengths (BART's 1024 positions
+# cannot take them; the larger LongT5 and Pegasus-X sizes are counted at 16k tokens only).
+CHAPTER_MODELS = ["led-base", "led-large", "bigbird-large", "longt5-base", "pegasus-x-base"]
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +94,8 @@ def test_labels_mark_the_architectures_the_paper_did_not_study():
 
     marked = {m for m, label in MODEL_LABELS.items() if label.endswith(NOT_IN_PAPER)}
     assert marked == {m for m, p in PRESETS.items() if not p.in_paper} == {
-        "longt5-base", "pegasus-x-base"}
+        "bart-base", "longt5-base", "longt5-large", "longt5-xl", "pegasus-x-base",
+        "pegasus-x-large"}
 
 
 def test_decoder_layer_attention_matches_the_matmul_shapes():
@@ -207,7 +211,28 @@ def test_cli_json_rows(capsys):
     assert 0 < row["attention_flops_share"] < 1
 
 
+def test_dataset_targets_are_the_mean_reference_words_rounded_up():
+    # SCROLLS' Table 1: 492.5, 99.6, 69.7 and 11.4 words per reference output.
+    assert COST_TARGET_TOKENS == {"govreport": 493, "summscreenfd": 100, "qmsum": 70,
+                                  "qasper": 12}
+    assert list(COST_TARGET_TOKENS) == list(DATASETS)
+
+
+def test_cli_dataset_sets_the_target_and_the_generated_tokens(capsys):
+    assert main(["cost", "--json", "--scale", "mini", "--models", "bart-base", "--lengths", "256",
+                 "--dataset", "qasper"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert (row["model"], row["target_length"], row["generated_tokens"]) == ("bart-base", 12, 12)
+    assert row["attention"] == "full"
+    assert main(["cost", "--dry-run", "--models", "led-base", "--lengths", "16384",
+                 "--dataset", "govreport"]) == 0
+    assert "with 493-token targets and 493 generated tokens (govreport)" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("argv,message", [
+    (["--dataset", "arxiv"], "unknown dataset 'arxiv'; valid: govreport, summscreenfd"),
+    (["--dataset", "qasper", "--target-length", "12"], "--dataset qasper sets --target-length"),
+    (["--models", "bart-base", "--lengths", "2048"], "input length 2048 is impossible"),
     (["--models", "gpt2"], "unknown model 'gpt2'"),
     (["--models", "bigbird-large", "--lengths", "5000"], "input length 5000 is impossible"),
     (["--models", "led-base", "--target-length", "2048"], "target length 2048 is impossible"),
@@ -227,9 +252,9 @@ def test_reference_file_validates_and_covers_the_paper_grid():
     reference = cost.load_reference()
     paper = load_profile("paper")
     rows = reference.select(paper.max_target_length)
-    # The paper's three and the two architectures it did not study, at the paper's lengths.
+    # The paper's three and two architectures it did not study, at the paper's lengths.
     assert sorted((r.model, r.length) for r in rows) == sorted(
-        (m, n) for m in PRESETS for n in paper.lengths)
+        (m, n) for m in CHAPTER_MODELS for n in paper.lengths)
     for row in rows:
         assert row.method == "extrapolated from depths (1,1),(2,1),(1,2)"
         assert row.generated_tokens == cost.DEFAULT_NEW_TOKENS and row.dropout == paper.dropout
@@ -250,12 +275,14 @@ def test_reference_rows_are_consistent_with_the_cost_model():
         # quite for LongT5: its global tokens are sums over a constant one-hot block matrix
         # (einsum "...nd,...ng->...gd"), whose gradient is never computed; at 1024 tokens that
         # is 2 x 1024 x 768 x 64 FLOPs a layer, x 12 layers: the 1.2 GFLOP missing.
-        if row.model == "longt5-base":
-            aggregate = 2 * row.length * 768 * (row.length // 16) * row.encoder_layers
+        family = PRESETS[row.model].family
+        if family == "longt5":
+            width = PRESETS[row.model].full["d_model"]
+            aggregate = 2 * row.length * width * (row.length // 16) * row.encoder_layers
             assert row.train_step_flops == 3 * row.forward_flops - aggregate, row
-        elif row.model == "pegasus-x-base":
-            # Short too, by 8.4 GFLOP at 1024 tokens plus 2 x 768 x 512 FLOPs per further
-            # input token (0.4% of the step at most): counted, not yet traced to its op.
+        elif family == "pegasus_x":
+            # Short too (the base by 8.4 GFLOP at 1024 tokens plus 2 x 768 x 512 FLOPs per
+            # further input token, 0.4% of the step at most): counted, not yet traced to its op.
             assert 0.996 * 3 * row.forward_flops < row.train_step_flops < 3 * row.forward_flops
         else:
             assert row.train_step_flops == 3 * row.forward_flops, row
@@ -341,6 +368,13 @@ def test_cli_writes_the_reference(tmp_path, capsys):
     assert [(r.model, r.length, r.target_length) for r in reference.rows] == [
         (model, length, TARGET)]
     assert [(c.model, c.length) for c in reference.checks] == [(model, length)]
+    # --skip-check writes rows and keeps the recorded checks, adding none.
+    assert main(["cost", "--scale", "mini", "--models", model, "--lengths", str(length),
+                 "--target-length", str(TARGET // 2), "--new-tokens", str(NEW_TOKENS),
+                 "--write-reference", "--reference", str(path), "--skip-check"]) == 0
+    assert "no new extrapolation check" in capsys.readouterr().err
+    reference = cost.load_reference(path)
+    assert len(reference.rows) == 2 and len(reference.checks) == 1
 
 
 def test_affine_fit_hand_values():
@@ -402,7 +436,7 @@ def test_the_chapter_quotes_the_reference(tmp_path):
     from tradeoff.analysis import cost_claims
     from tradeoff.report import cost as cost_report
 
-    view = cost_report.open_reference(reference_file=None, models=list(PRESETS),
+    view = cost_report.open_reference(reference_file=None, models=CHAPTER_MODELS,
                                       lengths=[1024, 2048, 3072, 4096], target_length=1024,
                                       released_target_length=128, measured_dir=str(tmp_path))
     verdicts = cost_claims.architecture_verdicts(view.frame, view.measured)

@@ -5,7 +5,14 @@ import torch
 from transformers import AutoModelForSeq2SeqLM
 
 from tradeoff.config import ConfigError
-from tradeoff.models import PRESETS, build_config, describe_model, get_preset, guard_block_sparse
+from tradeoff.models import (
+    PRESETS,
+    build_config,
+    check_length,
+    describe_model,
+    get_preset,
+    guard_block_sparse,
+)
 
 
 def _bigbird_mini():
@@ -48,6 +55,7 @@ def test_mini_models_keep_family_attention_and_size_order(name):
     full = build_config(name, "full", vocab_size=1000)
     assert type(config) is type(full)
     pattern = {"bigbird_pegasus": ("attention_type", "block_size", "num_random_blocks"),
+               "bart": ("max_position_embeddings",),  # full attention over its positions
                "longt5": ("encoder_attention_type", "local_radius", "global_block_size"),
                "pegasus_x": ("block_size", "num_global_tokens", "stagger_local_blocks")}
     if name.startswith("led"):
@@ -57,11 +65,16 @@ def test_mini_models_keep_family_attention_and_size_order(name):
         assert [getattr(config, k) for k in keys] == [getattr(full, k) for k in keys]
 
 
-def test_mini_base_to_large_ratio_is_roughly_the_papers():
+@pytest.mark.parametrize("small, big", [
+    ("led-base", "led-large"),  # the checkpoints: 460M / 162M = 2.8
+    ("longt5-base", "longt5-large"),  # 780M / 250M = 3.1 (the LongT5 README)
+    ("longt5-large", "longt5-xl"),  # 3B / 780M = 3.8
+    ("pegasus-x-base", "pegasus-x-large"),  # 568M / 272M = 2.1 (Phang et al.)
+])
+def test_mini_base_to_large_ratio_is_roughly_the_checkpoints(small, big):
     count = lambda name: AutoModelForSeq2SeqLM.from_config(
         build_config(name, "mini", vocab_size=4000)).num_parameters()
-    ratio = count("led-large") / count("led-base")
-    assert 1.8 < ratio < 4.0  # LED-large / LED-base checkpoints: 460M / 162M = 2.8
+    assert 1.8 < count(big) / count(small) < 4.0
 
 
 def test_full_led_base_matches_the_checkpoint_size():
@@ -76,3 +89,50 @@ def test_full_pegasus_x_base_matches_the_published_size():
     with torch.device("meta"):
         model = AutoModelForSeq2SeqLM.from_config(build_config("pegasus-x-base", "full", vocab_size=0))
     assert model.num_parameters() == pytest.approx(272e6, rel=0.01)
+
+
+def _meta_parameters(name: str) -> int:
+    with torch.device("meta"):
+        return AutoModelForSeq2SeqLM.from_config(
+            build_config(name, "full", vocab_size=0)).num_parameters()
+
+
+@pytest.mark.parametrize("name, published, rel", [
+    ("bart-base", 139e6, 0.01),  # facebook/bart-base's model card: 139M
+    ("pegasus-x-large", 568e6, 0.01),  # Phang et al. (2022): PEGASUS-X, 568M
+    # The LongT5 README: 780M and 3 billion, counting the checkpoints' separate output layer,
+    # which transformers 5 ties to the embeddings (tradeoff.models: _longt5).
+    ("longt5-large", 780e6, 0.01),
+    ("longt5-xl", 3e9, 0.06),  # "3 billion" is rounded: 2.85B with the output layer
+])
+def test_added_presets_match_the_published_sizes(name, published, rel):
+    params = _meta_parameters(name)
+    config = build_config(name, "full", vocab_size=0)
+    if config.model_type == "longt5":
+        params += config.vocab_size * config.d_model  # the checkpoint's own output layer
+    assert params == pytest.approx(published, rel=rel)
+
+
+def test_added_presets_are_marked_and_ordered_after_the_papers():
+    assert list(PRESETS)[:3] == ["led-base", "led-large", "bigbird-large"]
+    assert all(p.in_paper for p in list(PRESETS.values())[:3])
+    assert not any(p.in_paper for p in list(PRESETS.values())[3:])
+
+
+@pytest.mark.parametrize("name, longest", [
+    ("led-base", 16384), ("pegasus-x-base", 16384), ("pegasus-x-large", 16384),
+    ("bart-base", 1024),
+])
+def test_published_lengths_fit_the_positions(name, longest):
+    # SCROLLS' published lengths: LED-base up to 16384, BART-base 256-1024, Pegasus-X 16384.
+    for length in (256, longest):
+        check_length(name, "full", length)
+    with pytest.raises(ConfigError, match=f"between 1 and {longest} tokens"):
+        check_length(name, "full", longest + 1)
+
+
+@pytest.mark.parametrize("name", ["longt5-base", "longt5-large", "longt5-xl"])
+def test_longt5_has_no_position_limit(name):
+    check_length(name, "full", 16384)  # relative positions: only memory bounds the input
+    with pytest.raises(ConfigError, match="at least 1 token"):
+        check_length(name, "full", 0)

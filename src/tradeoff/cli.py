@@ -74,8 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--target-length", type=int,
                       help="target tokens of the training sample (default: the paper profile's "
                            "max_target_length)")
-    cost.add_argument("--new-tokens", type=int, default=DEFAULT_NEW_TOKENS,
-                      help="greedy tokens generated in the inference count")
+    cost.add_argument("--new-tokens", type=int,
+                      help=f"greedy tokens generated in the inference count (default: "
+                           f"{DEFAULT_NEW_TOKENS})")
+    cost.add_argument("--dataset",
+                      help="set --target-length and --new-tokens to the dataset's mean reference "
+                           "length (govreport | summscreenfd | qmsum | qasper; one token per "
+                           "word, a lower bound: tradeoff.config.COST_TARGET_TOKENS)")
     cost.add_argument("--scale", choices=("full", "mini"), default="full",
                       help="full: the paper's architectures; mini: the small stand-ins (quick)")
     cost.add_argument("--json", action="store_true", help="one JSON object per model x length")
@@ -84,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
                            "with an extrapolation check of the first model at its shortest "
                            "length (resumes from the count cache)")
     cost.add_argument("--reference", help="reference file (default: reference/cost/cost-rows.json)")
+    cost.add_argument("--skip-check", action="store_true",
+                      help="with --write-reference: no new extrapolation check (a full-depth "
+                           "count, which at 16k tokens does not fit a CPU's memory); the checks "
+                           "already recorded stay")
     cost.add_argument("--dry-run", action="store_true",
                       help="validate the models and lengths and say what would be counted")
     cost.add_argument("--knobs", action="store_true",
@@ -209,6 +218,7 @@ def _cost(args) -> int:
     def split(values: list[str]) -> list[str]:
         return [v for value in values for v in value.split(",") if v]
 
+    target_length, new_tokens = _cost_targets(args)
     lengths = None
     if args.lengths:
         lengths = []
@@ -218,23 +228,31 @@ def _cost(args) -> int:
             except ValueError:
                 raise ConfigError(f"input length '{value}' is not a whole number of tokens") from None
     if args.dry_run:
-        from .analysis.cost import _paper_defaults
+        from .analysis.cost import _paper_defaults, _validate
         from .analysis.knob_cost import MEMORY_KNOBS, MEMORY_LENGTHS
         from .models import check_length
 
         lengths = lengths or (list(MEMORY_LENGTHS) if args.knobs else _paper_defaults()[0])
-        for model in split(args.models):
-            for length in lengths:
-                check_length(model, args.scale, length)
-        what = f"memory knobs {', '.join(MEMORY_KNOBS)}" if args.knobs else "FLOPs and memory"
+        if args.knobs:
+            for model in split(args.models):
+                for length in lengths:
+                    check_length(model, args.scale, length)
+            what, target = f"memory knobs {', '.join(MEMORY_KNOBS)}", ""
+        else:
+            target_length = _paper_defaults()[1] if target_length is None else target_length
+            # The checks cost_rows makes before counting: models, lengths, target, new tokens.
+            _validate(split(args.models), lengths, args.scale, target_length, new_tokens)
+            what = "FLOPs and memory"
+            target = (f" with {target_length}-token targets and {new_tokens} generated tokens"
+                      f"{f' ({args.dataset})' if args.dataset else ''}")
         print(f"would count {what} of {', '.join(split(args.models))} ({args.scale}) at "
-              f"{', '.join(map(str, lengths))} tokens"
+              f"{', '.join(map(str, lengths))} tokens{target}"
               f"{'; and write the reference' if args.write_reference else ''}")
         return 0
     if args.knobs:
-        return _knob_memory(split(args.models), lengths, args)
-    rows = cost_rows(models=split(args.models), lengths=lengths, target_length=args.target_length,
-                     new_tokens=args.new_tokens, scale=args.scale)
+        return _knob_memory(split(args.models), lengths, target_length, args)
+    rows = cost_rows(models=split(args.models), lengths=lengths, target_length=target_length,
+                     new_tokens=new_tokens, scale=args.scale)
     if args.json:
         for row in rows:
             print(json.dumps(dataclasses.asdict(row)
@@ -244,6 +262,11 @@ def _cost(args) -> int:
     if args.write_reference:
         from .analysis.cost import check_extrapolation, write_reference
 
+        if args.skip_check:
+            reference = write_reference(rows, args.reference)
+            print(f"wrote {len(rows)} row(s) to {reference.path} ({len(reference.rows)} in all); "
+                  f"no new extrapolation check", file=sys.stderr)
+            return 0
         first = rows[0]
         shortest = min(r.length for r in rows if r.model == first.model)
         check = check_extrapolation(first.model, shortest, first.target_length,
@@ -255,7 +278,24 @@ def _cost(args) -> int:
     return 0
 
 
-def _knob_memory(models: list[str], lengths: list[int] | None, args) -> int:
+def _cost_targets(args) -> tuple[int | None, int]:
+    """``cost``'s target and generated tokens: ``--dataset``'s, or the flags (or defaults)."""
+    from .analysis.cost import DEFAULT_NEW_TOKENS
+
+    if args.dataset is None:
+        return args.target_length, (DEFAULT_NEW_TOKENS if args.new_tokens is None
+                                    else args.new_tokens)
+    from .config import cost_target_tokens
+
+    tokens = cost_target_tokens(args.dataset)
+    if args.target_length is not None or args.new_tokens is not None:
+        raise ConfigError(f"--dataset {args.dataset} sets --target-length and --new-tokens "
+                          f"(both {tokens}); give either --dataset or those two")
+    return tokens, tokens
+
+
+def _knob_memory(models: list[str], lengths: list[int] | None, target_length: int | None,
+                 args) -> int:
     """``cost --knobs``: the memory knobs counted on the architectures (analysis.knob_cost)."""
     from .analysis.knob_cost import MEMORY_LENGTHS, memory_rows, update_memory_reference
 
@@ -263,7 +303,7 @@ def _knob_memory(models: list[str], lengths: list[int] | None, args) -> int:
     if args.write_reference:
         update_memory_reference(models, lengths)
         return 0
-    rows = memory_rows(models, lengths, target_length=args.target_length or 1024,
+    rows = memory_rows(models, lengths, target_length=target_length or 1024,
                        scale=args.scale)
     for row in rows:
         print(json.dumps(dataclasses.asdict(row)) if args.json else

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -61,6 +62,14 @@ PAPER_EVAL_STEPS = {"summarization": 500, "qa": 10}
 SCROLLS_EPOCHS = {"summarization": 10.0, "qa": 20.0}
 # Generation budget: SCROLLS decodes up to the 1024-token target limit; QA answers are short.
 DEFAULT_MAX_NEW_TOKENS = {"govreport": 1024, "summscreenfd": 1024, "qmsum": 1024, "qasper": 128}
+# Mean words per reference output, SCROLLS (Shaham et al. 2022, arXiv 2201.03533) Table 1, as
+# PAPER.md quotes it.
+REFERENCE_WORDS = {"govreport": 492.5, "summscreenfd": 99.6, "qmsum": 69.7, "qasper": 11.4}
+# The cost model's per-dataset target: training target tokens and greedy tokens generated at
+# inference, both the dataset's mean reference length. No tokenizer is available offline, so
+# this is one token per word, rounded up: a lower bound on the subword targets, since BPE and
+# SentencePiece give every word at least one token.
+COST_TARGET_TOKENS = {name: math.ceil(words) for name, words in REFERENCE_WORDS.items()}
 
 
 Dataset = Literal["govreport", "summscreenfd", "qmsum", "qasper"]
@@ -401,6 +410,24 @@ def validate_profile(raw: dict, origin: str = "profile") -> Profile:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc'])) or 'profile'}: {e['msg']}" for e in err.errors())
         raise ConfigError(f"{origin}: {problems}") from None
+
+
+def cost_target_tokens(dataset: str) -> int:
+    """The cost model's target and generated tokens for a dataset (:data:`COST_TARGET_TOKENS`).
+
+    Args:
+        dataset: a SCROLLS dataset name.
+
+    Returns:
+        Its mean reference length in words, rounded up: a lower bound on its subword tokens.
+
+    Raises:
+        ConfigError: an unknown dataset.
+    """
+    try:
+        return COST_TARGET_TOKENS[dataset]
+    except KeyError:
+        raise ConfigError(f"unknown dataset '{dataset}'; valid: {', '.join(DATASETS)}") from None
 
 
 def check_cell(cell: Cell, checkpoints: dict[str, str] | None = None) -> None:

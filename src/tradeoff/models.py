@@ -1,6 +1,6 @@
-"""Models of the grid: presets (the paper's LED base/large and BigBird-Pegasus large, and LongT5
-and Pegasus-X, which it did not study), each pretrained or random, full or mini, and models named
-by checkpoint.
+"""Models of the grid: presets (the paper's LED base/large and BigBird-Pegasus large, and BART,
+LongT5 and Pegasus-X, which it did not study), each pretrained or random, full or mini, and models
+named by checkpoint.
 
 ``full`` is the paper's exact architecture (the published checkpoints' configs, written out here
 so a random-init model builds offline). ``mini`` keeps each family's attention pattern (LED's
@@ -32,11 +32,13 @@ class Preset:
 
     name: str
     checkpoint: str
-    family: str  # the config's model_type: "led", "bigbird_pegasus", "longt5", "pegasus_x"
+    family: str  # the config's model_type: "led", "bigbird_pegasus", "bart", "longt5", "pegasus_x"
     full: dict = field(repr=False)
     mini: dict = field(repr=False)
-    # False for architectures the paper did not study: LongT5 (Guo et al., arXiv 2112.07916,
-    # four months before the paper's) and Pegasus-X (Phang et al., arXiv 2208.04347, after it).
+    # False for architectures the paper did not study: BART (Lewis et al., arXiv 1910.13461;
+    # SCROLLS' short-input baseline), LongT5 (Guo et al., arXiv 2112.07916, four months before
+    # the paper's) and Pegasus-X (Phang et al., arXiv 2208.04347, after it). They are here
+    # because SCROLLS test scores are published for them, to set beside their counted cost.
     in_paper: bool = True
 
 
@@ -57,6 +59,16 @@ def _bigbird(d_model: int, layers: int, heads: int, ffn: int, vocab: int | None)
     return arch | ({"vocab_size": vocab} if vocab else {})
 
 
+def _bart(d_model: int, layers: int, heads: int, ffn: int, vocab: int | None):
+    # Full attention over a learned table of 1024 positions, GELU, no embedding scaling, as
+    # facebook/bart-base's config.json (transformers' BartConfig defaults are bart-large's sizes).
+    arch = dict(d_model=d_model, encoder_layers=layers, decoder_layers=layers,
+                encoder_attention_heads=heads, decoder_attention_heads=heads,
+                encoder_ffn_dim=ffn, decoder_ffn_dim=ffn, max_position_embeddings=1024,
+                activation_function="gelu", scale_embedding=False)
+    return arch | ({"vocab_size": vocab} if vocab else {})
+
+
 def _longt5(d_model: int, layers: int, heads: int, ffn: int, vocab: int | None):
     # Transient-global attention as google/long-t5-tglobal-base's config.json: a local radius of
     # 127 tokens, one global token per 16-token block, gated-GELU feed-forward, T5's 32
@@ -74,7 +86,11 @@ def _longt5(d_model: int, layers: int, heads: int, ffn: int, vocab: int | None):
 
 def _pegasus_x(d_model: int, layers: int, heads: int, ffn: int, vocab: int | None):
     # Block-local attention with staggered blocks of 512 tokens and 128 global tokens, sinusoidal
-    # positions, ReLU, as google/pegasus-x-base's config.json.
+    # positions, ReLU, as google/pegasus-x-base's config.json and the authors' Flax configs
+    # (google-research/pegasus, pegasus/flax/configs/pegasus_x_{base,large}.py: global_local
+    # encoder, 128 global tokens, block 512, staggered, 16384 input tokens; ReLU from
+    # pegasus_{base,large}.py). transformers' PegasusXConfig default of 32 global tokens is not
+    # the checkpoints'.
     arch = dict(d_model=d_model, encoder_layers=layers, decoder_layers=layers,
                 encoder_attention_heads=heads, decoder_attention_heads=heads,
                 encoder_ffn_dim=ffn, decoder_ffn_dim=ffn, max_position_embeddings=16384,
@@ -88,6 +104,9 @@ def _pegasus_x(d_model: int, layers: int, heads: int, ffn: int, vocab: int | Non
 # shape: LED-large has twice LED-base's layers at 4/3 its width (2.6x the parameters at a 4k
 # vocabulary; the checkpoints: 2.8x); BigBird-large matches LED-large's width and depth (its
 # checkpoint has 16 layers to LED-large's 12, a cost the mini leaves out to fit the CPU budget).
+# The architectures the paper did not study follow the same rule: a large mini has twice its base
+# mini's layers at 4/3 its width, LongT5-XL's the large mini's layers at twice its width.
+# PRESETS' order is the order of every table: the paper's three first.
 PRESETS = {
     "led-base": Preset("led-base", "allenai/led-base-16384", "led",
                        full=_led(768, 6, 12, 3072, 1024, 16384, 50265),
@@ -109,6 +128,31 @@ PRESETS = {
     "pegasus-x-base": Preset("pegasus-x-base", "google/pegasus-x-base", "pegasus_x",
                              full=_pegasus_x(768, 12, 12, 3072, 96103),
                              mini=_pegasus_x(96, 2, 4, 384, None), in_paper=False),
+    # SCROLLS' short-input baseline (its Table 2: 256, 512 and 1024 input tokens). Sizes as
+    # facebook/bart-base's config.json: d_model 768, 6 + 6 layers, 12 heads, feed-forward 3072,
+    # 1024 positions, vocabulary 50265 (139.4M parameters built; the model card: 139M).
+    "bart-base": Preset("bart-base", "facebook/bart-base", "bart",
+                        full=_bart(768, 6, 12, 3072, 50265),
+                        mini=_bart(96, 2, 4, 384, None), in_paper=False),
+    # The LongT5 sizes with SCROLLS test scores at 16k tokens. The authors' gin files
+    # (google/flaxformer, flaxformer/t5x/configs/longt5/models/
+    # longt5_1_1_transient_global_{large,xl}.gin) give large: 16 heads of 64, 24 + 24 layers,
+    # embedding 1024, MLP 2816; XL: 32 heads of 64, 24 + 24 layers, embedding 2048, MLP 5120;
+    # both the base's 32128-entry vocabulary, local radius 127 and 16 tokens per global block.
+    # Built with the output layer tied as for the base (above): 750.3M and 2784.0M parameters,
+    # 783.2M and 2849.8M with the checkpoints' separate output layer (the authors: 780M, 3B).
+    "longt5-large": Preset("longt5-large", "google/long-t5-tglobal-large", "longt5",
+                           full=_longt5(1024, 24, 16, 2816, 32128),
+                           mini=_longt5(128, 4, 4, 512, None), in_paper=False),
+    "longt5-xl": Preset("longt5-xl", "google/long-t5-tglobal-xl", "longt5",
+                        full=_longt5(2048, 24, 32, 5120, 32128),
+                        mini=_longt5(256, 4, 8, 1024, None), in_paper=False),
+    # PEGASUS-large's sizes (pegasus/flax/configs/pegasus_large.py: 16 + 16 layers, width 1024,
+    # MLP 4096, 16 heads, ReLU) with Pegasus-X's encoder; transformers' PegasusXConfig docstring
+    # names google/pegasus-x-large for the same sizes and vocabulary 96103.
+    "pegasus-x-large": Preset("pegasus-x-large", "google/pegasus-x-large", "pegasus_x",
+                              full=_pegasus_x(1024, 16, 16, 4096, 96103),
+                              mini=_pegasus_x(128, 4, 4, 512, None), in_paper=False),
 }
 # How the grid treats a family, keyed by the config's model_type; any other encoder-decoder runs
 # as transformers builds it, with no family-specific input or guard.
@@ -285,8 +329,8 @@ def build_config(name: str, scale: str, vocab_size: int, tokenizer=None, dropout
         dropout: dropout probability.
 
     Returns:
-        The family's config (``LEDConfig``, ``BigBirdPegasusConfig``, ``LongT5Config``,
-        ``PegasusXConfig``).
+        The family's config (``LEDConfig``, ``BigBirdPegasusConfig``, ``BartConfig``,
+        ``LongT5Config``, ``PegasusXConfig``).
     """
     from transformers import AutoConfig
 

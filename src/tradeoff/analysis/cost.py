@@ -1,8 +1,8 @@
 """Cost model of the paper's full architectures: counted FLOPs, saved activations and batch fit.
 
 Everything here is counted on this machine's CPU from random-init models of the exact
-architectures (``tradeoff.models.PRESETS``: the paper's three, and LongT5 and Pegasus-X, which
-it did not study); no weights, data or GPU are needed, and nothing is derived by hand:
+architectures (``tradeoff.models.PRESETS``: the paper's three, and BART, LongT5 and Pegasus-X,
+which it did not study); no weights, data or GPU are needed, and nothing is derived by hand:
 
 * **FLOPs** come from ``torch.utils.flop_counter.FlopCounterMode`` run on real tensors. It counts
   matmul-like ops only (``mm``, ``addmm``, ``bmm``, ``baddbmm``, convolutions and the attention
@@ -507,7 +507,7 @@ def _module_groups(model) -> dict[str, list]:
     import torch
 
     attention = [module for name, module in model.named_modules()
-                 # LED, BigBird-Pegasus and Pegasus-X call encoder and decoder self-attention
+                 # LED, BigBird-Pegasus, BART and Pegasus-X call encoder and decoder self-attention
                  # ``self_attn`` and cross-attention ``encoder_attn`` inside each layer; LongT5
                  # (T5's naming) ``TransientGlobalSelfAttention`` or ``LocalSelfAttention`` in
                  # the encoder, ``SelfAttention`` and ``EncDecAttention`` in the decoder.
@@ -590,7 +590,7 @@ def count_depth(model_name: str, encoder_layers: int, decoder_layers: int, lengt
     if family == "bigbird_pegasus":
         attention = ",".join(sorted(model.get_encoder().attention_types_ran))
     else:
-        attention = {"led": "sliding_window+global_first_token",
+        attention = {"led": "sliding_window+global_first_token", "bart": "full",
                      "longt5": getattr(config, "encoder_attention_type", None),
                      "pegasus_x": "block_local+global_tokens"}[family]
     forward = step.forward_by_group
@@ -1298,8 +1298,13 @@ def write_reference(rows: Sequence[CostRow], path: Path | str | None = None,
         "notes": {"flops": FLOPS_NOTE, "saved_bytes": SAVED_BYTES_NOTE, "depths": DEPTHS_NOTE,
                   "memory_model": MEMORY_ERROR_SOURCES,
                   "hardware": "counts do not depend on the hardware (random-init models on a CPU)",
-                  "regenerate": "python -m tradeoff cost --write-reference [--target-length N] "
-                                "(resumes from the count cache in .cache/cost)"},
+                  "regenerate": "python -m tradeoff cost --write-reference [--target-length N "
+                                "--new-tokens N | --dataset NAME] [--models ...] [--lengths ...] "
+                                "(resumes from the count cache in .cache/cost)",
+                  "dataset_targets": "rows counted with --dataset NAME have target and generated "
+                                     "tokens = the dataset's mean reference words in SCROLLS' "
+                                     "Table 1, rounded up (tradeoff.config.COST_TARGET_TOKENS): "
+                                     "a lower bound on its subword tokens"},
         "rows": [dataclasses.asdict(row) | {"memory_per_sample_bytes": row.memory_per_sample_bytes,
                                             "counted_with": counted, "written": when}
                  for row, counted, when in sorted(entries.values(),
