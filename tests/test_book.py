@@ -180,6 +180,62 @@ def test_ceilings_are_recorded_before_the_chapters_and_not_redone(built):
     assert len(ceiling_files) == 11 and ceiling_files <= set(book.chapter_inputs(built.profile))
 
 
+VERDICT_WORDS = re.compile(r"\b(holds|does not hold|hold|inconclusive)\b")
+
+
+def _page_words(built, *parts: str) -> str:
+    return words((built.html.joinpath(*parts)).read_text())
+
+
+@pytest.mark.parametrize("chapter", ["govreport", "summscreenfd", "qmsum", "qasper"])
+def test_dataset_chapters_open_with_published_accuracy_against_counted_compute(built, chapter):
+    from tradeoff.analysis.published import load_published
+
+    text = _page_words(built, "notebooks", f"{chapter}.html")
+    published = text.index("Published accuracy against counted compute")
+    pipeline = text.index("The pipeline re-run on a laptop")
+    assert published < pipeline < text.index("Runs that did not finish")
+    real = text[published:pipeline]
+    # Every source of the chapter's rows in the committed table is named, with its split.
+    scores = load_published()
+    for row in scores.rows:
+        if row.dataset == chapter:
+            source = scores.source(row)
+            assert words(source.cite) in real and words(source.table) in real, source.label
+    assert "test split" in real and "counted here FlopCounterMode" in real
+    assert re.search(r"LED base from 1024 to 4096 tokens bought \d+ \d points", real)
+    assert re.search(r"[×x]\d+ \d+ the training FLOPs", real)
+    # The demo runs below check the pipeline: no verdict on the paper comes from them.
+    assert not VERDICT_WORDS.search(text[pipeline:]), VERDICT_WORDS.search(text[pipeline:])
+
+
+def test_conclusions_test_each_finding_on_the_evidence_that_can_bear_it(built):
+    from tradeoff.analysis.findings import EVIDENCE_KINDS
+
+    page = (built.html / "notebooks" / "conclusions.html").read_text()
+    text = words(page)
+    pipeline = text.index("The pipeline re-run on a laptop")
+    assert "The findings on the evidence that can bear them" in text[:pipeline]
+    for kind in EVIDENCE_KINDS:
+        assert words(kind) in text[:pipeline], kind
+    assert "needs the paper profile s runs" in text[:pipeline]
+    assert "python m tradeoff grid profile paper" in text[:pipeline]
+    assert "Choosing among published configurations" in text[:pipeline]
+    assert not VERDICT_WORDS.search(text[pipeline:]), VERDICT_WORDS.search(text[pipeline:])
+
+
+def test_the_landing_page_gives_the_headline_findings_with_their_numbers(built):
+    text = _page_words(built, "book", "intro.html")
+    assert "What the evidence says so far" in text
+    assert re.search(r"On GovReport four times the input LED base from 1024 to 4096 tokens "
+                     r"bought \d+ \d points", text)
+    assert re.search(r"On Qasper four times the input", text)
+    assert "Grow the model rather than the input" in text
+    assert re.search(r"\d+ of the findings parts need measured energy", text)
+    assert "The paper published no code" not in text
+    assert "phyllisayk nlp efficiency tradeoff" in text
+
+
 def test_every_page_names_the_profile(built):
     for page in [built.html / "book" / "intro.html", built.html / "notebooks" / "qasper.html"]:
         assert "Built from profile <b>smoke-book</b>" in page.read_text()

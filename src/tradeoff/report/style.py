@@ -24,19 +24,28 @@ from ..config import MODELS
 _PALETTE = sns.color_palette("colorblind").as_hex()
 
 
+# A family shares its colour (its sizes differ by marker); BART-base, a 1024-position baseline
+# with published SCROLLS scores, has its own.
 MODEL_COLORS = {"led-base": _PALETTE[0], "led-large": _PALETTE[1], "bigbird-large": _PALETTE[2],
-                "longt5-base": _PALETTE[3], "pegasus-x-base": _PALETTE[5]}
+                "longt5-base": _PALETTE[3], "longt5-large": _PALETTE[3],
+                "longt5-xl": _PALETTE[3], "pegasus-x-base": _PALETTE[5],
+                "pegasus-x-large": _PALETTE[5], "bart-base": _PALETTE[8]}
 
 
 MODEL_MARKERS = {"led-base": "o", "led-large": "s", "bigbird-large": "^", "longt5-base": "P",
-                 "pegasus-x-base": "X"}
+                 "longt5-large": "p", "longt5-xl": "H", "pegasus-x-base": "X",
+                 "pegasus-x-large": "D", "bart-base": "v"}
 
 
 # The architectures the paper did not study carry their mark in every label (figures, tables).
 NOT_IN_PAPER = " (not in paper)"
 MODEL_LABELS = {"led-base": "LED-base", "led-large": "LED-large", "bigbird-large": "BigBird-large",
                 "longt5-base": "LongT5-base" + NOT_IN_PAPER,
-                "pegasus-x-base": "Pegasus-X-base" + NOT_IN_PAPER}
+                "longt5-large": "LongT5-large" + NOT_IN_PAPER,
+                "longt5-xl": "LongT5-XL" + NOT_IN_PAPER,
+                "pegasus-x-base": "Pegasus-X-base" + NOT_IN_PAPER,
+                "pegasus-x-large": "Pegasus-X-large" + NOT_IN_PAPER,
+                "bart-base": "BART-base" + NOT_IN_PAPER}
 
 
 # The ceilings and baselines (tradeoff.analysis.ceilings): colours apart from the models', the

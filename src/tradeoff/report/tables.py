@@ -255,6 +255,44 @@ def claims_table(frame: pd.DataFrame, signal: str = "headline",
     return table
 
 
+def can_bear_verdicts(frame: pd.DataFrame) -> bool:
+    """Whether runs can bear a verdict on the paper: finished runs, every one of them of the
+    pretrained full architectures on SCROLLS (random-init or stand-in runs check the pipeline)."""
+    rows = ok_rows(frame)
+    return bool(len(rows)) and bool(((rows["source"] == "scrolls") & (rows["init"] == "pretrained")
+                                     & (rows["scale"] == "full")).all())
+
+
+PIPELINE_CHECK_COLUMNS = ["finding", "what the test computed on these runs", "the test ran"]
+
+
+def pipeline_check_table(frame: pd.DataFrame, signal: str = "headline",
+                         claims: Iterable[int] | None = None) -> pd.DataFrame:
+    """The findings' tests run on runs that cannot bear a verdict: what each computed, no verdict.
+
+    Random-init or stand-in runs show that every test reads the records and computes its
+    comparisons; their outcome says nothing about the paper, so the table leaves out the verdict
+    and the evidence's verdict words and keeps the comparisons' numbers.
+
+    Returns:
+        Columns :data:`PIPELINE_CHECK_COLUMNS`, one row per finding.
+    """
+    table = claims_table(frame, signal, claims)
+    computed = table["evidence"].str.replace(r"\s*Parts - .*$", "", regex=True)
+    ran = np.where(table["evidence"].str.contains("Missing data"), "no: missing data", "yes")
+    return pd.DataFrame({PIPELINE_CHECK_COLUMNS[0]: table["claim"],
+                         PIPELINE_CHECK_COLUMNS[1]: computed,
+                         PIPELINE_CHECK_COLUMNS[2]: ran})
+
+
+def findings_on_runs(frame: pd.DataFrame, signal: str = "headline",
+                     claims: Iterable[int] | None = None) -> pd.DataFrame:
+    """The findings' verdicts when the runs can bear them, else the pipeline check."""
+    if can_bear_verdicts(frame):
+        return claims_table(frame, signal, claims)
+    return pipeline_check_table(frame, signal, claims)
+
+
 def best_text(frame: pd.DataFrame, dataset: str, signal: str = "headline") -> str:
     """The best-scoring configuration of a dataset in words, with its training energy."""
     configs = configurations(frame, signal, dataset=dataset).dropna(subset=["value"])
