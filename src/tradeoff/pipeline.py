@@ -48,7 +48,8 @@ def preflight_data(profile: Profile, datasets: list[str]) -> dict:
 
 
 def run_cell(profile: Profile, cell: Cell, *, data=None, force: bool = False,
-             show_progress: bool = True) -> RunRecord:
+             show_progress: bool = True,
+             interruptions: tuple[type[Exception], ...] = ()) -> RunRecord:
     """Run one cell end to end and write its record (or return the existing one).
 
     Args:
@@ -57,18 +58,22 @@ def run_cell(profile: Profile, cell: Cell, *, data=None, force: bool = False,
         data: the dataset's splits when already loaded (see :func:`preflight_data`).
         force: re-run even if a record exists.
         show_progress: show progress bars.
+        interruptions: exceptions that end the run from outside the cell (a scheduler's time
+            limit): raised again and never recorded, since they say nothing about the cell.
 
     Returns:
         The cell's record; ``status`` says whether it finished, ran out of memory or failed.
 
     Raises:
-        ConfigError: the cell cannot run (checked before any compute).
+        ConfigError: the cell cannot run (checked before any compute), or runs on another
+            number of processes than its parameters say.
     """
     params = cell.resolve(profile)
     path = record_path(profile.results_path, params)
     if path.exists() and not force:
         return load_record(path)
     check_machine(params)
+    check_processes(params)
     prepare_environment(profile)
     if data is None:
         data = preflight_data(profile, [cell.dataset])[cell.dataset]
@@ -78,7 +83,7 @@ def run_cell(profile: Profile, cell: Cell, *, data=None, force: bool = False,
                 started_at=started)
     try:
         record = RunRecord(status="ok", **base, **_execute(params, data, show_progress))
-    except ConfigError:
+    except (ConfigError, *interruptions):
         raise
     except Exception as err:  # noqa: BLE001 - any failure is recorded, and the grid goes on
         status = "oom" if _is_oom(err) else "failed"
@@ -98,6 +103,20 @@ def check_machine(params: CellParams) -> None:
     from .knobs import check_machine as check_knob
 
     check_knob(params.variant, torch.cuda.is_available())
+
+
+def check_processes(params: CellParams) -> None:
+    """A cell runs on as many processes as its parameters (and so its record's name) say.
+
+    Raises:
+        ConfigError: another number of processes (``WORLD_SIZE``, 1 when unset) is running it.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world != params.processes:
+        raise ConfigError(
+            f"{params.cell.label} trains on {params.processes} process(es) (qa_gpus_per_cell) "
+            f"but this run has {world}: submit it with `grid --executor slurm`, start it under "
+            f"`torchrun --nproc_per_node {params.processes}`, or set qa_gpus_per_cell")
 
 
 def _is_oom(err: BaseException) -> bool:
