@@ -208,13 +208,22 @@ def check_with_scheduler(profile: Profile, groups: dict[Resources, int]) -> bool
     Raises:
         ConfigError: SLURM would refuse a job (one line naming the profile key).
     """
-    partitions = _ask(["sinfo", "--noheader", "--format", "%R"]) if shutil.which("sbatch") else None
-    if partitions is None:  # no SLURM here, or no controller to ask
+    # One line per partition and node kind: name (default marked *), CPUs, memory MB, GRES.
+    nodes = _ask(["sinfo", "--noheader", "--format", "%P|%c|%m|%G"]) if shutil.which("sbatch") else None
+    if nodes is None:  # no SLURM here, or no controller to ask
         return False
-    known = partitions.split()
-    if profile.slurm_partition and profile.slurm_partition not in known:
-        raise ConfigError(f"SLURM has no partition '{profile.slurm_partition}' (profile key "
-                          f"slurm_partition); its partitions: {', '.join(known) or 'none'}")
+    rows = [line.split("|") for line in nodes.splitlines() if line.count("|") == 3]
+    known = sorted({r[0].rstrip("*") for r in rows})
+    wanted = profile.slurm_partition
+    if wanted and wanted not in known:
+        raise ConfigError(f"SLURM has no partition '{wanted}' (profile key slurm_partition); "
+                          f"its partitions: {', '.join(known) or 'none'}")
+    mine = [r for r in rows if (r[0].rstrip("*") == wanted if wanted else r[0].endswith("*"))]
+    where = f"partition {wanted or '(default)'}"
+    for resources in groups:
+        # sbatch --test-only says "Requested node configuration is not available" for CPUs,
+        # memory and GPUs alike: the nodes' sizes tell which setting asks too much.
+        _check_fits(profile, resources, mine, where)
     for resources, count in groups.items():
         with tempfile.NamedTemporaryFile("w", suffix=".sh", prefix="tradeoff-test-only-") as f:
             f.write(slurm_script(profile, resources, count if count > 1 else None))
@@ -225,6 +234,37 @@ def check_with_scheduler(profile: Profile, groups: dict[Resources, int]) -> bool
         if done.returncode != 0:
             raise refusal(profile, resources, done.stderr or done.stdout)
     return True
+
+
+def _check_fits(profile: Profile, resources: Resources, rows: list[list[str]], where: str) -> None:
+    """Whether one node of the partition (sinfo's rows) holds a job; one line naming the key."""
+    if not rows:
+        return
+    cpus = max(_number(r[1]) for r in rows)
+    memory_gb = max(_number(r[2]) for r in rows) / 1024
+    gpus = max(_gpu_count(r[3]) for r in rows)
+    if resources.gpus > gpus:
+        fix = ("set slurm_gpus: false for a CPU-only cluster" if gpus == 0
+               else "lower qa_gpus_per_cell")
+        raise ConfigError(f"SLURM's {where} has {gpus} GPU(s) a node and a job asks for "
+                          f"{resources.gpus} (profile key slurm_gpus, qa_gpus_per_cell): {fix}")
+    if resources.processes * profile.slurm_cpus_per_gpu > cpus:
+        raise ConfigError(f"SLURM's {where} has {cpus} CPU(s) a node and a job asks for "
+                          f"{resources.processes} x {profile.slurm_cpus_per_gpu} (profile key "
+                          f"slurm_cpus_per_gpu)")
+    if profile.slurm_mem_gb > memory_gb:
+        raise ConfigError(f"SLURM's {where} has {memory_gb:.0f} GB a node and a job asks for "
+                          f"{profile.slurm_mem_gb} GB (profile key slurm_mem_gb)")
+
+
+def _number(text: str) -> int:
+    match = re.match(r"\d+", text.strip())
+    return int(match.group()) if match else 0
+
+
+def _gpu_count(gres: str) -> int:
+    """GPUs in sinfo's GRES column (``gpu:2``, ``gpu:a100:4(S:0-1)``, ``(null)``)."""
+    return sum(int(m.group(1)) for m in re.finditer(r"gpu(?::[^:,(]+)?:(\d+)", gres))
 
 
 def make_executor(kind: str, profile: Profile, resources: Resources):
