@@ -65,15 +65,13 @@ def run_cell(profile: Profile, cell: Cell, *, data=None, force: bool = False,
         The cell's record; ``status`` says whether it finished, ran out of memory or failed.
 
     Raises:
-        ConfigError: the cell cannot run (checked before any compute), or runs on another
-            number of processes than its parameters say.
+        ConfigError: the cell cannot run (checked before any compute).
     """
     params = cell.resolve(profile)
     path = record_path(profile.results_path, params)
     if path.exists() and not force:
         return load_record(path)
     check_machine(params)
-    check_processes(params)
     prepare_environment(profile)
     if data is None:
         data = preflight_data(profile, [cell.dataset])[cell.dataset]
@@ -103,20 +101,6 @@ def check_machine(params: CellParams) -> None:
     from .knobs import check_machine as check_knob
 
     check_knob(params.variant, torch.cuda.is_available())
-
-
-def check_processes(params: CellParams) -> None:
-    """A cell runs on as many processes as its parameters (and so its record's name) say.
-
-    Raises:
-        ConfigError: another number of processes (``WORLD_SIZE``, 1 when unset) is running it.
-    """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world != params.processes:
-        raise ConfigError(
-            f"{params.cell.label} trains on {params.processes} process(es) (qa_gpus_per_cell) "
-            f"but this run has {world}: submit it with `grid --executor slurm`, start it under "
-            f"`torchrun --nproc_per_node {params.processes}`, or set qa_gpus_per_cell")
 
 
 def _is_oom(err: BaseException) -> bool:
