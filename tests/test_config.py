@@ -103,3 +103,30 @@ def test_longt5_has_no_position_limit():
     check_length("longt5-base", "full", 65536)
     with pytest.raises(ConfigError, match="at least 1 token"):
         check_length("longt5-base", "full", 0)
+
+
+def test_a_cells_processes_enter_its_hash_and_name_only_when_not_one():
+    qa, summ = Cell("qasper", "led-base", 1024), Cell("govreport", "led-base", 1024)
+    one = load_profile("smoke")
+    eight = load_profile("smoke", qa_gpus_per_cell=8)
+    assert qa.resolve(eight).processes == 8 and summ.resolve(eight).processes == 1
+    # A Qasper cell on 8 GPUs and on 1 are different runs (8 times the effective batch).
+    assert qa.resolve(eight).digest != qa.resolve(one).digest
+    assert qa.resolve(eight).record_name.endswith(f"_dp8_{qa.resolve(eight).digest}.json")
+    # One process leaves the hash as it was before processes entered it.
+    assert summ.resolve(eight).digest == summ.resolve(one).digest
+    assert "_dp" not in qa.resolve(one).record_name
+
+
+def test_committed_records_keep_their_names():
+    """The book finds committed records by their hash: a new parameter must not rename them."""
+    from tradeoff.config import REPO_ROOT
+    from tradeoff.records import load_record
+
+    paths = [p for folder in ("knobs", "cpu-arch")
+             for p in sorted((REPO_ROOT / "reference" / folder).glob("*.json"))]
+    assert len(paths) >= 30
+    for path in paths:
+        record = load_record(path)
+        assert record.params.digest == record.params_hash, path.name
+        assert record.params.record_name == path.name

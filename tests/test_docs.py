@@ -6,6 +6,11 @@ chapters read those), unless its comment says it needs a GPU or a network or tak
 then its dry-run form runs (``--dry-run`` for ``tradeoff``, ``make -n``, ``papermill
 --help-notebook``), which validates it as a real run would. A command that fails, or a slow one
 that has no dry-run form, fails the test with the page and line named.
+
+An ``export`` line sets its variable for the later commands of its block, as in a reader's
+shell. A block whose first command says "as root" (the one-machine SLURM of the reproducing
+page) runs where the tests run as root, and is skipped elsewhere; any cluster it started in the
+scratch folder is stopped at the end.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class Command:
     line: int
     text: str  # the command as written, without its comment
     comment: str
+    block: int = 0  # the line of its block's opening fence
 
     @property
     def where(self) -> str:
@@ -49,10 +55,11 @@ class Command:
 
 def documented_commands(path: Path) -> list[Command]:
     """The commands of a page's shell blocks, continuation lines joined, comments split off."""
-    commands, inside, pending, start = [], False, "", 0
+    commands, inside, pending, start, block = [], False, "", 0, 0
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         if not inside:
             inside = bool(SHELL_FENCE.match(line.strip()))
+            block = number
             continue
         if line.strip().startswith("```"):
             inside = False
@@ -68,7 +75,7 @@ def documented_commands(path: Path) -> list[Command]:
         if text.strip() and not text.strip().startswith("#"):
             page = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
             commands.append(Command(page, start, text.strip(),
-                                    pending[comment.end():].strip() if comment else ""))
+                                    pending[comment.end():].strip() if comment else "", block))
         pending = ""
     return commands
 
@@ -101,6 +108,22 @@ def check_form(command: Command) -> tuple[str, Path | None]:
     raise AssertionError(f"{command.where}: marked slow but has no dry-run form for the tests")
 
 
+def block_of(command: Command) -> list[Command]:
+    return [c for c in ALL if (c.page, c.block) == (command.page, command.block)]
+
+
+def with_exports(command: Command, line: str) -> str:
+    """The line, after the ``export`` lines that come before it in its block."""
+    exports = [c.text for c in block_of(command)
+               if c.line < command.line and c.text.startswith("export ")]
+    return "; ".join([*exports, line])
+
+
+def needs_root(command: Command) -> bool:
+    """Its block starts with a command that says it runs as root."""
+    return "as root" in block_of(command)[0].comment
+
+
 def run_line(line: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
     env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
                         "SLURM_ARRAY_TASK_ID": "1"}
@@ -109,14 +132,20 @@ def run_line(line: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedPr
 
 
 @pytest.fixture(scope="module")
-def scratch(tmp_path_factory) -> Path:
+def scratch(tmp_path_factory):
     """A folder like a checkout after `make book`: notebooks/ and smoke records in results/demo."""
     folder = tmp_path_factory.mktemp("docs")
     (folder / "notebooks").symlink_to(ROOT / "notebooks")
+    (folder / "tests").symlink_to(ROOT / "tests")  # the one-machine SLURM's script
     profile = load_profile("smoke", results_dir=str(folder / "results" / "demo"))
     records = run_grid(profile, RECORDED, show_progress=False)
     assert all(r.status == "ok" for r in records), [r.reason for r in records]
-    return folder
+    yield folder
+    # A cluster a page's commands started stops here too, even where its stop command failed.
+    from slurm_cluster import Cluster
+
+    for conf in folder.glob("*/slurm.conf"):
+        Cluster(conf.parent).stop()
 
 
 ALL = [c for page in PAGES for c in documented_commands(page)]
@@ -130,7 +159,10 @@ def test_the_pages_document_commands():
 
 @pytest.mark.parametrize("command", ALL, ids=lambda c: f"{c.page}:{c.line}")
 def test_documented_command_runs(command, scratch):
+    if needs_root(command) and os.geteuid() != 0:
+        pytest.skip(f"{command.where}: its block runs as root")
     line, cwd = check_form(command)
+    line = with_exports(command, line)
     done = run_line(line, cwd or scratch)
     assert done.returncode == 0, (
         f"{command.where}\n  ran: {line}\n  exit {done.returncode}\n"

@@ -18,7 +18,7 @@ from submitit.core.utils import DelayedSubmission
 from submitit.slurm.slurm import SlurmJob
 
 from tradeoff import cli, executors, grid
-from tradeoff.config import Cell, load_profile
+from tradeoff.config import PARAMS_DIR, Cell, load_profile
 from tradeoff.records import load_record
 
 QA = Cell("qasper", "led-base", 1024)
@@ -121,9 +121,12 @@ def test_finished_cells_are_never_submitted(local_grid):
     assert seen["new_job_folders"] == []
 
 
-def test_status_command_reads_records_and_job_states(local_grid, capsys):
+def test_status_command_reads_records_and_job_states(local_grid, capsys, tmp_path):
     profile, jobs, seen = local_grid
-    assert cli.main(["grid", "--profile", "smoke", "--results-dir", str(profile.results_path),
+    # The grid's profile: smoke with Qasper on two processes, which is part of the cell's name.
+    yaml = tmp_path / "smoke.yaml"
+    yaml.write_text((PARAMS_DIR / "smoke.yaml").read_text() + "qa_gpus_per_cell: 2\n")
+    assert cli.main(["grid", "--profile", str(yaml), "--results-dir", str(profile.results_path),
                      "--status"]) == 0
     out = capsys.readouterr().out
     assert f"qasper/led-base/L1024/s0: done (job {seen['second'][0][1]})" in out
@@ -132,10 +135,19 @@ def test_status_command_reads_records_and_job_states(local_grid, capsys):
     assert f"2 done, {n - 2} not submitted of {n} cells" in out
 
 
+class FakeSlurm(MockedSubprocess):
+    """submitit's fake, plus a squeue that knows no job (a fake sacct answers for them all)."""
+
+    def __call__(self, command, **kwargs):
+        if command[0] == "squeue":
+            return b""
+        return super().__call__(command, **kwargs)
+
+
 @pytest.fixture
 def slurm(tmp_path):
     """submitit's own fake sbatch/sacct/srun (from its test suite): nothing reaches a cluster."""
-    mock = MockedSubprocess(known_cmds=["srun"])
+    mock = FakeSlurm(known_cmds=["srun"])
     profile = load_profile("smoke", results_dir=str(tmp_path / "results"), qa_gpus_per_cell=8,
                            slurm_partition="gpu", slurm_time_min=720, slurm_mem_gb=200,
                            slurm_setup=["source .venv/bin/activate"])
@@ -169,7 +181,7 @@ def test_slurm_script_of_a_multi_gpu_qasper_cell(slurm):
     job_profile, cell = call.args
     assert cell == QA and job_profile.results_dir == str(profile.results_path.resolve())
     # The dry run's script (written without SLURM) is the one the executor wrote.
-    assert executors.slurm_script(profile, 8) == script
+    assert executors.slurm_script(profile, executors.Resources(8, 8)) == script
 
 
 def test_slurm_states_and_a_timed_out_job_resubmitted(slurm):
@@ -199,8 +211,8 @@ def test_dry_run_with_slurm_submits_nothing(tmp_path, capsys):
     assert cli.main(["grid", "--profile", "paper", "--results-dir", str(results),
                      "--executor", "slurm", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "qasper/led-base/L1024/s0-ga4: would submit (slurm, 8 GPU)" in out
-    assert "govreport/led-base/L1024/s0: would submit (slurm, 1 GPU)" in out
+    assert "qasper/led-base/L1024/s0-ga4: would submit (slurm, 8 processes, 8 GPU)" in out
+    assert "govreport/led-base/L1024/s0: would submit (slurm, 1 process, 1 GPU)" in out
     assert "#SBATCH --array=0-15%16" in out and "#SBATCH --gpus-per-node=8" in out
     assert "52 of 52 cells would be submitted" in out
     assert not results.exists()

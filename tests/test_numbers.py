@@ -72,20 +72,23 @@ BOOKKEEPING = {"name", "description", "datasets", "models", "lengths", "seeds", 
                "results_dir",
                # Each cell hashes its own model's checkpoint (CellParams.checkpoint).
                "checkpoints",
-               "qasper_grad_accum_study", "batch_study_model", "qa_gpus_per_cell",
+               "qasper_grad_accum_study", "batch_study_model", "slurm_gpus",
                "slurm_partition", "slurm_time_min", "slurm_mem_gb", "slurm_cpus_per_gpu",
                "slurm_setup", "slurm_additional"}
 # Dataset- or length-dependent defaults: resolved per cell, and hashed as resolved.
 RESOLVED = {"learning_rate", "num_train_epochs", "eval_steps", "max_new_tokens"}
+# Resolved per cell under another name: Qasper's GPUs become the cell's `processes`.
+RESOLVED_AS = {"qa_gpus_per_cell": "processes"}
 
 
 def test_every_profile_setting_is_hashed_or_bookkeeping():
     hashed = set(Settings.model_fields)
-    assert set(Profile.model_fields) == hashed | BOOKKEEPING | RESOLVED, (
+    assert set(Profile.model_fields) == hashed | BOOKKEEPING | RESOLVED | set(RESOLVED_AS), (
         "a new Profile field must be a Settings field (hashed) or listed as bookkeeping here")
     assert not hashed & BOOKKEEPING
     assert set(CellParams.model_fields) == hashed | RESOLVED | {
-        "dataset", "model", "checkpoint", "length", "seed", "variant", "task"}
+        "dataset", "model", "checkpoint", "length", "seed", "variant", "task",
+        *RESOLVED_AS.values()}
 
 
 def _changed(name: str, value):

@@ -189,10 +189,15 @@ class Profile(Settings):
         "led-base", description="model of that study (the paper's preliminary study: LED-base)")
 
     # Where cells run when the grid goes through a scheduler (tradeoff.executors): resources
-    # only, so they stay out of the hash, like the results folder.
+    # only, so they stay out of the hash, like the results folder; qa_gpus_per_cell is the
+    # exception, resolved into each cell's `processes`.
     qa_gpus_per_cell: int = Field(
-        1, ge=1, description="GPUs (data-parallel processes) per Qasper cell on a cluster; "
-        "summarization cells get one (the paper: 8 for Qasper)")
+        1, ge=1, description="GPUs (data-parallel processes) per Qasper cell; summarization cells "
+        "get one (the paper: 8 for Qasper). A cell's processes are part of its hash "
+        "(CellParams.processes), since they change its effective batch")
+    slurm_gpus: bool = Field(
+        True, description="ask the scheduler for one GPU per process; false on a CPU-only "
+        "cluster, whose cells then run on CPU cores")
     slurm_partition: str | None = Field(None, description="SLURM partition (None: the default)")
     slurm_time_min: int = Field(
         1440, ge=1, description="SLURM time limit per cell in minutes (a request, not an estimate)")
@@ -326,6 +331,7 @@ class Cell(NamedTuple):
             num_train_epochs=profile.num_train_epochs or SCROLLS_EPOCHS[task],
             eval_steps=profile.eval_steps or PAPER_EVAL_STEPS[task],
             max_new_tokens=profile.max_new_tokens[self.dataset],
+            processes=profile.qa_gpus_per_cell if task == "qa" else 1,
         )
 
 
@@ -346,6 +352,8 @@ class CellParams(Settings):
     num_train_epochs: float
     eval_steps: int
     max_new_tokens: int
+    # Data-parallel processes (one per GPU on a GPU machine): they multiply the effective batch.
+    processes: int = Field(1, ge=1)
 
     @property
     def cell(self) -> Cell:
@@ -358,6 +366,8 @@ class CellParams(Settings):
         # A preset's checkpoint follows from its name, which is hashed: leaving the empty field
         # out keeps the names of the records made before models could be named by checkpoint.
         exclude = {"checkpoint"} if self.checkpoint is None else set()
+        # Likewise one process, the only count before the processes entered the hash.
+        exclude |= {"processes"} if self.processes == 1 else set()
         blob = json.dumps(self.model_dump(exclude=exclude), sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
@@ -367,7 +377,8 @@ class CellParams(Settings):
         accum = self.gradient_accumulation_steps
         return (f"{self.dataset}_{self.model}_L{self.length}_s{self.seed}"
                 f"{'_ga' + str(accum) if accum != 1 else ''}"
-                f"{'_' + self.variant if self.variant != NO_KNOB else ''}_{self.digest}.json")
+                f"{'_' + self.variant if self.variant != NO_KNOB else ''}"
+                f"{'_dp' + str(self.processes) if self.processes != 1 else ''}_{self.digest}.json")
 
 
 def _nearest_anchor(table: dict[int, float], length: int) -> float:

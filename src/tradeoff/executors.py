@@ -15,26 +15,44 @@ cell, one JSON line per submission, from which :func:`cell_states` (``tradeoff g
 reads each cell's job state while jobs run. None of these files ends in ``.json``, so readers of
 run records never see them.
 
-Resources come from the profile's bookkeeping fields (outside the hash): ``qa_gpus_per_cell``
-GPUs for Qasper cells, one for summarization, ``slurm_partition``, ``slurm_time_min``,
-``slurm_mem_gb``, ``slurm_cpus_per_gpu``, ``slurm_setup`` and ``slurm_additional``. A cell on
-several GPUs runs one process per GPU (SLURM tasks); :func:`run_cell_job` exports torch
-distributed's environment from submitit's job environment, as ``torchrun`` does, so the cell
-takes the same data-parallel code path as ``torchrun -m tradeoff run``.
+Resources (:func:`resources_for`) follow from the cell and the profile: a cell runs on its
+``processes`` (``qa_gpus_per_cell`` for Qasper, one for summarization; part of its hash), with one
+GPU each unless the profile says ``slurm_gpus: false`` (a CPU-only cluster) or the cell's knob
+runs on CPUs only; then come ``slurm_partition``, ``slurm_time_min``, ``slurm_mem_gb``,
+``slurm_cpus_per_gpu``, ``slurm_setup`` and ``slurm_additional`` (outside the hash). A cell on
+several processes runs them as SLURM tasks; :func:`run_cell_job` exports torch distributed's
+environment from submitit's job environment, as ``torchrun`` does, so the cell takes the same
+data-parallel code path as ``torchrun -m tradeoff run``.
+
+Before anything is submitted, ``sbatch --test-only`` checks each job against the cluster
+(:func:`check_with_scheduler`, also run by ``--dry-run`` where SLURM is installed): a refused
+partition, GPU request, time limit or memory ends in one line that names the profile key.
+
+Where a job stands is read from the results folder first (submitit's result file), then from
+``sacct``, then from ``squeue`` where ``sacct`` has no answer (a cluster without accounting): a
+job neither knows, without a result, has ended without a record. A job that reached its time
+limit ends through submitit's warning signal, 90 s before the limit, with submitit's
+``UncompletedJobError`` as its result (the cell is not checkpointable: a restart under the same
+limit would not finish either); it is recorded as a scheduler failure and submitted again by
+the next call, like a job the scheduler killed.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import shlex
 import shutil
+import subprocess
 import sys
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .config import TASKS, Cell, Profile
+from .config import Cell, ConfigError, Profile
 from .grid import SCHEDULER_FAILURE, is_scheduler_failure, needs_run, validate_cells
 from .records import RecordError, RunRecord, load_record, record_path, save_record
 
@@ -46,6 +64,18 @@ JOBS_FOLDER = "jobs"
 QUEUED_STATES = {"PENDING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "RESIZING", "SUSPENDED",
                  "CONFIGURING"}
 RUNNING_STATES = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING"}
+# What submitit's result file holds when its signal handler ended the job at the time limit.
+TIME_LIMIT_ERROR = "UncompletedJobError"
+# sbatch's refusals (its error text, lower case) and the profile key that asked for it.
+# The first match wins: a time or memory refusal may mention the partition's limit.
+REFUSALS = (
+    ("generic resource", "slurm_gpus (or qa_gpus_per_cell)", "GPU request (gres)"),
+    ("gres", "slurm_gpus (or qa_gpus_per_cell)", "GPU request (gres)"),
+    ("time limit", "slurm_time_min", "time limit"),
+    ("memory", "slurm_mem_gb", "memory"),
+    ("node configuration", "slurm_cpus_per_gpu or slurm_mem_gb", "CPUs or memory"),
+    ("partition", "slurm_partition", "partition"),
+)
 
 
 @dataclass(frozen=True)
@@ -70,20 +100,59 @@ def jobs_folder(profile: Profile) -> Path:
     return profile.results_path / JOBS_FOLDER
 
 
-def gpus_for(profile: Profile, cell: Cell) -> int:
-    """GPUs (one process each) a cell's job asks for: the profile's count for QA, else one."""
-    return profile.qa_gpus_per_cell if TASKS[cell.dataset] == "qa" else 1
+@dataclass(frozen=True, order=True)
+class Resources:
+    """What one cell's job asks for: its processes (SLURM tasks) and GPUs (one per process,
+    or none)."""
+
+    processes: int
+    gpus: int
+
+    @property
+    def text(self) -> str:
+        procs = f"{self.processes} process{'es' * (self.processes > 1)}"
+        return f"{procs}, {self.gpus} GPU" if self.gpus else f"{procs}, no GPU"
 
 
-def slurm_parameters(profile: Profile, gpus: int) -> dict:
-    """The SLURM resources of a job on ``gpus`` GPUs, as submitit's SlurmExecutor names them.
+def resources_for(profile: Profile, cell: Cell) -> Resources:
+    """The processes and GPUs a cell's job asks for.
 
-    One node, one task (process) per GPU, which :func:`run_cell_job` turns into torch
-    distributed ranks.
+    Processes are the cell's own (:attr:`tradeoff.config.CellParams.processes`); each gets a
+    GPU, unless the profile says ``slurm_gpus: false`` or the cell's knob runs on CPU kernels
+    only (``int8-dynamic``).
+
+    Raises:
+        ConfigError: a knob that needs a GPU (``fp16``) where the profile asks for none.
+    """
+    from .knobs import check_machine
+
+    processes = cell.resolve(profile).processes
+    on_gpu = profile.slurm_gpus
+    if on_gpu:
+        try:
+            check_machine(cell.variant, use_cuda=True)
+        except ConfigError:  # a CPU-only knob: its job needs no GPU
+            on_gpu = False
+    else:
+        try:
+            check_machine(cell.variant, use_cuda=False)
+        except ConfigError as err:
+            raise ConfigError(f"{cell.label}: {err}; the profile says slurm_gpus: false") from None
+    return Resources(processes, processes if on_gpu else 0)
+
+
+def slurm_parameters(profile: Profile, resources: Resources) -> dict:
+    """The SLURM resources of a job, as submitit's SlurmExecutor names them.
+
+    One node, one task per process, which :func:`run_cell_job` turns into torch distributed
+    ranks; a GPU per task only where the job needs GPUs (a CPU-only cluster refuses any GPU
+    request).
     """
     params = dict(job_name=f"tradeoff-{profile.name}", time=profile.slurm_time_min, nodes=1,
-                  ntasks_per_node=gpus, gpus_per_node=gpus,
+                  ntasks_per_node=resources.processes,
                   cpus_per_task=profile.slurm_cpus_per_gpu, mem=f"{profile.slurm_mem_gb}GB")
+    if resources.gpus:
+        params["gpus_per_node"] = resources.gpus
     if profile.slurm_partition:
         params["partition"] = profile.slurm_partition
     if profile.slurm_setup:
@@ -93,8 +162,8 @@ def slurm_parameters(profile: Profile, gpus: int) -> dict:
     return params
 
 
-def slurm_script(profile: Profile, gpus: int, array_size: int | None = None) -> str:
-    """The sbatch script submitit writes for a job (or an array) of cells on ``gpus`` GPUs.
+def slurm_script(profile: Profile, resources: Resources, array_size: int | None = None) -> str:
+    """The sbatch script submitit writes for a job (or an array) of cells.
 
     Needs no SLURM installation (for ``--dry-run``); the executor writes the same text.
     """
@@ -104,11 +173,102 @@ def slurm_script(profile: Profile, gpus: int, array_size: int | None = None) -> 
     command = " ".join([shlex.quote(sys.executable), "-u -m submitit.core._submit",
                         shlex.quote(str(folder))])
     return _make_sbatch_string(command=command, folder=folder, map_count=array_size,
-                               **slurm_parameters(profile, gpus))
+                               **slurm_parameters(profile, resources))
 
 
-def make_executor(kind: str, profile: Profile, gpus: int):
-    """A submitit executor for jobs on ``gpus`` GPUs, logging into :func:`jobs_folder`.
+def refusal(profile: Profile, resources: Resources, stderr: str) -> ConfigError:
+    """sbatch's refusal of a job as one line naming the setting and its profile key."""
+    lines = [line.removeprefix("sbatch: error: ").strip() for line in stderr.splitlines()
+             if line.strip()]
+    said = next((line for line in reversed(lines) if "error" not in line.lower()[:6]),
+                lines[-1] if lines else "no reason given")
+    text = stderr.lower()
+    for needle, key, what in REFUSALS:
+        if needle in text:
+            asked = {"slurm_partition": f"partition {profile.slurm_partition or '(default)'}",
+                     "slurm_time_min": f"{profile.slurm_time_min} min",
+                     "slurm_mem_gb": f"{profile.slurm_mem_gb} GB"}.get(key, resources.text)
+            return ConfigError(f"SLURM refused the jobs' {what} ({asked}; profile key {key}): "
+                               f"{said}")
+    return ConfigError(f"SLURM refused the jobs ({resources.text}): {said} (profile keys "
+                       f"slurm_*; further #SBATCH options come from slurm_additional)")
+
+
+def check_with_scheduler(profile: Profile, groups: dict[Resources, int]) -> bool:
+    """Ask SLURM whether it would accept each job array, without submitting (``sbatch
+    --test-only``): the partition, GPU request, time limit and memory against the cluster.
+
+    Args:
+        profile: the validated profile.
+        groups: the number of cells of each job array, by its resources.
+
+    Returns:
+        Whether SLURM was asked (False: no sbatch here, nothing could be checked).
+
+    Raises:
+        ConfigError: SLURM would refuse a job (one line naming the profile key).
+    """
+    # One line per partition and node kind: name (default marked *), CPUs, memory MB, GRES.
+    nodes = _ask(["sinfo", "--noheader", "--format", "%P|%c|%m|%G"]) if shutil.which("sbatch") else None
+    if nodes is None:  # no SLURM here, or no controller to ask
+        return False
+    rows = [line.split("|") for line in nodes.splitlines() if line.count("|") == 3]
+    known = sorted({r[0].rstrip("*") for r in rows})
+    wanted = profile.slurm_partition
+    if wanted and wanted not in known:
+        raise ConfigError(f"SLURM has no partition '{wanted}' (profile key slurm_partition); "
+                          f"its partitions: {', '.join(known) or 'none'}")
+    mine = [r for r in rows if (r[0].rstrip("*") == wanted if wanted else r[0].endswith("*"))]
+    where = f"partition {wanted or '(default)'}"
+    for resources in groups:
+        # sbatch --test-only says "Requested node configuration is not available" for CPUs,
+        # memory and GPUs alike: the nodes' sizes tell which setting asks too much.
+        _check_fits(profile, resources, mine, where)
+    for resources, count in groups.items():
+        with tempfile.NamedTemporaryFile("w", suffix=".sh", prefix="tradeoff-test-only-") as f:
+            f.write(slurm_script(profile, resources, count if count > 1 else None))
+            f.flush()
+            done = subprocess.run(["sbatch", "--test-only", f.name], capture_output=True,
+                                  text=True, timeout=60)
+        # sbatch --test-only answers on stderr in both cases; the exit status tells them apart.
+        if done.returncode != 0:
+            raise refusal(profile, resources, done.stderr or done.stdout)
+    return True
+
+
+def _check_fits(profile: Profile, resources: Resources, rows: list[list[str]], where: str) -> None:
+    """Whether one node of the partition (sinfo's rows) holds a job; one line naming the key."""
+    if not rows:
+        return
+    cpus = max(_number(r[1]) for r in rows)
+    memory_gb = max(_number(r[2]) for r in rows) / 1024
+    gpus = max(_gpu_count(r[3]) for r in rows)
+    if resources.gpus > gpus:
+        fix = ("set slurm_gpus: false for a CPU-only cluster" if gpus == 0
+               else "lower qa_gpus_per_cell")
+        raise ConfigError(f"SLURM's {where} has {gpus} GPU(s) a node and a job asks for "
+                          f"{resources.gpus} (profile key slurm_gpus, qa_gpus_per_cell): {fix}")
+    if resources.processes * profile.slurm_cpus_per_gpu > cpus:
+        raise ConfigError(f"SLURM's {where} has {cpus} CPU(s) a node and a job asks for "
+                          f"{resources.processes} x {profile.slurm_cpus_per_gpu} (profile key "
+                          f"slurm_cpus_per_gpu)")
+    if profile.slurm_mem_gb > memory_gb:
+        raise ConfigError(f"SLURM's {where} has {memory_gb:.0f} GB a node and a job asks for "
+                          f"{profile.slurm_mem_gb} GB (profile key slurm_mem_gb)")
+
+
+def _number(text: str) -> int:
+    match = re.match(r"\d+", text.strip())
+    return int(match.group()) if match else 0
+
+
+def _gpu_count(gres: str) -> int:
+    """GPUs in sinfo's GRES column (``gpu:2``, ``gpu:a100:4(S:0-1)``, ``(null)``)."""
+    return sum(int(m.group(1)) for m in re.finditer(r"gpu(?::[^:,(]+)?:(\d+)", gres))
+
+
+def make_executor(kind: str, profile: Profile, resources: Resources):
+    """A submitit executor for jobs of the given resources, logging into :func:`jobs_folder`.
 
     Raises:
         ConfigError: an unknown kind.
@@ -116,21 +276,24 @@ def make_executor(kind: str, profile: Profile, gpus: int):
     """
     import submitit
 
-    from .config import ConfigError
-
     folder = jobs_folder(profile) / "%j"
     if kind == "slurm":
         executor = submitit.SlurmExecutor(folder=folder)
-        executor.update_parameters(**slurm_parameters(profile, gpus))
+        executor.update_parameters(**slurm_parameters(profile, resources))
         return executor
     if kind == "local":
-        import torch
-
         executor = submitit.LocalExecutor(folder=folder)
-        executor.update_parameters(timeout_min=profile.slurm_time_min, tasks_per_node=gpus,
-                                   gpus_per_node=gpus if torch.cuda.is_available() else 0)
+        executor.update_parameters(timeout_min=profile.slurm_time_min,
+                                   tasks_per_node=resources.processes,
+                                   gpus_per_node=_local_gpus(resources))
         return executor
     raise ConfigError(f"unknown executor '{kind}'; valid: {', '.join(EXECUTORS)}")
+
+
+def _local_gpus(resources: Resources) -> int:
+    import torch
+
+    return resources.gpus if torch.cuda.is_available() else 0
 
 
 def run_cell_job(profile: Profile, cell: Cell) -> tuple[str, str]:
@@ -144,13 +307,17 @@ def run_cell_job(profile: Profile, cell: Cell) -> tuple[str, str]:
         The record's status and reason.
     """
     import submitit
+    from submitit.core.utils import UncompletedJobError
 
     from .pipeline import run_cell
 
     if submitit.JobEnvironment().num_tasks > 1:
         submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False,
                                                               overwrite=True)
-    record = run_cell(profile, cell, force=True, show_progress=False)
+    # submitit's handler of the time-limit signal raises UncompletedJobError wherever the cell
+    # is: it must end the job (submitit keeps it as the result), not become the cell's record.
+    record = run_cell(profile, cell, force=True, show_progress=False,
+                      interruptions=(UncompletedJobError,))
     return record.status, record.reason
 
 
@@ -171,29 +338,81 @@ def _job_states(profile: Profile, submissions: list[dict]) -> dict[str, str]:
 
     ``FINISHED`` when submitit's result file exists; local jobs are ``RUNNING`` while their
     controller process lives and ``INTERRUPTED`` after it died without a result; SLURM jobs take
-    sacct's state through submitit's watcher (one sacct call), ``UNKNOWN`` where sacct has none.
+    their state from :func:`slurm_states`, ``UNKNOWN`` only where SLURM could not be asked.
     """
-    from submitit.core.utils import JobPaths
-    from submitit.slurm.slurm import SlurmInfoWatcher
-
-    folder = jobs_folder(profile) / "%j"
     states, on_slurm = {}, []
     for sub in submissions:
         job_id = sub["job_id"]
-        if JobPaths(folder, job_id=job_id, task_id=0).result_pickle.exists():
+        if _has_result(profile, job_id):
             states[job_id] = "FINISHED"
         elif sub["executor"] == "local":
             states[job_id] = "RUNNING" if _local_job_alive(job_id) else "INTERRUPTED"
         else:
             on_slurm.append(job_id)
     if on_slurm:
-        watcher = SlurmInfoWatcher()  # a fresh one: no state cached from an earlier call
-        for job_id in on_slurm:
-            watcher.register_job(job_id)
-        watcher.update()  # one sacct call for every SLURM job
-        for job_id in on_slurm:
-            states[job_id] = watcher.get_state(job_id, mode="cache").split()[0].upper()
+        states |= slurm_states(on_slurm)
+        for job_id in on_slurm:  # a job that ended since: its result file is the better word
+            if states[job_id] not in QUEUED_STATES | RUNNING_STATES and _has_result(profile, job_id):
+                states[job_id] = "FINISHED"
     return states
+
+
+def _has_result(profile: Profile, job_id: str) -> bool:
+    from submitit.core.utils import JobPaths
+
+    return JobPaths(jobs_folder(profile) / "%j", job_id=job_id, task_id=0).result_pickle.exists()
+
+
+def slurm_states(job_ids: list[str]) -> dict[str, str]:
+    """SLURM's state of each job: sacct's where it answers, else squeue's.
+
+    sacct fails on a cluster without accounting and may not know a job for a few seconds after
+    its submission; squeue knows every job that is queued or running (and, for a few minutes,
+    those that ended). A job that neither knows has left the queue: ``GONE``. Where squeue does
+    not answer either (the controller is down), the state is ``UNKNOWN``.
+
+    Args:
+        job_ids: SLURM job ids as submitit names them (``12``, or ``13_0`` in an array).
+
+    Returns:
+        An upper-case state per job id (``PENDING``, ``RUNNING``, ``COMPLETED``, ``TIMEOUT``,
+        ``CANCELLED``, ..., ``GONE`` or ``UNKNOWN``).
+    """
+    from submitit.slurm.slurm import SlurmInfoWatcher
+
+    states: dict[str, str] = {}
+    command = ["sacct", "-o", "JobID,State", "--parsable2"]
+    for main_id in sorted({j.split("_")[0] for j in job_ids}):
+        command += ["-j", main_id]
+    sacct = _ask(command)
+    if sacct is not None:  # one call for every job; submitit reads its arrays and ranges
+        info = SlurmInfoWatcher().read_info(sacct)
+        states = {j: info[j]["State"].split()[0].upper() for j in job_ids
+                  if info.get(j, {}).get("State")}
+    rest = [j for j in job_ids if j not in states]
+    if rest:
+        # --array: one line per array task; --states all: jobs that ended a moment ago too.
+        queue = _ask(["squeue", "--me", "--noheader", "--array", "--states", "all",
+                      "--format", "%i|%T"])
+        listed = dict(line.strip().split("|", 1) for line in (queue or "").splitlines()
+                      if "|" in line)
+        for job_id in rest:
+            states[job_id] = (listed.get(job_id, "GONE").upper() if queue is not None
+                              else "UNKNOWN")
+    return states
+
+
+def _ask(command: list[str]) -> str | None:
+    """A SLURM command's output, or None where it fails (no accounting, no controller)."""
+    try:
+        out = subprocess.check_output(command, stderr=subprocess.PIPE, timeout=60)
+    except subprocess.CalledProcessError as err:
+        log.info("%s: %s", command[0], (err.stderr or b"").decode(errors="replace").strip())
+        return None
+    except (OSError, subprocess.TimeoutExpired) as err:
+        log.info("%s: %s", command[0], err)
+        return None
+    return out.decode(errors="replace") if isinstance(out, bytes) else out
 
 
 def _local_job_alive(job_id: str) -> bool:
@@ -217,8 +436,9 @@ def _job_error(profile: Profile, job_id: str) -> str:
         outcome, value = pickle_load(path)
     except Exception:  # noqa: BLE001 - an unreadable result says nothing more
         return "no result"
-    if outcome == "error":
-        return str(value).strip().splitlines()[-1]
+    if outcome == "error":  # a traceback's text; its last line names the exception
+        last = str(value).strip().splitlines()[-1]
+        return re.sub(r"^[\w.]+\.(?=\w+Error)", "", last)  # the class without its module
     return "the job returned without writing the record"
 
 
@@ -260,15 +480,23 @@ def cell_states(profile: Profile, cells: list[Cell] | None = None, *,
         elif job in RUNNING_STATES:
             out.append(CellState(cell, "running", path, job_id, job))
         elif job == "UNKNOWN":
-            out.append(CellState(cell, "unknown", path, job_id, "the scheduler has no state for it"))
+            out.append(CellState(cell, "unknown", path, job_id,
+                                 "SLURM did not answer (neither sacct nor squeue)"))
         elif record is not None and record.status == "ok":  # a forced re-run died
             out.append(CellState(cell, "done", path, job_id,
                                  f"a re-run (job {job_id}) ended {job}; the earlier record stands"))
         else:  # the job ended and left no record
-            reason = (f"{SCHEDULER_FAILURE}job {job_id} ended {job} without a record "
-                      f"(logs: {jobs_folder(profile) / job_id})")
-            if job == "FINISHED":  # the job ran and raised outside the cell: not the scheduler
-                reason = f"job {job_id}: {_job_error(profile, job_id)}"
+            logs = f"logs: {jobs_folder(profile) / job_id}"
+            ended = "left the queue" if job == "GONE" else f"ended {job}"
+            reason = f"{SCHEDULER_FAILURE}job {job_id} {ended} without a record ({logs})"
+            if job == "FINISHED":
+                error = _job_error(profile, job_id)
+                if error.startswith(TIME_LIMIT_ERROR):  # submitit's handler of the time limit
+                    reason = (f"{SCHEDULER_FAILURE}job {job_id} reached its time limit "
+                              f"({profile.slurm_time_min} min, slurm_time_min) without a "
+                              f"record ({logs})")
+                else:  # the job ran and raised outside the cell: not the scheduler
+                    reason = f"job {job_id}: {error}"
             if record_deaths:
                 save_record(RunRecord(profile=profile.name, label=cell.label,
                                       params_hash=cell_params.digest, params=cell_params,
@@ -293,8 +521,6 @@ def plan_grid(profile: Profile, cells: list[Cell] | None = None, *, executor: st
         The cells to submit, and every cell's current state.
     """
     if executor not in EXECUTORS:
-        from .config import ConfigError
-
         raise ConfigError(f"unknown executor '{executor}'; valid: {', '.join(EXECUTORS)}")
     states = cell_states(profile, cells)
     return [s.cell for s in states if _submits(s, force, retry_failed)], states
@@ -335,35 +561,34 @@ def submit_grid(profile: Profile, cells: list[Cell] | None = None, *, executor: 
     from .pipeline import preflight_data, prepare_environment
 
     if executor == "slurm" and shutil.which("srun") is None:  # submitit's own test
-        from .config import ConfigError
-
         raise ConfigError("--executor slurm: no SLURM here (srun not found); --dry-run shows "
                           "what would be submitted, --executor local runs the jobs on this machine")
     cell_states(profile, cells, record_deaths=True)
     todo, _ = plan_grid(profile, cells, executor=executor, force=force, retry_failed=retry_failed)
     if not todo:
         return []
+    groups = group_cells(profile, todo)
+    if executor == "slurm":  # before anything is loaded or written: SLURM would take them
+        check_with_scheduler(profile, {r: len(g) for r, g in groups.items()})
     prepare_environment(profile)
     preflight_data(profile, [c.dataset for c in todo])
     # Jobs run elsewhere (another node, another working folder): name the results absolutely.
     profile = profile.model_copy(update={"results_dir": str(profile.results_path.resolve())})
-    groups: dict[int, list[Cell]] = {}
-    for cell in todo:
-        groups.setdefault(gpus_for(profile, cell), []).append(cell)
     step = parallel if executor == "local" else None  # SLURM queues its arrays itself
     waves = []
-    for gpus, group in groups.items():
+    for resources, group in groups.items():
         size = step or len(group)
-        waves += [(gpus, group[i:i + size]) for i in range(0, len(group), size)]
+        waves += [(resources, group[i:i + size]) for i in range(0, len(group), size)]
     submitted = []
-    for n, (gpus, wave) in enumerate(waves):
-        ex = make_executor(executor, profile, gpus)
+    for n, (resources, wave) in enumerate(waves):
+        ex = make_executor(executor, profile, resources)
         # Taken before the jobs start, so that their records are never older than it.
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        with ex.batch():  # a SLURM job array when the wave has several cells
-            jobs = [ex.submit(run_cell_job, profile, cell) for cell in wave]
+        with _refused_cleanly(profile, resources):
+            with ex.batch():  # a SLURM job array when the wave has several cells
+                jobs = [ex.submit(run_cell_job, profile, cell) for cell in wave]
         for cell, job in zip(wave, jobs):
-            _note_submission(profile, cell, job.job_id, executor, gpus, now)
+            _note_submission(profile, cell, job.job_id, executor, resources, now)
             submitted.append((cell, job))
         if wait or (executor == "local" and parallel and n < len(waves) - 1):
             for job in jobs:
@@ -371,15 +596,43 @@ def submit_grid(profile: Profile, cells: list[Cell] | None = None, *, executor: 
     return [(cell, job.job_id) for cell, job in submitted]
 
 
-def _note_submission(profile: Profile, cell: Cell, job_id: str, executor: str, gpus: int,
-                     submitted_at: str) -> None:
+def group_cells(profile: Profile, cells: list[Cell]) -> dict[Resources, list[Cell]]:
+    """Cells by the resources of their jobs: each group is one job array."""
+    groups: dict[Resources, list[Cell]] = {}
+    for cell in cells:
+        groups.setdefault(resources_for(profile, cell), []).append(cell)
+    return groups
+
+
+@contextmanager
+def _refused_cleanly(profile: Profile, resources: Resources):
+    """A submission that sbatch refuses (after :func:`check_with_scheduler` passed: the
+    cluster changed in between) leaves no submitit file behind and ends in one line."""
+    from submitit.core.utils import FailedJobError
+
+    folder = jobs_folder(profile)
+    existed = folder.exists()
+    before = set(folder.iterdir()) if existed else set()
+    try:
+        yield
+    except FailedJobError as err:
+        for path in (set(folder.iterdir()) if folder.exists() else set()) - before:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        if not existed and folder.exists() and not any(folder.iterdir()):
+            folder.rmdir()
+        raise refusal(profile, resources, str(err)) from None
+
+
+def _note_submission(profile: Profile, cell: Cell, job_id: str, executor: str,
+                     resources: Resources, submitted_at: str) -> None:
     ledger = _ledger(profile, record_path(profile.results_path, cell.resolve(profile)))
     ledger.parent.mkdir(parents=True, exist_ok=True)
-    entry = {"job_id": job_id, "executor": executor, "label": cell.label, "gpus": gpus,
+    entry = {"job_id": job_id, "executor": executor, "label": cell.label,
+             "processes": resources.processes, "gpus": resources.gpus,
              "submitted_at": submitted_at}
     with ledger.open("a") as f:
         f.write(json.dumps(entry) + "\n")
-    log.info("%s: submitted as job %s (%s, %d GPU)", cell.label, job_id, executor, gpus)
+    log.info("%s: submitted as job %s (%s, %s)", cell.label, job_id, executor, resources.text)
 
 
 def describe_plan(profile: Profile, todo: list[Cell], states: list[CellState],
@@ -390,19 +643,20 @@ def describe_plan(profile: Profile, todo: list[Cell], states: list[CellState],
     lines = []
     for s in states:
         if s.cell in todo_set:
-            n = gpus_for(profile, s.cell)
-            what = f"{n} GPU" if executor == "slurm" else f"{n} process{'es' * (n > 1)}"
-            lines.append(f"{s.cell.label}: would submit ({executor}, {what}): {s.record}")
+            lines.append(f"{s.cell.label}: would submit ({executor}, "
+                         f"{resources_for(profile, s.cell).text}): {s.record}")
         else:
             lines.append(s.line)
-    counts: dict[int, int] = {}
-    for cell in todo:
-        counts[gpus_for(profile, cell)] = counts.get(gpus_for(profile, cell), 0) + 1
-    for gpus, n in counts.items():
-        if executor == "slurm":
-            lines.append(f"# sbatch script of the array of {n} job(s) on {gpus} GPU(s) each:")
-            lines += [f"#   {line}" for line in slurm_script(profile, gpus, n if n > 1 else None)
+    groups = {r: len(g) for r, g in group_cells(profile, todo).items()}
+    if executor == "slurm":
+        for resources, n in groups.items():
+            lines.append(f"# sbatch script of the array of {n} job(s), {resources.text} each:")
+            lines += [f"#   {line}" for line in slurm_script(profile, resources, n if n > 1 else None)
                       .splitlines() if line.startswith("#SBATCH") or "srun" in line]
+        if groups:
+            asked = check_with_scheduler(profile, groups)
+            lines.append("# SLURM would accept every job (sbatch --test-only)" if asked else
+                         "# no SLURM to ask here: partition, GPUs, time and memory unchecked")
     lines.append(f"{len(todo)} of {len(states)} cells would be submitted; logs in "
                  f"{jobs_folder(profile)}")
     return lines
@@ -415,6 +669,7 @@ def status_counts(states: list[CellState]) -> str:
     return ", ".join(f"{n} {k}" for k, n in counts.items() if n) + f" of {len(states)} cells"
 
 
-__all__ = ["EXECUTORS", "CellState", "cell_states", "describe_plan", "gpus_for",
+__all__ = ["EXECUTORS", "CellState", "Resources", "cell_states", "check_with_scheduler",
+           "describe_plan", "group_cells", "refusal", "resources_for", "slurm_states",
            "is_scheduler_failure", "jobs_folder", "make_executor", "plan_grid", "run_cell_job",
            "slurm_parameters", "slurm_script", "status_counts", "submit_grid"]

@@ -48,7 +48,8 @@ def preflight_data(profile: Profile, datasets: list[str]) -> dict:
 
 
 def run_cell(profile: Profile, cell: Cell, *, data=None, force: bool = False,
-             show_progress: bool = True) -> RunRecord:
+             show_progress: bool = True,
+             interruptions: tuple[type[Exception], ...] = ()) -> RunRecord:
     """Run one cell end to end and write its record (or return the existing one).
 
     Args:
@@ -57,6 +58,8 @@ def run_cell(profile: Profile, cell: Cell, *, data=None, force: bool = False,
         data: the dataset's splits when already loaded (see :func:`preflight_data`).
         force: re-run even if a record exists.
         show_progress: show progress bars.
+        interruptions: exceptions that end the run from outside the cell (a scheduler's time
+            limit): raised again and never recorded, since they say nothing about the cell.
 
     Returns:
         The cell's record; ``status`` says whether it finished, ran out of memory or failed.
@@ -78,7 +81,7 @@ def run_cell(profile: Profile, cell: Cell, *, data=None, force: bool = False,
                 started_at=started)
     try:
         record = RunRecord(status="ok", **base, **_execute(params, data, show_progress))
-    except ConfigError:
+    except (ConfigError, *interruptions):
         raise
     except Exception as err:  # noqa: BLE001 - any failure is recorded, and the grid goes on
         status = "oom" if _is_oom(err) else "failed"
