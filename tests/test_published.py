@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -250,3 +251,22 @@ def test_findings_name_their_evidence_and_never_use_demo_runs():
     part3 = table.set_index("finding").loc["6, part 3"]
     assert (part3["evidence"], part3["verdict"]) == ("published + counted", "holds")
     assert {"1", "2", "3", "4"} <= set(needs["finding"])
+
+
+def test_an_uncounted_point_is_named_with_the_command_that_counts_it(capsys):
+    from tradeoff.cli import main
+    from tradeoff.report.published import PublishedView, uncounted_text
+
+    scores = pub.PublishedScores.model_validate(
+        _table([_row("led-base", 1024, "qasper", "f1", 20.0),
+                _row("longt5-xl", 16384, "qasper", "f1", 50.0)]))
+    points = pub.published_points(scores, [_cost("led-base", 1024, "qasper", 1e12)])
+    text = uncounted_text(PublishedView(scores, None, points, "qasper"))
+    assert text.startswith("Published but not yet counted, so not on the figure: LongT5-XL")
+    command = re.search(r"`python -m tradeoff (cost [^`]+)`", text).group(1)
+    assert command == "cost --dataset qasper --models longt5-xl --lengths 16384 --write-reference"
+    assert main([*command.split(), "--dry-run"]) == 0
+    assert "longt5-xl (full) at 16384 tokens with 12-token targets" in capsys.readouterr().out
+    counted = pub.published_points(scores, [_cost("led-base", 1024, "qasper", 1e12),
+                                            _cost("longt5-xl", 16384, "qasper", 9e12)])
+    assert uncounted_text(PublishedView(scores, None, counted, "qasper")) == ""

@@ -243,8 +243,12 @@ def uncounted_text(view: PublishedView) -> str:
         return ""
     names = ", ".join(f"{MODEL_LABELS.get(m, m)} at {n}" for m, n in
                       zip(missing["model"], missing["length"]))
+    commands = "; ".join(
+        f"`python -m tradeoff cost --dataset {view.dataset} --models {model} --lengths "
+        f"{' '.join(map(str, sorted(group['length'].astype(int))))} --write-reference`"
+        for model, group in missing.groupby("model", sort=False))
     return (f"Published but not yet counted, so not on the figure: {names} (count them with "
-            f"`python -m tradeoff cost --dataset {view.dataset} --write-reference`).")
+            f"{commands}).")
 
 
 def takeaway_text(view: PublishedView) -> str:
