@@ -146,6 +146,14 @@ def test_the_committed_scores_match_the_values_quoted_in_paper_md(committed):
         assert tuple(values[(length, dataset, m)] for m in metrics) == numbers
 
 
+def test_every_committed_configuration_has_a_counted_cost_at_every_dataset_target(committed):
+    counted = {(r.model, r.length, r.target_length) for r in load_reference().rows}
+    missing = sorted({(r.model, r.input_length, COST_TARGET_TOKENS[r.dataset])
+                      for r in committed.rows
+                      if (r.model, r.input_length) not in pub.NOT_COUNTED_HERE} - counted)
+    assert missing == []
+
+
 # ------------------------------------------------------------------------------- the analysis
 
 
@@ -259,14 +267,23 @@ def test_an_uncounted_point_is_named_with_the_command_that_counts_it(capsys):
 
     scores = pub.PublishedScores.model_validate(
         _table([_row("led-base", 1024, "qasper", "f1", 20.0),
-                _row("longt5-xl", 16384, "qasper", "f1", 50.0)]))
+                _row("longt5-large", 16384, "qasper", "f1", 50.0)]))
     points = pub.published_points(scores, [_cost("led-base", 1024, "qasper", 1e12)])
     text = uncounted_text(PublishedView(scores, None, points, "qasper"))
-    assert text.startswith("Published but not yet counted, so not on the figure: LongT5-XL")
+    assert text.startswith("Published but not yet counted, so not on the figure: LongT5-large")
     command = re.search(r"`python -m tradeoff (cost [^`]+)`", text).group(1)
-    assert command == "cost --dataset qasper --models longt5-xl --lengths 16384 --write-reference"
+    assert command == "cost --dataset qasper --models longt5-large --lengths 16384 --write-reference"
     assert main([*command.split(), "--dry-run"]) == 0
-    assert "longt5-xl (full) at 16384 tokens with 12-token targets" in capsys.readouterr().out
+    assert "longt5-large (full) at 16384 tokens with 12-token targets" in capsys.readouterr().out
     counted = pub.published_points(scores, [_cost("led-base", 1024, "qasper", 1e12),
-                                            _cost("longt5-xl", 16384, "qasper", 9e12)])
+                                            _cost("longt5-large", 16384, "qasper", 9e12)])
     assert uncounted_text(PublishedView(scores, None, counted, "qasper")) == ""
+
+
+def test_a_configuration_that_does_not_count_here_says_why():
+    from tradeoff.report.published import PublishedView, uncounted_text
+
+    scores = pub.PublishedScores.model_validate(_table([_row("longt5-xl", 16384, "qasper", "f1", 53.1)]))
+    text = uncounted_text(PublishedView(scores, None, pub.published_points(scores, []), "qasper"))
+    assert text.startswith("LongT5-XL (not in paper) at 16384 is not counted: its 1-layer count")
+    assert "python -m tradeoff cost" not in text

@@ -241,14 +241,22 @@ def uncounted_text(view: PublishedView) -> str:
     missing = view.uncounted
     if missing.empty:
         return ""
+    known = [(m, int(n)) for m, n in zip(missing["model"], missing["length"])
+             if (m, int(n)) in pub.NOT_COUNTED_HERE]
+    why = " ".join(f"{MODEL_LABELS.get(m, m)} at {n} is not counted: "
+                   f"{pub.NOT_COUNTED_HERE[m, n]}." for m, n in known)
+    missing = missing[[(m, int(n)) not in known
+                       for m, n in zip(missing["model"], missing["length"])]]
+    if missing.empty:
+        return why
     names = ", ".join(f"{MODEL_LABELS.get(m, m)} at {n}" for m, n in
                       zip(missing["model"], missing["length"]))
     commands = "; ".join(
         f"`python -m tradeoff cost --dataset {view.dataset} --models {model} --lengths "
         f"{' '.join(map(str, sorted(group['length'].astype(int))))} --write-reference`"
         for model, group in missing.groupby("model", sort=False))
-    return (f"Published but not yet counted, so not on the figure: {names} (count them with "
-            f"{commands}).")
+    return (f"{why} Published but not yet counted, so not on the figure: {names} (count "
+            f"them with {commands}).").strip()
 
 
 def takeaway_text(view: PublishedView) -> str:
