@@ -24,7 +24,15 @@ from ..analysis.claims import SUMMARIZATION
 from ..analysis.findings import FAMILIES, NEEDS_RUNS, Finding
 from ..config import COST_TARGET_TOKENS, DATASETS, TASKS
 from .chapter import ParameterError, _fail, check_choice
-from .style import DATASET_LABELS, MODEL_COLORS, MODEL_LABELS, MODEL_MARKERS, new_figure, no_data
+from .style import (
+    DATASET_LABELS,
+    MODEL_COLORS,
+    MODEL_LABELS,
+    MODEL_MARKERS,
+    NOT_IN_PAPER,
+    new_figure,
+    no_data,
+)
 
 FLOP_UNITS = ((1e15, "PFLOP"), (1e12, "TFLOP"), (1e9, "GFLOP"))
 
@@ -314,7 +322,8 @@ def headline_texts(view: PublishedView, evidence: Sequence[Finding]) -> dict[str
         f"compute. Median points of ROUGE per doubling of training compute: "
         f"{'; '.join(parts) or 'no dataset has both kinds of growth in print'}.")
     qa = pub.qa_input_verdict(view.points)
-    steps = [f"{k.split('/')[0]} {k.split('/')[1].replace('-', ' to ')} tokens: "
+    steps = [f"{MODEL_LABELS.get(k.split('/')[0], k.split('/')[0]).replace(NOT_IN_PAPER, '')} "
+             f"{k.split('/')[1].replace('-', ' to ')} tokens: "
              f"{v:+.1f} F1 for ×{qa.numbers[k.replace('gain_points', 'flops_ratio')]:.2f} "
              f"the training compute"
              for k, v in qa.numbers.items() if k.endswith("/gain_points")]
