@@ -18,7 +18,7 @@ Random-init demo runs are never evidence here: they check the pipeline.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -58,6 +58,7 @@ class Finding:
             :data:`NEEDS_RUNS`.
         verdict: "holds", "does not hold", "inconclusive", or :data:`NEEDS_RUNS_VERDICT`.
         detail: the test's numbers in words, or why no offline evidence can bear it.
+        numbers: the test's numbers (empty when it needs runs).
     """
 
     finding: str
@@ -65,10 +66,12 @@ class Finding:
     evidence: str
     verdict: str
     detail: str
+    numbers: dict = field(default_factory=dict)
 
 
 def _tested(finding: str, verdict: Verdict, evidence: str) -> Finding:
-    return Finding(finding, verdict.statement, evidence, verdict.verdict, verdict.evidence)
+    return Finding(finding, verdict.statement, evidence, verdict.verdict, verdict.evidence,
+                   verdict.numbers)
 
 
 def _needs_runs(finding: str, statement: str, why: str) -> Finding:
@@ -123,4 +126,5 @@ def findings(points: pd.DataFrame, cost_rows: Sequence | pd.DataFrame,
 
 def findings_table(items: Sequence[Finding]) -> pd.DataFrame:
     """The findings as a table: finding, statement, evidence, verdict, detail."""
-    return pd.DataFrame([vars(f) for f in items], columns=list(EVIDENCE_COLUMNS))
+    return pd.DataFrame([{c: getattr(f, c) for c in EVIDENCE_COLUMNS} for f in items],
+                        columns=list(EVIDENCE_COLUMNS))

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ..config import COST_TARGET_TOKENS, REPO_ROOT, TASKS, Dataset
 from .claims import LARGE_COST_RATIO, SMALL_GAIN_RELATIVE, Verdict, _pct, _share_verdict
+from .recommend import non_dominated
 
 PUBLISHED_FILE = REPO_ROOT / "reference" / "published" / "scores.yaml"
 SCHEMA = "tradeoff.published-scores/1"
@@ -287,21 +288,6 @@ def published_points(scores: PublishedScores, cost_rows: Sequence,
                          columns=["target_length", "params", TRAIN_FLOPS, INFER_FLOPS,
                                   "saved_activation_bytes", "cost_method"])
     return pd.concat([points, extra], axis=1).reset_index(drop=True)
-
-
-def non_dominated(cost: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """Mask of the points that no other matches on both cost (lower) and score (higher).
-
-    A point is dominated when another has a cost no higher and a score no lower, one of them
-    strictly. NaN costs or scores are never on the frontier.
-    """
-    cost, score = np.asarray(cost, float), np.asarray(score, float)
-    valid = ~(np.isnan(cost) | np.isnan(score))
-    keep = np.zeros(len(cost), bool)
-    for i in np.flatnonzero(valid):
-        c, s = cost[valid], score[valid]
-        keep[i] = not ((c <= cost[i]) & (s >= score[i]) & ((c < cost[i]) | (s > score[i]))).any()
-    return keep
 
 
 def frontier(points: pd.DataFrame, cost: str = TRAIN_FLOPS) -> pd.DataFrame:

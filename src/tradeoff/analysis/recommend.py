@@ -3,6 +3,7 @@ measured configuration within an energy or latency budget."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ..records import ENERGY_KWH, INFER_SPEED
@@ -14,6 +15,21 @@ def _configurations(frame: pd.DataFrame, signal: str, extra=()) -> pd.DataFrame:
     with a score: "LED-large at 1024 in bf16" competes with "LED-base at 4096"."""
     return configurations(frame, signal, main=False, knobs=True,
                           extra=extra).dropna(subset=["score"])
+
+
+def non_dominated(cost: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Mask of the points that no other matches on both cost (lower) and score (higher).
+
+    A point is dominated when another has a cost no higher and a score no lower, one of them
+    strictly. NaN costs or scores are never on the frontier.
+    """
+    cost, score = np.asarray(cost, float), np.asarray(score, float)
+    valid = ~(np.isnan(cost) | np.isnan(score))
+    keep = np.zeros(len(cost), bool)
+    for i in np.flatnonzero(valid):
+        c, s = cost[valid], score[valid]
+        keep[i] = not ((c <= cost[i]) & (s >= score[i]) & ((c < cost[i]) | (s > score[i]))).any()
+    return keep
 
 
 def pareto_frontier(frame: pd.DataFrame, cost: str, signal: str = "headline") -> pd.DataFrame:
@@ -36,11 +52,8 @@ def pareto_frontier(frame: pd.DataFrame, cost: str, signal: str = "headline") ->
     sign = -1.0 if "_per_s" in cost else 1.0  # a speed: minimise its negative
     keep = []
     for _, group in configs.groupby("dataset"):
-        c, s = sign * group[cost].to_numpy(float), group["score"].to_numpy(float)
-        for i in range(len(group)):
-            dominated = ((c <= c[i]) & (s >= s[i]) & ((c < c[i]) | (s > s[i]))).any()
-            if not dominated:
-                keep.append(group.index[i])
+        mask = non_dominated(sign * group[cost].to_numpy(float), group["score"].to_numpy(float))
+        keep.extend(group.index[mask])
     frontier = configs.loc[keep, KEYS + [cost, "score"]]
     return frontier.sort_values(["dataset", cost], ascending=[True, sign > 0], ignore_index=True)
 

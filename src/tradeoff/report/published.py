@@ -303,7 +303,8 @@ def headline_texts(view: PublishedView, evidence: Sequence[Finding]) -> dict[str
 
     Args:
         view: the published points of every dataset (``dataset`` None).
-        evidence: :func:`tradeoff.analysis.findings.findings`.
+        evidence: :func:`tradeoff.analysis.findings.findings` over the same points (its
+            verdicts and numbers are quoted, not computed again).
 
     Returns:
         Glue name -> sentence.
@@ -312,16 +313,16 @@ def headline_texts(view: PublishedView, evidence: Sequence[Finding]) -> dict[str
     texts = {"conclusions_published_provenance": provenance_text(view)}
     for dataset in ("govreport", "qasper"):
         texts[f"headline_{dataset}"] = takeaway_text(dataclasses.replace(view, dataset=dataset))
-    grow = pub.growth_verdict(view.points, FAMILIES, datasets=SUMMARIZATION, prefer="model")
+    grow = by["3, the conclusion"]
     parts = [f"{DATASET_LABELS[d]} {grow.numbers[f'{d}/input_points_per_doubling']:+.1f} by the "
              f"input against {grow.numbers[f'{d}/model_points_per_doubling']:+.1f} by the model"
              for d in SUMMARIZATION if f"{d}/input_points_per_doubling" in grow.numbers]
     texts["headline_grow_model"] = (
         f"Grow the model rather than the input, for summarization: the paper's advice "
-        f"{_verdict_words(by['3, the conclusion'].verdict)} on published scores and counted "
+        f"{_verdict_words(grow.verdict)} on published scores and counted "
         f"compute. Median points of ROUGE per doubling of training compute: "
         f"{'; '.join(parts) or 'no dataset has both kinds of growth in print'}.")
-    qa = pub.qa_input_verdict(view.points)
+    qa = by["6, part 3"]
     steps = [f"{MODEL_LABELS.get(k.split('/')[0], k.split('/')[0]).replace(NOT_IN_PAPER, '')} "
              f"{k.split('/')[1].replace('-', ' to ')} tokens: "
              f"{v:+.1f} F1 for ×{qa.numbers[k.replace('gain_points', 'flops_ratio')]:.2f} "
@@ -329,7 +330,7 @@ def headline_texts(view: PublishedView, evidence: Sequence[Finding]) -> dict[str
              for k, v in qa.numbers.items() if k.endswith("/gain_points")]
     texts["headline_qa_input"] = (
         f"Longer Qasper inputs buy little at a large cost (finding 6): "
-        f"{_verdict_words(by['6, part 3'].verdict)} on published scores and counted compute "
+        f"{_verdict_words(qa.verdict)} on published scores and counted compute "
         f"({'; '.join(steps) or 'no published series'}).")
     texts["headline_needs_runs"] = str(sum(f.evidence == NEEDS_RUNS for f in evidence))
     return texts
