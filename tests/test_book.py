@@ -23,6 +23,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from page_scan import VERDICT, verdict_leaks
 
 from tradeoff import book
 from tradeoff.config import PARAMS_DIR, Cell, load_profile
@@ -136,6 +137,18 @@ def test_failed_cell_is_shown_with_its_reason(built):
     assert FAILED_REASON in page
 
 
+def test_no_page_prints_a_verdict_from_the_random_init_runs(built):
+    # The smoke profile's runs are random-init minis on stand-ins: they can bear no verdict, so
+    # every verdict on a page must sit beside published, counted or measured evidence.
+    assert built.profile.init == "random"
+    pages = [built.html / "notebooks" / f"{c}.html" for c in book.CHAPTERS]
+    pages += sorted((built.html / "book").glob("*.html"))
+    leaks = [f"{p.name}: {leak}" for p in pages for leak in verdict_leaks(p.read_text())]
+    assert leaks == []
+    # The conclusions do print verdicts, each with its evidence: the scan sees them.
+    assert VERDICT.search(_page_words(built, "notebooks", "conclusions.html"))
+
+
 def test_no_chapter_cell_shows_a_stray_value(built):
     # A cell whose last line is a call (a parameter check, say) prints its return value under
     # a hidden input: a bare "6" on the page. Tables, figures and glued text carry HTML/images.
@@ -237,9 +250,12 @@ def test_the_landing_page_gives_the_headline_findings_with_their_numbers(built):
     assert "phyllisayk nlp efficiency tradeoff" in text
 
 
-def test_every_page_names_the_profile(built):
+def test_every_page_names_the_profile_and_labels_the_other_evidence(built):
     for page in [built.html / "book" / "intro.html", built.html / "notebooks" / "qasper.html"]:
-        assert "Built from profile <b>smoke-book</b>" in page.read_text()
+        text = page.read_text()
+        assert "This book's own runs: profile <b>smoke-book</b>" in text
+        assert "energy: estimated from CPU time" in text
+        assert "Published scores, counted costs and committed reference measurements" in text
 
 
 # ----------------------------------------------------------------------------- caching (no grid)
@@ -565,7 +581,7 @@ def test_chromium_shows_the_energy_audit_and_the_method_comparison(built, tmp_pa
 def test_chromium_shows_what_the_architectures_cost(built, tmp_path):
     """The cost chapter: its five figures, and numbers and verdicts read from the reference
     counts and the committed measured runs."""
-    from tradeoff.analysis import cost, cost_claims
+    from tradeoff.analysis import cost, cost_claims, findings
     from tradeoff.analysis.table import tidy
     from tradeoff.report import cost as cost_report
 
@@ -581,12 +597,11 @@ def test_chromium_shows_what_the_architectures_cost(built, tmp_path):
     assert f"the memory model fits at most {base.max_batch_48gb} with 1024 token targets" in text
     records = cost_report.measured_records(cost_report.MEASURED_DIR)
     speed = cost_claims.measured_speed(records, cost.load_reference(None))
-    verdicts = cost_claims.architecture_verdicts(rows, tidy(records) if records else None, speed)
-    counted = {v.claim: v.verdict for v in reversed(verdicts)}
-    assert f"LED large under 48 GB {counted[6]}" in text
-    assert f"read as compute per sample {counted[7]}" in text
-    assert f"the verdict on the speed findings is {counted[5]}" in text
-    assert f"read as measured time per step {verdicts[-1].verdict}" in text
+    tested = findings.architecture_findings(rows, tidy(records) if records else None, speed)
+    assert [f.finding for f in tested][:3] == ["5, speed", "6, its explanation", "7, compute"]
+    for finding in tested:  # each row of the table: finding, statement, evidence, verdict
+        assert words(f"{finding.finding} {finding.statement} {finding.evidence} "
+                     f"{finding.verdict}") in text, finding.finding
     assert (f"{len(speed)} finished runs of the full architectures are in reference cpu arch"
             if len(speed) else "There are no measured runs of the full architectures yet") in text
     assert "n a no rows" not in text and "This notebook failed" not in dom

@@ -304,6 +304,20 @@ def test_banner_without_records():
     assert "none found" in text and ":class: warning" in text
 
 
+def test_energy_methods_table_says_why_in_a_sentence_not_the_library_error(cpu_frame):
+    gpu = T.tidy(grid(gpu=True, source="scrolls", init="pretrained", scale="full"))
+    table = P.energy_methods_table(cpu_frame)
+    assert list(table.columns) == ["energy method", "why", "runs"]
+    assert table["runs"].sum() == len(cpu_frame)
+    assert table["why"].tolist() == ["no GPU and no readable RAPL counter on this machine, so "
+                                     "energy is estimated from CPU time"]
+    assert "NVML" not in " ".join(table["why"])
+    assert "energy is measured" in P.energy_methods_table(gpu)["why"].iloc[0]
+    assert P.energy_reason_text("nvml-sampled").startswith("the GPU has no NVML energy counter")
+    assert P.energy_reason_text("rapl").endswith("energy is measured")
+    assert P.energy_methods_table(T.tidy([])).empty
+
+
 def test_failed_runs_table_shows_failures():
     records = grid() + [record(model="bigbird-large", length=4096, status="oom",
                                reason="CUDA out of memory at batch 1")]

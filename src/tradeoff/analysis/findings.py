@@ -23,12 +23,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .claims import STATEMENTS, SUMMARIZATION, Verdict
-from .cost_claims import (
-    batch_fit_verdict,
-    measured_training_time_verdict,
-    speed_verdict,
-    training_compute_verdict,
-)
+from .cost_claims import architecture_verdicts, paper_architectures
 from .published import growth_verdict, qa_input_verdict
 
 PUBLISHED_COUNTED = "published + counted"
@@ -104,23 +99,51 @@ def findings(points: pd.DataFrame, cost_rows: Sequence | pd.DataFrame,
                                                     prefer="model"), PUBLISHED_COUNTED),
         _needs_runs("4", STATEMENTS[4], f"{no_scores} {no_energy}"),
     ]
-    has_measured = measured is not None and len(measured) > 0
-    out.append(_tested("5, speed", speed_verdict(cost_rows, measured),
-                       MEASURED_CPU if has_measured else COUNTED))
+    arch = {f.finding: f for f in architecture_findings(cost_rows, measured, speed)}
+    out.append(arch["5, speed"])
     out.append(_needs_runs("5, accuracy", "LED-base at 2048 sometimes matches LED-large at 1024 "
                            "in accuracy.", no_scores))
     out.append(_needs_runs("6, parts 1-2", "Qasper: LED beats BigBird in F1; under the fixed "
                            "budget LED-base beats LED-large.", no_scores))
-    out.append(_tested("6, its explanation", batch_fit_verdict(cost_rows), COUNTED))
+    out.append(arch["6, its explanation"])
     out.append(_tested("6, part 3", qa_input_verdict(points), PUBLISHED_COUNTED))
     out.append(_tested("6, the conclusion", growth_verdict(points, FAMILIES, datasets=["qasper"],
                                                            prefer="input"), PUBLISHED_COUNTED))
-    out.append(_tested("7, compute", training_compute_verdict(cost_rows), COUNTED))
-    if speed is not None and len(speed):
-        out.append(_tested("7, time", measured_training_time_verdict(speed), MEASURED_CPU))
+    out.append(arch["7, compute"])
+    if "7, time" in arch:
+        out.append(arch["7, time"])
     out.append(_needs_runs("7, utilization and energy", "GovReport: LED has higher GPU "
                            "utilization; BigBird at 4096 the lowest; training time tracks total "
                            "energy.", no_energy))
+    return out
+
+
+def architecture_findings(cost_rows: Sequence | pd.DataFrame,
+                          measured: pd.DataFrame | None = None,
+                          speed: pd.DataFrame | None = None) -> list[Finding]:
+    """The findings that the architectures alone can bear: counted, or measured on this CPU.
+
+    Finding 5's speed parts (measured when there are measured runs of the paper's
+    architectures, else inconclusive on the counts), finding 6's explanation (the batch that
+    fits 48 GB, counted), finding 7 read as training compute (counted) and, with measured runs,
+    as time per training step (measured).
+
+    Args:
+        cost_rows: counted rows of the paper's architectures at one target length.
+        measured: tidy table of the measured runs of the full architectures (or None).
+        speed: their measured time per step (:func:`cost_claims.measured_speed`, or None).
+
+    Returns:
+        The findings, in the paper's order.
+    """
+    batch, compute, speed_parts, *time = architecture_verdicts(cost_rows, measured, speed)
+    measured = paper_architectures(measured)
+    has_measured = measured is not None and len(measured) > 0
+    out = [_tested("5, speed", speed_parts, MEASURED_CPU if has_measured else COUNTED),
+           _tested("6, its explanation", batch, COUNTED),
+           _tested("7, compute", compute, COUNTED)]
+    if time and len(paper_architectures(speed)):
+        out.append(_tested("7, time", time[0], MEASURED_CPU))
     return out
 
 

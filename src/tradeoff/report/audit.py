@@ -88,3 +88,31 @@ def released_energy_figure(own: pd.DataFrame | None = None, power_w: float = 250
     right.set_ylim(0, None)
     right.legend(frameon=False, fontsize=8, loc="lower left")
     return fig
+
+
+def takeaway_text(frame: pd.DataFrame) -> str:
+    """What the energy chapter found: how these runs' energy was obtained, what that can bear,
+    and what the released code's energy number is.
+
+    Args:
+        frame: the chapter's tidy table of runs.
+    """
+    from ..analysis.table import ok_rows
+    from .provenance import energy_methods_table
+    from .tables import can_bear_verdicts
+
+    methods = energy_methods_table(ok_rows(frame))
+    if methods.empty:
+        first = "This profile has no finished runs, so nothing was measured."
+    else:
+        first = "Energy of this book's runs: " + "; ".join(
+            f"{why} ({m.split(': ', 1)[-1].replace(' (assumed)', ', assumed')})"
+            for m, why in zip(methods["energy method"], methods["why"])) + "."
+    if not can_bear_verdicts(frame):
+        first += (" The paper's findings on energy, power and GPU utilization need measured "
+                  "energy from the paper profile's runs on a GPU; these runs check the pipeline.")
+    ratios = quoted_ratios(hours=(1.0, 24.0))["released / true kWh"].to_numpy(float)
+    return (f"{first} The energy number of the released code is proportional to energy only "
+            f"for runs shorter than {audit.saturation_hours():.1f} h ({ratios[0]:.0f} times the "
+            f"kWh at 1 h); past W&B's 500-row limit it is half the mean power in watts, "
+            f"{ratios[1]:.0f} times the kWh at 24 h.")

@@ -81,6 +81,26 @@ def introduction(dataset: str):
                     f"from the profile's own runs.")
 
 
+def takeaway(sentences: str, evidence: str):
+    """A chapter's takeaway: what it found, in a few sentences, and on what evidence.
+
+    Rendered as a MyST admonition at the top of the chapter; give the notebook cell the
+    metadata ``{"mystnb": {"markdown_format": "myst"}}``.
+
+    Args:
+        sentences: what the chapter found, with its numbers (plain text).
+        evidence: the kinds of evidence the sentences rest on, e.g. "published scores and
+            counted compute", "counts of the full architectures".
+
+    Returns:
+        An ``IPython.display.Markdown``; its ``.data`` is the MyST text.
+    """
+    from IPython.display import Markdown
+
+    return Markdown(f"```{{admonition}} Takeaway ({evidence})\n:class: takeaway\n\n"
+                    f"{sentences}\n```\n")
+
+
 def _show(value) -> str:
     text = repr(value)
     kind = "text" if isinstance(value, str) else type(value).__name__

@@ -31,7 +31,11 @@ from ..analysis.cost import (
     fit_length_exponent,
     load_reference,
 )
-from ..analysis.cost_claims import measured_speed, measured_training_time_verdict
+from ..analysis.cost_claims import (
+    PAPER_ARCHITECTURES,
+    measured_speed,
+    measured_training_time_verdict,
+)
 from ..analysis.table import tidy
 from ..config import REPO_ROOT
 from ..models import PRESETS
@@ -443,6 +447,65 @@ def cost_table(frame: pd.DataFrame) -> pd.DataFrame:
         columns[11]: frame["method"],
     })
     return out[columns]
+
+
+def growth_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each architecture's counted cost at the shortest and the longest length, and the ratio.
+
+    One row per model: training FLOPs, inference FLOPs and memory per sample at both ends,
+    each followed by longest over shortest (what four times the input costs, from 1024 to
+    4096 tokens), and the largest batch on the paper's card at the longest length.
+    """
+    if frame.empty:
+        return pd.DataFrame(columns=["model"])
+    short, long = int(frame["length"].min()), int(frame["length"].max())
+    quantities = (("training step (TFLOP)", "train_step_flops", 1e12),
+                  ("inference (TFLOP)", "inference_flops", 1e12),
+                  ("memory per sample (GiB)", "memory_per_sample_bytes", GIB))
+    rows = []
+    for model in models_in(frame):
+        row = {"model": MODEL_LABELS.get(model, model)}
+        for words, column, unit in quantities:
+            a, b = _by(frame, model, short, column), _by(frame, model, long, column)
+            name, rest = words.split(" (")
+            row[f"{name} at {short} ({rest}"] = a / unit if a is not None else np.nan
+            row[f"{name} at {long} ({rest}"] = b / unit if b is not None else np.nan
+            row[f"{name}: ratio"] = b / a if a and b is not None else np.nan
+        row[f"largest batch at {long}, {PAPER_CARD_GB:g} GB"] = _by(frame, model, long,
+                                                                   "max_batch_48gb")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def takeaway_text(view: CostView) -> str:
+    """What the cost chapter found, in three sentences: growth, batch, measured time."""
+    frame = view.frame[view.frame["model"].isin(PAPER_ARCHITECTURES)]
+    if frame.empty:
+        return "No counted rows of the paper's architectures for these parameters."
+    growth = growth_table(frame)
+    short, long = int(frame["length"].min()), int(frame["length"].max())
+
+    def span(column: str) -> str:
+        values = growth[column].dropna()
+        return (f"×{values.min():.2f}" if values.min() == values.max()
+                else f"×{values.min():.2f} to ×{values.max():.2f}")
+
+    batches = ", ".join(f"{MODEL_LABELS.get(m, m)} {_by(frame, m, long, 'max_batch_48gb')}"
+                        for m in models_in(frame))
+    text = (f"From {short} to {long} input tokens, {long / short:g} times the input, a training "
+            f"sample of the paper's three architectures costs {span('training step: ratio')} "
+            f"the FLOPs and {span('memory per sample: ratio')} the memory, so none grows faster "
+            f"than linearly. At {long} tokens the paper's {PAPER_CARD_GB:g} GB card fits at most "
+            f"{batches} training samples (an upper bound).")
+    speed = view.speed[view.speed["model"].isin(PAPER_ARCHITECTURES)] if len(view.speed) else \
+        view.speed
+    timed = measured_training_time_verdict(speed)
+    ratio = timed.numbers.get("step_time_ratio")
+    if ratio is not None and math.isfinite(ratio):
+        text += (f" Measured on this CPU with random weights, a BigBird-large training step took "
+                 f"×{ratio:.2f} the time of a LED-large step at {int(timed.numbers['length'])} "
+                 f"tokens (the paper: about 4× the training time at 4096 tokens, on a GPU).")
+    return text
 
 
 def fits_table(frame: pd.DataFrame, fitted=FITTED) -> pd.DataFrame:

@@ -256,3 +256,18 @@ def glue_texts(view: KnobsView, table: pd.DataFrame) -> dict[str, str]:
             for r in rows.itertuples()) or "not measured yet"
     return texts
 
+
+
+def takeaway_text(view: KnobsView, table: pd.DataFrame) -> str:
+    """What the knobs chapter found: the counted batch each memory knob buys on the full
+    architectures, and what the measured ratios of the mini runs can and cannot say."""
+    texts = glue_texts(view, table)
+    counted = (f"Counted on the paper's full architectures at {texts['knobs_mem_length']} "
+               f"tokens, the largest batch on its 48 GB card goes, from no knob to gradient "
+               f"checkpointing, {texts['knobs_mem_grad_checkpointing']}; to bf16 autocast, "
+               f"{texts['knobs_mem_bf16']}; to LoRA, {texts['knobs_mem_lora']} (upper bounds).")
+    return (f"{counted} The runs of every knob are mini random-init models on this CPU: their "
+            f"ratios show that each knob takes effect (the table's last column), not what it "
+            f"buys on a GPU. Int8 dynamic quantization leaves training untouched, so its "
+            f"training-speed ratios, {texts['knobs_int8_dynamic_train']}, are this machine's "
+            f"noise at that scale.")

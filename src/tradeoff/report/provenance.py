@@ -35,6 +35,9 @@ ENERGY_METHOD_TEXT = {
 
 # Short phrases for one-line provenance (figure footers, the page announcement).
 DATA_SHORT = {"aclsum": "ACLSum stand-ins, not SCROLLS", "scrolls": "SCROLLS"}
+ENERGY_SHORT = {"nvml-counter": "NVML energy counter", "nvml-sampled": "NVML power samples",
+                "rapl": "RAPL counters", "cpu-time-estimate": "estimated from CPU time",
+                "none": "not measured"}
 
 
 def short_parts(source: str, init: str, scale: str, methods, hardware: str | None = None
@@ -79,20 +82,29 @@ def lab_provenance(profile: Profile, dataset: str, model: str, records: list[Run
 
 
 def book_banner(profile: Profile, paths: list[Path]) -> str:
-    """The announcement shown on every page: profile, data, weights and the energy method(s)."""
+    """The announcement shown on every page: whose runs the book shows, and that the other
+    evidence (published scores, counts, committed reference measurements) is labelled where
+    it appears, so that no page is taken for the profile's runs that does not show them.
+
+    The runs' data, weights and energy method(s) (in words, from the finished runs' records)
+    follow the profile's name.
+    """
     from ..records import RecordError, load_record
 
     methods = set()
     for path in paths:
         try:
-            methods.add(load_record(path).energy_method)
+            record = load_record(path)
         except (OSError, RecordError):
             continue
-    text = f"Built from profile <b>{profile.name}</b>"
+        if record.status == "ok":
+            methods.update(ENERGY_SHORT.get(m, m) for m in record.energy_method.split("+"))
+    text = f"This book's own runs: profile <b>{profile.name}</b>"
     if profile.description:
-        text += f": {profile.description}"
+        text += f" ({profile.description})"
     parts = short_parts(profile.source, profile.init, profile.scale, methods)
-    return f"{text} &middot; " + " &middot; ".join(parts)
+    return (f"{text} &middot; " + " &middot; ".join(parts) + ". Published scores, counted "
+            f"costs and committed reference measurements are labelled where they appear.")
 
 
 def ceiling_provenance(ceilings: pd.DataFrame) -> str:
@@ -264,11 +276,8 @@ def banner(profile: Profile | str | None, frame: pd.DataFrame) -> Markdown:
     return Markdown(f"```{{admonition}} {title}\n:class: {klass}\n\n{body}\n```\n")
 
 
-def caveat(frame: pd.DataFrame) -> str:
-    """One sentence on what the verdicts of these runs can and cannot say."""
-    rows = ok_rows(frame)
-    if rows.empty:
-        return "There are no finished runs, so every verdict is inconclusive."
+def _demo_parts(rows: pd.DataFrame) -> list[str]:
+    """What makes finished runs a demo rather than the paper's protocol, in words."""
     demo = []
     if (rows["source"] != "scrolls").any():
         demo.append("stand-in data instead of SCROLLS")
@@ -278,6 +287,15 @@ def caveat(frame: pd.DataFrame) -> str:
         demo.append("mini architectures")
     if estimated(rows):
         demo.append("energy estimated from CPU time")
+    return demo
+
+
+def caveat(frame: pd.DataFrame) -> str:
+    """One sentence on what the verdicts of these runs can and cannot say."""
+    rows = ok_rows(frame)
+    if rows.empty:
+        return "There are no finished runs, so every verdict is inconclusive."
+    demo = _demo_parts(rows)
     if not demo:
         return ("These runs follow the paper's protocol as configured in the profile, so the "
                 "verdicts bear on the paper's findings (within the differences of the protocol "
@@ -286,18 +304,60 @@ def caveat(frame: pd.DataFrame) -> str:
             f"they neither confirm nor refute the paper.")
 
 
+def runs_role(frame: pd.DataFrame) -> str:
+    """One sentence on what a chapter's own runs are for: results, or a check of the pipeline."""
+    from .tables import can_bear_verdicts
+
+    rows = ok_rows(frame)
+    if rows.empty:
+        return "The profile has no finished runs yet: the sections on its runs are empty."
+    if can_bear_verdicts(frame):
+        return ("The profile's own runs further down follow the paper's protocol on SCROLLS "
+                "with pretrained checkpoints, and test its findings.")
+    return (f"The profile's own runs further down ({', '.join(_demo_parts(rows))}) check the "
+            f"pipeline; their numbers say nothing about the dataset.")
+
+
 def energy_methods_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """How each run's energy was obtained: method, the meter's reason, and how many runs."""
-    columns = ["energy_method", "in words", "reason", "runs"]
+    """How each run's energy was obtained: the method in words, why, and how many runs.
+
+    "why" is a sentence for a reader (:func:`energy_reason_text`); the meter's own message,
+    with the libraries' errors, stays in each record (``measurements.*.reason``).
+    """
+    columns = ["energy method", "why", "runs"]
     if frame.empty or "energy_method" not in frame:
         return pd.DataFrame(columns=columns)
-    rows = frame.assign(energy_reason=frame.get("energy_reason", "").fillna(""))
-    out = rows.groupby(["energy_method", "energy_reason"], as_index=False).size()
-    watts = unique_values(rows, "cpu_watts_per_core")
-    out["in words"] = [energy_method_text(m, float(watts[0]) if watts else 10.0)
-                       for m in out["energy_method"]]
-    out = out.rename(columns={"energy_reason": "reason", "size": "runs"})
-    return out[columns]
+    watts = unique_values(frame, "cpu_watts_per_core")
+    watts = float(watts[0]) if watts else 10.0
+    out = frame.groupby("energy_method", as_index=False).size()
+    return pd.DataFrame({"energy method": [energy_method_text(m, watts)
+                                           for m in out["energy_method"]],
+                         "why": [energy_reason_text(m) for m in out["energy_method"]],
+                         "runs": out["size"]})[columns]
+
+
+def energy_reason_text(method: str) -> str:
+    """Why a run's energy was obtained the way its ``energy_method`` says, in one sentence.
+
+    Args:
+        method: a record's ``energy_method`` (parts joined by "+", GPU part first).
+
+    Returns:
+        E.g. "no GPU and no readable RAPL counter on this machine, so energy is estimated
+        from CPU time".
+    """
+    parts = set(method.split("+"))
+    if "nvml-counter" in parts:
+        return "the GPU's NVML energy counter was readable: energy is measured"
+    if "nvml-sampled" in parts:
+        return ("the GPU has no NVML energy counter (older than Volta), so its sampled power "
+                "is integrated over time")
+    if "rapl" in parts:
+        return "no GPU on this machine; the CPU's RAPL counters were readable: energy is measured"
+    if "cpu-time-estimate" in parts:
+        return ("no GPU and no readable RAPL counter on this machine, so energy is estimated "
+                "from CPU time")
+    return "nothing on this machine could measure or estimate energy"
 
 
 def cost_banner(reference, rows) -> Markdown:
@@ -336,8 +396,13 @@ def cost_banner(reference, rows) -> Markdown:
     written = ", ".join(sorted(set(reference.written))) or "unknown"
     where = Path(reference.path).resolve()
     where = where.relative_to(REPO_ROOT) if where.is_relative_to(REPO_ROOT) else where
-    checks = "; ".join(f"{c.model} at {c.length} tokens ({c.target_length}-token targets): "
-                       f"largest relative difference {c.largest:.1g}" for c in reference.checks)
+    checks = reference.checks
+    if checks:
+        configs = sorted({(c.model, c.length) for c in checks})
+        largest = max(c.largest for c in checks)
+        checks = (f"{len(checks)}, of {', '.join(f'{m} at {n}' for m, n in configs)} tokens at "
+                  f"their target lengths; the largest relative difference in any is "
+                  f"{largest:.1g}")
     lines = [
         f"**What:** the paper's full architectures with random weights: {models}. No pretrained "
         f"weights, data or GPU are involved, and the counts do not depend on the hardware.",

@@ -21,7 +21,15 @@ from matplotlib.figure import Figure
 from ..analysis import published as pub
 from ..analysis.cost import CostReference, ReferenceError, load_reference
 from ..analysis.claims import SUMMARIZATION
-from ..analysis.findings import FAMILIES, NEEDS_RUNS, Finding
+from ..analysis.findings import (
+    COUNTED,
+    EVIDENCE_KINDS,
+    FAMILIES,
+    MEASURED_CPU,
+    NEEDS_RUNS,
+    PUBLISHED_COUNTED,
+    Finding,
+)
 from ..config import COST_TARGET_TOKENS, DATASETS, TASKS
 from .chapter import ParameterError, _fail, check_choice
 from .style import (
@@ -154,13 +162,12 @@ def points_table(view: PublishedView) -> pd.DataFrame:
         "model": [MODEL_LABELS.get(m, m) for m in here["model"]],
         "input (tokens)": here["length"].astype(int),
         "score": here["score"].round(1),
-        "published numbers": here["components"],
-        "score is": np.where(here["computed"], "computed here", "published"),
-        "split": here["split"],
-        "source": here["cite"],
-        "note": here["note"].fillna(""),
+        "published numbers": [f"{c} (score: their geometric mean, computed here)" if computed
+                              else c for c, computed in zip(here["components"], here["computed"])],
+        "source (split)": [f"{cite} ({split})" for cite, split in zip(here["cite"], here["split"])],
         "training compute per example (counted)": [flops_text(v) for v in here[pub.TRAIN_FLOPS]],
         "inference compute per sample (counted)": [flops_text(v) for v in here[pub.INFER_FLOPS]],
+        "note": here["note"].fillna(""),
     })
 
 
@@ -334,3 +341,16 @@ def headline_texts(view: PublishedView, evidence: Sequence[Finding]) -> dict[str
         f"({'; '.join(steps) or 'no published series'}).")
     texts["headline_needs_runs"] = str(sum(f.evidence == NEEDS_RUNS for f in evidence))
     return texts
+
+
+def conclusions_takeaway(view: PublishedView, evidence: Sequence[Finding]) -> str:
+    """What the conclusions found: how many findings each kind of evidence bore, and the two
+    headline verdicts (:func:`headline_texts`)."""
+    count = {kind: sum(f.evidence == kind for f in evidence) for kind in EVIDENCE_KINDS}
+    texts = headline_texts(view, evidence)
+    return (f"Of the paper's {len(evidence)} findings, parts of findings and conclusions, "
+            f"{count[PUBLISHED_COUNTED]} are tested on published scores with counted compute, "
+            f"{count[COUNTED]} on counts alone and {count[MEASURED_CPU]} on speed measured on "
+            f"this CPU; {count[NEEDS_RUNS]} need the paper profile's runs (energy and power, and "
+            f"the scores of LED-large and BigBird-Pegasus, which are not published). "
+            f"{texts['headline_qa_input']} {texts['headline_grow_model']}")
