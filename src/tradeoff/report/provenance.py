@@ -17,7 +17,7 @@ from IPython.display import Markdown
 from ..analysis.table import accuracy_signal, ok_rows
 from ..config import ConfigError, Profile, load_profile
 from ..env import hardware_label
-from .style import DATASET_LABELS
+from .style import DATASET_LABELS, fmt
 
 if TYPE_CHECKING:
     from ..records import RunRecord
@@ -337,7 +337,8 @@ def cost_banner(reference, rows) -> Markdown:
     where = Path(reference.path).resolve()
     where = where.relative_to(REPO_ROOT) if where.is_relative_to(REPO_ROOT) else where
     checks = "; ".join(f"{c.model} at {c.length} tokens ({c.target_length}-token targets): "
-                       f"largest relative difference {c.largest:.1g}" for c in reference.checks)
+                       f"largest relative difference {fmt(c.largest, digits=1)}"
+                       for c in reference.checks)
     lines = [
         f"**What:** the paper's full architectures with random weights: {models}. No pretrained "
         f"weights, data or GPU are involved, and the counts do not depend on the hardware.",
