@@ -106,6 +106,16 @@ def test_a_column_reads_in_one_unit_chosen_by_its_median():
     assert S.fmt_column([0.25, 1.5], "ratio") == (None, ["×0.250", "×1.50"])
 
 
+def test_compared_numbers_can_share_a_pinned_unit():
+    assert S.fmt(44.6, "time", shown="min") == "0.743 min"
+    assert S.fmt_column([44.6, 96.0], "time", shown="s") == ("s", ["44.6", "96.0"])
+    table = pd.DataFrame({"fp32 median (s)": [50.0, 96.0], "knob median (s)": [40.0, 45.0]})
+    html = Tb.styled(table).to_html()  # each column's own median: one in min, one in s
+    assert "fp32 median (min)" in html and "knob median (s)" in html
+    html = Tb.styled(table, units=dict.fromkeys(table.columns, "s")).to_html()
+    assert "fp32 median (s)" in html and "knob median (s)" in html and ">96.0<" in html
+
+
 def test_column_kind_reads_data_names_and_worded_headers():
     assert S.column_kind("train_energy_kwh") == ("energy", "kWh")
     assert S.column_kind("train_time_s") == ("time", None)

@@ -28,7 +28,15 @@ from ..config import NO_KNOB, REPO_ROOT
 from ..knobs import knob
 from ..records import ENERGY_KWH, INFER_SPEED, POWER_EFFICIENCY, TRAIN_SPEED, RunRecord
 from .chapter import Chapter, open_chapter
-from .style import MODEL_COLORS, MODEL_LABELS, MODEL_MARKERS, fmt, new_figure, no_data
+from .style import (
+    MODEL_COLORS,
+    MODEL_LABELS,
+    MODEL_MARKERS,
+    column_unit,
+    fmt,
+    new_figure,
+    no_data,
+)
 
 KNOBS_DIR = REPO_ROOT / "reference" / "knobs"
 # The efficiency axes of the paper, as knob / none ratios: column, words.
@@ -65,7 +73,7 @@ def _took_effect(record: RunRecord) -> str:
     if variant == "int8-dynamic":
         return f"{infer.get('int8_linear_layers', 0)} Linear layers int8 at inference"
     if variant == "lora":
-        return (f"{train.get('trainable_parameters', 0):,} trainable parameters "
+        return (f"{fmt(train.get('trainable_parameters', 0), 'count')} trainable parameters "
                 f"({fmt(train.get('trainable_parameters', 0) / total, 'percent', digits=2)} "
                 f"of {fmt(total, 'count')})")
     if variant == "student":
@@ -183,8 +191,12 @@ def speed_table(speed: pd.DataFrame) -> pd.DataFrame:
     if speed.empty:
         return pd.DataFrame()
 
+    # Both arms in one unit, so that a row compares at a glance.
+    unit, _ = column_unit([t for times in (*speed["baseline_s"], *speed["variant_s"])
+                           for t in times], "time")
+
     def spread(times) -> str:
-        return f"{fmt(min(times), 'time')} - {fmt(max(times), 'time')}"
+        return f"{fmt(min(times), 'time', shown=unit)} - {fmt(max(times), 'time', shown=unit)}"
 
     table = pd.DataFrame({
         "model": speed["model"].map(lambda m: MODEL_LABELS.get(m, m)),
@@ -204,6 +216,7 @@ def speed_table(speed: pd.DataFrame) -> pd.DataFrame:
             else "not recorded" for load in speed["load_average"]],
     })
     table.attrs["kinds"] = {"time ratio (knob / fp32)": "ratio"}
+    table.attrs["units"] = {"fp32 median (s)": unit, "knob median (s)": unit}
     return table
 
 

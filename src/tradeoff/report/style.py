@@ -267,7 +267,7 @@ def significant(value: float, digits: int = 3) -> str:
 
 
 def fmt(value, kind: str = "number", *, unit: str | None = None, digits: int | None = None,
-        signed: bool = False) -> str:
+        signed: bool = False, shown: str | None = None) -> str:
     """One number as text for a page, in the unit that suits its size.
 
     Args:
@@ -278,6 +278,8 @@ def fmt(value, kind: str = "number", *, unit: str | None = None, digits: int | N
             ``"kWh"``; ratio, change and percent take a fraction.
         digits: significant figures instead of the kind's.
         signed: a plus sign on a positive value (a difference: ``+3.4`` points).
+        shown: the unit to show it in (default the one that suits its size), so that numbers
+            compared in one sentence or table share it.
 
     Returns:
         e.g. ``fmt(5.817e-05, "energy", unit="kWh") == "209 J"``, ``fmt(0.223, "ratio") ==
@@ -291,7 +293,7 @@ def fmt(value, kind: str = "number", *, unit: str | None = None, digits: int | N
     if number is None:
         return NA
     if spec.units:
-        name, size = column_unit([number], kind, unit)
+        name, size = (shown, spec.size(shown)) if shown else column_unit([number], kind, unit)
         return f"{_number(number * spec.size(unit) / size, kind, digits, signed)} {name}"
     return _number(number, kind, digits, signed)
 
@@ -346,8 +348,10 @@ def column_unit(values: Iterable, kind: str, unit: str | None = None) -> tuple[s
 
 
 def fmt_column(values: Iterable, kind: str = "number", unit: str | None = None,
-               digits: int | None = None, signed: bool = False) -> tuple[str | None, list[str]]:
-    """A column's numbers as text, all in one unit (:func:`column_unit`), for its header.
+               digits: int | None = None, signed: bool = False, shown: str | None = None
+               ) -> tuple[str | None, list[str]]:
+    """A column's numbers as text, all in one unit (:func:`column_unit`, or ``shown``), for its
+    header. Arguments as for :func:`fmt`.
 
     Returns:
         The unit (None for a unitless kind) and one text per value, without the unit; ``n/a``
@@ -358,7 +362,7 @@ def fmt_column(values: Iterable, kind: str = "number", unit: str | None = None,
     if not spec.units:
         return None, [NA if (v := _finite(x)) is None else _number(v, kind, digits, signed)
                       for x in values]
-    name, size = column_unit(values, kind, unit)
+    name, size = (shown, spec.size(shown)) if shown else column_unit(values, kind, unit)
     scale = spec.size(unit) / size
     return name, [NA if (v := _finite(x)) is None else _number(v * scale, kind, digits, signed)
                   for x in values]

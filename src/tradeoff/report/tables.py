@@ -76,7 +76,8 @@ COLUMN_WORDS = {
 }
 
 
-def styled(table: pd.DataFrame, kinds: dict[str, str] | None = None) -> Styler:
+def styled(table: pd.DataFrame, kinds: dict[str, str] | None = None,
+           units: dict[str, str] | None = None) -> Styler:
     """A table for the book: headers in words with units, no index, every number through
     :func:`tradeoff.report.style.fmt_column`.
 
@@ -84,24 +85,27 @@ def styled(table: pd.DataFrame, kinds: dict[str, str] | None = None) -> Styler:
     and the unit its values are in come from ``kinds``, then from the table's
     ``attrs["kinds"]`` (set by the function that built it), then from its name
     (:func:`tradeoff.report.style.column_kind`: ``train_energy_kwh``, ``CPU time (ms)``). A
-    column with units reads in one unit, chosen for its values and named in its header; any
-    other float column reads to three significant figures. No number is printed with an
-    exponent.
+    column with units reads in one unit, chosen for its values (or pinned by ``units``, then
+    ``attrs["units"]``, where columns are compared) and named in its header; any other float
+    column reads to three significant figures. No number is printed with an exponent.
 
     Args:
         table: the table; columns named as data (e.g. ``train_energy_kwh``) get their words from
             :data:`COLUMN_WORDS`.
         kinds: column (as named in ``table``) -> kind, where its name does not say it.
+        units: column -> the unit to show it in.
 
     Returns:
         A pandas Styler (rendered as HTML by the book).
     """
     declared = {**table.attrs.get("kinds", {}), **(kinds or {})}
+    pinned = {**table.attrs.get("units", {}), **(units or {})}
     columns, headers = {}, []
     for i, column in enumerate(table.columns):
         values = table.iloc[:, i]
         header = COLUMN_WORDS.get(column, column)
-        texts, header = _column_text(values, column, header, declared.get(column))
+        texts, header = _column_text(values, column, header, declared.get(column),
+                                     pinned.get(column))
         columns[i] = values if texts is None else texts
         headers.append(header)
     shown = pd.DataFrame(columns, index=table.index)
@@ -111,8 +115,8 @@ def styled(table: pd.DataFrame, kinds: dict[str, str] | None = None) -> Styler:
     return style.set_properties(**{"text-align": "left", "white-space": "normal"})
 
 
-def _column_text(values: pd.Series, column, header: str, declared: str | None
-                 ) -> tuple[list[str] | None, str]:
+def _column_text(values: pd.Series, column, header: str, declared: str | None,
+                 shown: str | None) -> tuple[list[str] | None, str]:
     """A column's cells as text and its header with the unit shown; None: left as it is."""
     named, given = column_kind(column)
     if named is None and header != column:
@@ -127,7 +131,7 @@ def _column_text(values: pd.Series, column, header: str, declared: str | None
     spec = KINDS[kind]
     if given is not None and given not in dict(spec.units + spec.inputs):
         given = None  # a declared kind other than the name's: the name's unit is not its
-    unit, texts = fmt_column(values, kind, given)
+    unit, texts = fmt_column(values, kind, given, shown=shown)
     if unit is None:
         return texts, header
     if header == column and isinstance(column, str) and re.fullmatch(r"[a-z0-9_]+", column):
