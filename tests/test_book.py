@@ -189,9 +189,11 @@ def _page_words(built, *parts: str) -> str:
     return words(re.search(r'<article class="bd-article">(.*)</article>', page, re.DOTALL).group(1))
 
 
-# A number in scientific notation (5.817e-05, 1E+15, x1.4e-05): a float a table or a glued
-# value printed raw. Not inside a word (a hash such as 3fa1e52).
-SCIENTIFIC = re.compile(r"(?<![\w.])[x×]?(\d(?:\.\d+)?e[-+]?\d+)\b", re.IGNORECASE)
+# A float printed raw in scientific notation (5.817e-05, 1E+15, x1.4e-05): Python, numpy and
+# pandas always write the exponent's sign and at least two digits. A setting quoted as the
+# papers write it ("learning rate 1e-5", "eps 1e-6") is prose, not a printed float. Not inside
+# a word (a hash such as 3fa1e52).
+SCIENTIFIC = re.compile(r"(?<![\w.])[x×]?(\d(?:\.\d+)?e[-+]\d{2,})\b", re.IGNORECASE)
 
 
 def scientific_numbers(page: str) -> list[tuple[str, str]]:
@@ -209,12 +211,13 @@ def scientific_numbers(page: str) -> list[tuple[str, str]]:
 
 
 def test_the_scan_finds_numbers_in_scientific_notation():
-    page = ('<nav>1e-3 outside the article</nav><article class="bd-article"><table><tr>'
+    page = ('<nav>1e-03 outside the article</nav><article class="bd-article"><table><tr>'
             '<td>5.817e-05</td><td>1E+15 kWh</td><td>0.0003233</td></tr></table>'
-            '<p>ran <code>--lr 5e-05</code> for 2e5 steps (x1.369e-05)</p><pre>lr = 3e-4</pre>'
-            '<p>commit 3fa1e52, 1e2f3a, 12 samples</p></article>')
+            '<p>ran <code>--lr 5e-05</code> for 2e+05 steps (x1.369e-05)</p><pre>lr = 3e-04</pre>'
+            '<p>commit 3fa1e52, 1e2f3a, 12 samples; a learning rate of 1e-5 as SCROLLS writes '
+            'it</p></article>')
     found = scientific_numbers(page)
-    assert [number for number, _ in found] == ["5.817e-05", "1E+15", "2e5", "1.369e-05"]
+    assert [number for number, _ in found] == ["5.817e-05", "1E+15", "2e+05", "1.369e-05"]
     assert "1E+15 kWh" in found[1][1]
     assert scientific_numbers('<article class="bd-article"><td>209 J</td></article>') == []
 
