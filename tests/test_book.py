@@ -202,6 +202,49 @@ def _page_words(built, *parts: str) -> str:
     return words(re.search(r'<article class="bd-article">(.*)</article>', page, re.DOTALL).group(1))
 
 
+# A float printed raw in scientific notation (5.817e-05, 1E+15, x1.4e-05): Python, numpy and
+# pandas always write the exponent's sign and at least two digits. A setting quoted as the
+# papers write it ("learning rate 1e-5", "eps 1e-6") is prose, not a printed float. Not inside
+# a word (a hash such as 3fa1e52).
+SCIENTIFIC = re.compile(r"(?<![\w.])[x×]?(\d(?:\.\d+)?e[-+]\d{2,})\b", re.IGNORECASE)
+
+
+def scientific_numbers(page: str) -> list[tuple[str, str]]:
+    """Each number in scientific notation in a page's article, with its context.
+
+    Code is left out: cell inputs and commands (``<pre>``, ``<code>``) are what a reader types,
+    not numbers the book reports.
+    """
+    article = re.search(r'<article class="bd-article">(.*)</article>', page, re.DOTALL)
+    body = article.group(1) if article else page
+    body = re.sub(r"<(pre|code|script|style)\b.*?</\1>", " ", body, flags=re.DOTALL | re.I)
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", body)).split())
+    return [(m.group(1), text[max(m.start() - 60, 0):m.end() + 60])
+            for m in SCIENTIFIC.finditer(text)]
+
+
+def test_the_scan_finds_numbers_in_scientific_notation():
+    page = ('<nav>1e-03 outside the article</nav><article class="bd-article"><table><tr>'
+            '<td>5.817e-05</td><td>1E+15 kWh</td><td>0.0003233</td></tr></table>'
+            '<p>ran <code>--lr 5e-05</code> for 2e+05 steps (x1.369e-05)</p><pre>lr = 3e-04</pre>'
+            '<p>commit 3fa1e52, 1e2f3a, 12 samples; a learning rate of 1e-5 as SCROLLS writes '
+            'it</p></article>')
+    found = scientific_numbers(page)
+    assert [number for number, _ in found] == ["5.817e-05", "1E+15", "2e+05", "1.369e-05"]
+    assert "1E+15 kWh" in found[1][1]
+    assert scientific_numbers('<article class="bd-article"><td>209 J</td></article>') == []
+
+
+def test_no_page_prints_a_number_in_scientific_notation(built):
+    """Every table and glued number went through the book's formatter: no raw float shows."""
+    pages = [p for p in sorted(built.html.rglob("*.html"))
+             if not {"_static", "_sources"} & set(p.relative_to(built.html).parts)]
+    assert len(pages) > len(book.CHAPTERS)
+    found = [f"{page.relative_to(built.html)}: {number} in ...{context}..."
+             for page in pages for number, context in scientific_numbers(page.read_text())]
+    assert not found, "\n".join(found)
+
+
 @pytest.mark.parametrize("chapter", ["govreport", "summscreenfd", "qmsum", "qasper"])
 def test_dataset_chapters_open_with_published_accuracy_against_counted_compute(built, chapter):
     from tradeoff.analysis.published import load_published

@@ -352,7 +352,7 @@ def test_length_effect_ratio_and_text():
                     record(model="led-large", length=1024, power_eff=0.1)])
     table = Tb.length_effect(frame, "govreport", POWER_EFFICIENCY)
     assert table.loc["led-base", "ratio"] == pytest.approx(0.25)
-    assert Tb.effect_text(table, "led-base") == "x0.25 (4096 vs 1024 tokens)"
+    assert Tb.effect_text(table, "led-base") == "×0.250 (4096 vs 1024 tokens)"
     assert math.isnan(table.loc["led-large", "ratio"])
     assert Tb.effect_text(table, "led-large").startswith("n/a")
     assert Tb.effect_text(table, "bigbird-large").startswith("n/a")
@@ -502,7 +502,7 @@ def test_ceiling_cost_table_and_texts(ceiling_frame):
     assert C.gain_text(ceiling_frame, "qasper", "oracle", "answer_coverage") == (
         "10.0 at 1024 tokens, 32.0 at 2048 tokens (+22.0 points)")
     assert C.cost_text(ceiling_frame, "govreport", "lexrank") == (
-        "70 ms at 1024 tokens, 300 ms at 4096 tokens (x4.3)")
+        "70.0 ms at 1024 tokens, 300 ms at 4096 tokens (×4.29)")
     text = P.ceiling_provenance(ceiling_frame[ceiling_frame["dataset"] == "qasper"])
     assert "not of LED or BigBird" in text and "ACLSum stand-ins, not SCROLLS" in text
     assert "20 of 100 validation examples" in text and "10 W per busy core" in text
@@ -614,4 +614,5 @@ def test_styled_tables_escape_html_and_keep_small_numbers():
                           "train_energy_kwh": [6.2e-06]})
     html = Tb.styled(table).to_html()
     assert "rho &lt; 0" in html and "&gt;= 2" in html
-    assert "6.2e-06" in html
+    assert "training energy (J)" in html and ">22.3<" in html  # 6.2e-06 kWh = 22.32 J
+    assert "e-06" not in html

@@ -31,7 +31,7 @@ def quoted_ratios(hours: Sequence[float] = QUOTED_HOURS, power_w: float = 250.0)
         :func:`tradeoff.analysis.audit.ratio_curve` at ``hours``, with worded column names.
     """
     curve = audit.ratio_curve(hours, power_w=power_w)
-    return pd.DataFrame({
+    table = pd.DataFrame({
         "run length (h)": curve["hours"],
         "true energy (kWh)": curve["true_energy_kwh"],
         "W&B rows logged": curve["rows_logged"],
@@ -39,6 +39,11 @@ def quoted_ratios(hours: Sequence[float] = QUOTED_HOURS, power_w: float = 250.0)
         "released 'Total GPU Energy(kW)'": curve["released_value"],
         "released / true kWh": curve["ratio"],
     })
+    # The released number and the true kWh stay in the units the released code writes.
+    table.attrs["kinds"] = {"run length (h)": "exact", "true energy (kWh)": "number",
+                            "released 'Total GPU Energy(kW)'": "number",
+                            "released / true kWh": "ratio"}
+    return table
 
 
 def released_energy_figure(own: pd.DataFrame | None = None, power_w: float = 250.0) -> Figure:

@@ -19,7 +19,15 @@ from matplotlib.figure import Figure
 
 from ..analysis.table import CEILING_COLUMNS, configurations
 from .provenance import DATA_SHORT, unique_values
-from .style import METHOD_STYLES, dataset_label, new_figure, no_data, plot_models
+from .style import (
+    METHOD_STYLES,
+    dataset_label,
+    fmt,
+    fmt_column,
+    new_figure,
+    no_data,
+    plot_models,
+)
 
 # The score each task's ceiling and baselines are compared on, in words.
 SCORE_WORDS = {"rouge_geomean": "ROUGE geometric mean", "f1": "token F1"}
@@ -203,24 +211,27 @@ def gain_text(ceilings: pd.DataFrame, dataset: str, method: str = "oracle",
     if series.empty:
         return "n/a (no ceiling records)"
     if len(series) < 2:
-        return f"{series.iloc[0]:.1f} at {int(series.index[0])} tokens (the only length)"
+        return f"{fmt(series.iloc[0], 'score')} at {int(series.index[0])} tokens (the only length)"
     (a, va), (b, vb) = (series.index[0], series.iloc[0]), (series.index[-1], series.iloc[-1])
-    return f"{va:.1f} at {int(a)} tokens, {vb:.1f} at {int(b)} tokens ({vb - va:+.1f} points)"
+    return (f"{fmt(va, 'score')} at {int(a)} tokens, {fmt(vb, 'score')} at {int(b)} tokens "
+            f"({fmt(vb - va, 'score', signed=True)} points)")
 
 
 def cost_text(ceilings: pd.DataFrame, dataset: str, method: str) -> str:
     """A method's CPU time per sample at the shortest and longest length, and their ratio.
 
     Returns:
-        e.g. ``"20.5 ms at 1024 tokens, 284 ms at 4096 tokens (x13.9)"``.
+        e.g. ``"20.5 ms at 1024 tokens, 284 ms at 4096 tokens (×13.9)"``, both in one unit.
     """
-    series = _series(ceilings, dataset, method, "cpu_s_per_sample") * 1e3
+    series = _series(ceilings, dataset, method, "cpu_s_per_sample")
     if series.empty:
         return "n/a (no ceiling records)"
     if len(series) < 2 or not series.iloc[0] > 0:
-        return f"{series.iloc[0]:.3g} ms at {int(series.index[0])} tokens (the only length)"
+        return f"{fmt(series.iloc[0], 'time')} at {int(series.index[0])} tokens (the only length)"
     (a, va), (b, vb) = (series.index[0], series.iloc[0]), (series.index[-1], series.iloc[-1])
-    return f"{va:.3g} ms at {int(a)} tokens, {vb:.3g} ms at {int(b)} tokens (x{vb / va:.1f})"
+    unit, (ta, tb) = fmt_column([va, vb], "time")
+    return (f"{ta} {unit} at {int(a)} tokens, {tb} {unit} at {int(b)} tokens "
+            f"({fmt(vb / va, 'ratio')})")
 
 
 def doublings(lengths) -> list[tuple[int, int]]:
@@ -299,4 +310,5 @@ def largest_doubling_text(ceilings: pd.DataFrame) -> str:
     if values.empty:
         return "n/a (fewer than two lengths a doubling apart)"
     (dataset, column), value = values.idxmax(), values.max()
-    return f"{dataset}, {column.removesuffix(' (points)')}: {value:+.1f} points"
+    gain = fmt(value, "score", signed=True)
+    return f"{dataset}, {column.removesuffix(' (points)')}: {gain} points"

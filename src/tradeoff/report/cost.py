@@ -44,11 +44,13 @@ from .style import (
     MODEL_COLORS,
     MODEL_LABELS,
     MODEL_MARKERS,
+    fmt,
     length_axis,
     models_in,
     new_figure,
     no_data,
     plot_models,
+    unit_kind,
 )
 
 # Measured runs of the full architectures on this CPU (the cpu-arch profile), once committed.
@@ -399,7 +401,7 @@ def measured_figure(speed: pd.DataFrame) -> Figure:
 def measured_table(speed: pd.DataFrame) -> pd.DataFrame:
     """The measured runs with worded headers and units, one row per model x length."""
     columns = ["model", "input length (tokens)", "timed steps",
-               "training step, median (s)", "fastest - slowest step (s)",
+               "training step, median (s)", "fastest - slowest step",
                "inference per sample (s)", "training step (TFLOP, counted)",
                "achieved training GFLOP/s", "achieved inference GFLOP/s",
                "peak resident memory in training (GiB, sampled)", "machine load, 5-min average"]
@@ -410,7 +412,8 @@ def measured_table(speed: pd.DataFrame) -> pd.DataFrame:
         columns[1]: speed["length"].astype(int),
         columns[2]: speed["timed_steps"].astype(int),
         columns[3]: speed["step_s_median"],
-        columns[4]: [f"{a:.1f} - {b:.1f}" for a, b in zip(speed["step_s_min"], speed["step_s_max"])],
+        columns[4]: [f"{fmt(a, 'time')} - {fmt(b, 'time')}"
+                     for a, b in zip(speed["step_s_min"], speed["step_s_max"])],
         columns[5]: speed["infer_s_per_sample"],
         columns[6]: speed["train_flops_per_step"] / 1e12,
         columns[7]: speed["achieved_train_gflops"],
@@ -487,8 +490,8 @@ def takeaway_text(view: CostView) -> str:
 
     def span(column: str) -> str:
         values = growth[column].dropna()
-        return (f"×{values.min():.2f}" if values.min() == values.max()
-                else f"×{values.min():.2f} to ×{values.max():.2f}")
+        return (fmt(values.min(), "ratio") if values.min() == values.max()
+                else f"{fmt(values.min(), 'ratio')} to {fmt(values.max(), 'ratio')}")
 
     batches = ", ".join(f"{MODEL_LABELS.get(m, m)} {_by(frame, m, long, 'max_batch_48gb')}"
                         for m in models_in(frame))
@@ -503,7 +506,7 @@ def takeaway_text(view: CostView) -> str:
     ratio = timed.numbers.get("step_time_ratio")
     if ratio is not None and math.isfinite(ratio):
         text += (f" Measured on this CPU with random weights, a BigBird-large training step took "
-                 f"×{ratio:.2f} the time of a LED-large step at {int(timed.numbers['length'])} "
+                 f"{fmt(ratio, 'ratio')} the time of a LED-large step at {int(timed.numbers['length'])} "
                  f"tokens (the paper: about 4× the training time at 4096 tokens, on a GPU).")
     return text
 
@@ -540,7 +543,7 @@ def fits_table(frame: pd.DataFrame, fitted=FITTED) -> pd.DataFrame:
                          _exponent_text(power, 3),
                          100 * power.max_relative_residual,
                          100 * affine.fixed_share(shortest),
-                         f"{1024 * affine.slope / factor:.3g} {unit}",
+                         fmt(1024 * affine.slope / factor, unit_kind(unit), unit=unit),
                          # Exact fits leave rounding noise (1e-14 %), not a finding.
                          round(100 * affine.max_relative_residual, 3),
                          series.get(longest, math.nan) / series.get(shortest, math.nan)])
@@ -571,24 +574,21 @@ def _memory_at(row, batch: int) -> float:
 # --------------------------------------------------------------------------------- prose
 
 
-def _tflop(value: float) -> str:
-    return f"{value / 1e12:.2f}"
-
-
 def _by(frame: pd.DataFrame, model: str, length: int, column: str):
     hit = frame[(frame["model"] == model) & (frame["length"] == length)]
     return hit[column].iloc[0] if len(hit) else None
 
 
-def _growth_text(frame: pd.DataFrame, column: str, fmt) -> str:
+def _growth_text(frame: pd.DataFrame, column: str, text) -> str:
     shortest, longest = frame["length"].min(), frame["length"].max()
     parts = []
     for model in models_in(frame):
         a, b = _by(frame, model, shortest, column), _by(frame, model, longest, column)
         if a is None or b is None:
             continue
-        parts.append(f"{MODEL_LABELS.get(model, model)} {fmt(a)} to {fmt(b)} "
-                     f"(x{b / a:.2f})" if a else f"{MODEL_LABELS.get(model, model)} {fmt(b)}")
+        name = MODEL_LABELS.get(model, model)
+        parts.append(f"{name} {text(a)} to {text(b)} ({fmt(b / a, 'ratio')})" if a
+                     else f"{name} {text(b)}")
     return "; ".join(parts) or "n/a (no rows)"
 
 
@@ -626,9 +626,9 @@ def _paper_batch_text(view: CostView) -> str:
         if batch <= bound:
             sentences.append(text + ", so the two agree.")
             continue
-        need = _memory_at(row, batch) / GIB
+        need = _memory_at(row, batch)
         text += (f". They differ: with {view.target_length}-token targets a batch of {batch} "
-                 f"would hold {need:.1f} GiB in weights, gradients, AdamW state, saved "
+                 f"would hold {fmt(need, 'bytes')} in weights, gradients, AdamW state, saved "
                  f"activations and logits alone, more than the card, and what the model leaves "
                  f"out only adds to that")
         released = view.released[(view.released["model"] == model)
@@ -680,7 +680,7 @@ def _linearity_texts(frame: pd.DataFrame) -> dict[str, str]:
                  for f in fit_length_affine(frame, column).values()]
     worst = max(residuals)
     affine = (f"is affine in the input length, a fixed part plus a part proportional to it, to "
-              f"within {100 * worst:.1g}% (the largest residual of the affine fits)"
+              f"within {fmt(worst, 'percent', digits=1)} (the largest residual of the affine fits)"
               if worst <= AFFINE_TOLERANCE else
               f"is not affine in the input length: the affine fits leave residuals up to "
               f"{100 * worst:.1f}%")
@@ -688,16 +688,19 @@ def _linearity_texts(frame: pd.DataFrame) -> dict[str, str]:
     memory = fit_length_affine(frame, "memory_per_sample_bytes")
     encoder = fit_length_exponent(frame, "encoder_forward_flops")
 
-    def each(fits, fmt):
-        return ", ".join(f"{MODEL_LABELS.get(m, m)} {fmt(fits[m])}"
+    def each(fits, text):
+        return ", ".join(f"{MODEL_LABELS.get(m, m)} {text(fits[m])}"
                          for m in models_in(frame) if m in fits)
+
+    def fixed(share):
+        return fmt(share, "percent", digits=2)
 
     return {
         "cost_affine": affine,
         "cost_shortest": str(shortest),
-        "cost_fixed_flops": each(train, lambda f: f"{100 * f.fixed_share(shortest):.0f}%"),
-        "cost_fixed_memory": each(memory, lambda f: f"{100 * f.fixed_share(shortest):.0f}%"),
-        "cost_per_1024": each(train, lambda f: f"{1024 * f.slope / 1e12:.2f} TFLOP"),
+        "cost_fixed_flops": each(train, lambda f: fixed(f.fixed_share(shortest))),
+        "cost_fixed_memory": each(memory, lambda f: fixed(f.fixed_share(shortest))),
+        "cost_per_1024": each(train, lambda f: fmt(1024 * f.slope, "flops")),
         "cost_encoder_exponents": each(encoder, lambda f: f"{f.exponent:.2f}"),
     }
 
@@ -719,7 +722,7 @@ def glue_texts(view: CostView, verdicts: list[Verdict]) -> dict[str, str]:
     if checks:
         check = checks[0]
         agree = ("exactly, in all" if check.largest == 0 else
-                 f"to within a relative {check.largest:.1g} over the")
+                 f"to within a relative {fmt(check.largest, digits=1)} over the")
         check_text = (f"extrapolated from one- and two-layer builds; for "
                       f"{MODEL_LABELS.get(check.model, check.model)} at {check.length} tokens "
                       f"the extrapolation equals a full-depth count {agree} "
@@ -731,8 +734,11 @@ def glue_texts(view: CostView, verdicts: list[Verdict]) -> dict[str, str]:
     ratio = compute.numbers.get("train_flops_ratio") if compute else None
     longest = int(frame["length"].max()) if len(frame) else None
 
-    def fmt_pct(v):
-        return f"{100 * v:.0f}%"
+    def share(v):
+        return fmt(v, "percent", digits=2)
+
+    def flops(v):
+        return fmt(v, "flops")
 
     texts = {
         "cost_versions": "; ".join(f"{k} {', '.join(v)}" for k, v in versions.items()),
@@ -740,18 +746,19 @@ def glue_texts(view: CostView, verdicts: list[Verdict]) -> dict[str, str]:
         "cost_check": check_text,
         "cost_target": str(view.target_length),
         "cost_generated": str(int(frame["generated_tokens"].iloc[0])) if len(frame) else "n/a",
-        "cost_train_growth": _growth_text(frame, "train_step_flops", _tflop) + " TFLOP",
-        "cost_infer_growth": _growth_text(frame, "inference_flops", _tflop) + " TFLOP",
-        "cost_attention_growth": _growth_text(frame, "attention_flops_share", fmt_pct),
-        "cost_attention_core_growth": _growth_text(frame, "attention_core_flops_share", fmt_pct),
+        "cost_train_growth": _growth_text(frame, "train_step_flops", flops),
+        "cost_infer_growth": _growth_text(frame, "inference_flops", flops),
+        "cost_attention_growth": _growth_text(frame, "attention_flops_share", share),
+        "cost_attention_core_growth": _growth_text(frame, "attention_core_flops_share", share),
         "cost_memory_growth": _growth_text(frame, "memory_per_sample_bytes",
-                                           lambda v: f"{v / GIB:.2f}") + " GiB",
+                                           lambda v: fmt(v, "bytes")),
         "cost_batch_longest": ", ".join(
             f"{MODEL_LABELS.get(m, m)} {_by(frame, m, longest, 'max_batch_48gb')}"
             for m in models_in(frame)) if len(frame) else "n/a",
         "cost_longest": str(longest) if longest else "n/a",
         "cost_paper_batch": _paper_batch_text(view),
-        "cost_flops_ratio": f"{ratio:.2f}" if ratio is not None and math.isfinite(ratio) else "n/a",
+        # A bare number: the prose writes "costs {ratio}x LED-large's FLOPs".
+        "cost_flops_ratio": fmt(ratio),
     }
     texts |= _measured_texts(view)
     texts |= _linearity_texts(frame) | _not_in_paper_texts(frame)

@@ -28,7 +28,15 @@ from ..config import NO_KNOB, REPO_ROOT
 from ..knobs import knob
 from ..records import ENERGY_KWH, INFER_SPEED, POWER_EFFICIENCY, TRAIN_SPEED, RunRecord
 from .chapter import Chapter, open_chapter
-from .style import MODEL_COLORS, MODEL_LABELS, MODEL_MARKERS, new_figure, no_data
+from .style import (
+    MODEL_COLORS,
+    MODEL_LABELS,
+    MODEL_MARKERS,
+    column_unit,
+    fmt,
+    new_figure,
+    no_data,
+)
 
 KNOBS_DIR = REPO_ROOT / "reference" / "knobs"
 # The efficiency axes of the paper, as knob / none ratios: column, words.
@@ -65,12 +73,13 @@ def _took_effect(record: RunRecord) -> str:
     if variant == "int8-dynamic":
         return f"{infer.get('int8_linear_layers', 0)} Linear layers int8 at inference"
     if variant == "lora":
-        return (f"{train.get('trainable_parameters', 0):,} trainable parameters "
-                f"({100 * train.get('trainable_parameters', 0) / total:.2g}% of {total:,})")
+        return (f"{fmt(train.get('trainable_parameters', 0), 'count')} trainable parameters "
+                f"({fmt(train.get('trainable_parameters', 0) / total, 'percent', digits=2)} "
+                f"of {fmt(total, 'count')})")
     if variant == "student":
         return f"{train.get('decoder_layers', '?')} decoder layers"
     if variant.startswith("pruned-"):
-        return f"Linear weight sparsity {100 * infer.get('linear_weight_sparsity', 0):.1f}%"
+        return f"Linear weight sparsity {fmt(infer.get('linear_weight_sparsity', 0), 'percent')}"
     if variant == "grad-checkpointing":
         return "activations recomputed in backward"
     return ""
@@ -110,11 +119,13 @@ def effects_table(table: pd.DataFrame, signal: str) -> pd.DataFrame:
              "teacher_forced": "teacher-forced score"}[signal]
     out = table.copy()
     out["model"] = out["model"].map(lambda m: MODEL_LABELS.get(m, m))
-    return out.rename(columns={
+    out = out.rename(columns={
         "length": "length (tokens)", "variant": "knob", "signal": words,
         "signal_change": f"{words}: knob - none",
         **{f"{c}_ratio": f"{w} (knob / none)" for c, w in AXES},
         "took_effect": "what the record says it changed"}).drop(columns=["dataset"])
+    out.attrs["kinds"] = {f"{w} (knob / none)": "ratio" for _, w in AXES}
+    return out
 
 
 def effects_figure(table: pd.DataFrame) -> Figure:
@@ -171,6 +182,7 @@ def memory_table(memory: pd.DataFrame) -> pd.DataFrame:
         "largest batch, 48 GB": memory["max_batch_48gb"],
         "largest batch, 80 GB": memory["max_batch_80gb"],
     })
+    out.attrs["kinds"] = {"per sample (knob / none)": "ratio", "trainable parameters": "count"}
     return out
 
 
@@ -179,10 +191,14 @@ def speed_table(speed: pd.DataFrame) -> pd.DataFrame:
     if speed.empty:
         return pd.DataFrame()
 
-    def spread(times) -> str:
-        return f"{min(times):.3g}-{max(times):.3g}"
+    # Both arms in one unit, so that a row compares at a glance.
+    unit, _ = column_unit([t for times in (*speed["baseline_s"], *speed["variant_s"])
+                           for t in times], "time")
 
-    return pd.DataFrame({
+    def spread(times) -> str:
+        return f"{fmt(min(times), 'time', shown=unit)} - {fmt(max(times), 'time', shown=unit)}"
+
+    table = pd.DataFrame({
         "model": speed["model"].map(lambda m: MODEL_LABELS.get(m, m)),
         "length (tokens)": speed["length"],
         "what": [f"greedy generation of {r.new_tokens} tokens" if r.kind == "inference"
@@ -192,13 +208,16 @@ def speed_table(speed: pd.DataFrame) -> pd.DataFrame:
         "fp32 median (s)": [statistics.median(t) for t in speed["baseline_s"]],
         "knob median (s)": [statistics.median(t) for t in speed["variant_s"]],
         "time ratio (knob / fp32)": speed["ratio"],
-        "fp32 range (s)": [spread(t) for t in speed["baseline_s"]],
-        "knob range (s)": [spread(t) for t in speed["variant_s"]],
+        "fp32 range": [spread(t) for t in speed["baseline_s"]],
+        "knob range": [spread(t) for t in speed["variant_s"]],
         "repeats": [len(t) for t in speed["variant_s"]],
         "load average (start-end)": [
-            "-".join(f"{v:.3g}" for v in load) if isinstance(load, list) and load
+            "-".join(fmt(v) for v in load) if isinstance(load, list) and load
             else "not recorded" for load in speed["load_average"]],
     })
+    table.attrs["kinds"] = {"time ratio (knob / fp32)": "ratio"}
+    table.attrs["units"] = {"fp32 median (s)": unit, "knob median (s)": unit}
+    return table
 
 
 def knob_list() -> pd.DataFrame:
@@ -223,7 +242,9 @@ def glue_texts(view: KnobsView, table: pd.DataFrame) -> dict[str, str]:
         if values.empty:
             return "not measured"
         low, high = values.min(), values.max()
-        return f"{low:.2g}x" if math.isclose(low, high, rel_tol=0.05) else f"{low:.2g}x to {high:.2g}x"
+        if math.isclose(low, high, rel_tol=0.05):
+            return fmt(low, "ratio", digits=2)
+        return f"{fmt(low, 'ratio', digits=2)} to {fmt(high, 'ratio', digits=2)}"
 
     for variant in ("bf16", "grad-checkpointing", "int8-dynamic", "student", "lora"):
         key = variant.replace("-", "_")
@@ -252,7 +273,7 @@ def glue_texts(view: KnobsView, table: pd.DataFrame) -> dict[str, str]:
     for kind in ("inference", "train"):
         rows = speed[speed["kind"] == kind] if len(speed) else speed
         texts[f"knobs_speed_{kind}"] = "; ".join(
-            f"{MODEL_LABELS.get(r.model, r.model)} at {r.length}: {r.ratio:.2f}x"
+            f"{MODEL_LABELS.get(r.model, r.model)} at {r.length}: {fmt(r.ratio, 'ratio')}"
             for r in rows.itertuples()) or "not measured yet"
     return texts
 

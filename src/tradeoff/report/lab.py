@@ -27,11 +27,15 @@ def short_label(record) -> str:
 
 
 def lab_status(records):
-    """One row per cell: status, reason and the headline numbers, with units in the names.
+    """One row per cell: status, reason and the headline numbers, with units in the headers.
 
-    Numbers are rounded to four significant digits for display; the records keep full precision.
+    Returns:
+        The table styled for the page (:func:`tradeoff.report.tables.styled`: each number to
+        its significant figures, each column in one unit); the records keep full precision.
     """
     import pandas as pd
+
+    from .tables import styled
 
     rows = []
     for r in records:
@@ -39,19 +43,17 @@ def lab_status(records):
         rows.append({
             "cell": short_label(r), "status": r.status, "reason": r.reason,
             r.accuracy_metric or "accuracy": acc.get(r.accuracy_metric),
-            "val_loss": acc.get("val_loss"), "batch": r.train.get("effective_batch_size"),
-            "train_time_s": eff.train_time_s,
-            "train_samples_per_s": eff.train_samples_per_s,
-            "train_energy_j": eff.train_energy_j,
-            "infer_samples_per_s": eff.infer_samples_per_s,
-            "energy_method": r.energy_method,
+            "validation loss": acc.get("val_loss"),
+            "batch": r.train.get("effective_batch_size"),
+            "training time (s)": eff.train_time_s,
+            "training (samples/s)": eff.train_samples_per_s,
+            "training energy (J)": eff.train_energy_j,
+            "inference (samples/s)": eff.infer_samples_per_s,
+            "energy method": r.energy_method,
         })
-    frame = pd.DataFrame(rows).set_index("cell")
-    numeric = frame.select_dtypes("number").columns.drop("batch", errors="ignore")
-    frame[numeric] = frame[numeric].apply(lambda col: col.map(
-        lambda v: float(f"{v:.4g}") if pd.notna(v) else v))
+    frame = pd.DataFrame(rows)
     frame["batch"] = frame["batch"].astype("Int64")  # a failed cell has none
-    return frame
+    return styled(frame)
 
 
 def _trace_series(trace: list[dict]) -> tuple[list[float], list[float], str]:

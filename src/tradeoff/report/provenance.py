@@ -17,7 +17,7 @@ from IPython.display import Markdown
 from ..analysis.table import accuracy_signal, ok_rows
 from ..config import ConfigError, Profile, load_profile
 from ..env import hardware_label
-from .style import DATASET_LABELS
+from .style import DATASET_LABELS, fmt
 
 if TYPE_CHECKING:
     from ..records import RunRecord
@@ -402,7 +402,7 @@ def cost_banner(reference, rows) -> Markdown:
         largest = max(c.largest for c in checks)
         checks = (f"{len(checks)}, of {', '.join(f'{m} at {n}' for m, n in configs)} tokens at "
                   f"their target lengths; the largest relative difference in any is "
-                  f"{largest:.1g}")
+                  f"{fmt(largest, digits=1)}")
     lines = [
         f"**What:** the paper's full architectures with random weights: {models}. No pretrained "
         f"weights, data or GPU are involved, and the counts do not depend on the hardware.",

@@ -38,11 +38,10 @@ from .style import (
     MODEL_LABELS,
     MODEL_MARKERS,
     NOT_IN_PAPER,
+    fmt,
     new_figure,
     no_data,
 )
-
-FLOP_UNITS = ((1e15, "PFLOP"), (1e12, "TFLOP"), (1e9, "GFLOP"))
 
 
 @dataclass(frozen=True)
@@ -106,19 +105,6 @@ def open_published(*, published_file: str | None = None, reference_file: str | N
     return PublishedView(scores, reference, points, dataset)
 
 
-def _flop_unit(values) -> tuple[float, str]:
-    top = np.nanmax(np.asarray(values, float)) if len(values) else 0.0
-    return next(((f, u) for f, u in FLOP_UNITS if top >= f), FLOP_UNITS[-1])
-
-
-def flops_text(value: float) -> str:
-    """A FLOP count with its unit, to three significant figures ("4.12 TFLOP")."""
-    if not np.isfinite(value):
-        return "not counted"
-    factor, unit = _flop_unit([value])
-    return f"{value / factor:.3g} {unit}"
-
-
 def frontier_figure(view: PublishedView) -> Figure:
     """Published score against counted training and inference compute, with the frontier.
 
@@ -156,19 +142,23 @@ def frontier_figure(view: PublishedView) -> Figure:
 
 
 def points_table(view: PublishedView) -> pd.DataFrame:
-    """Every point of the chapter: its score, its source, and its counted cost."""
+    """Every point of the chapter: its score, its source, and its counted cost (n/a: not
+    counted), each cost column in one unit."""
     here = view.here
-    return pd.DataFrame({
+    table = pd.DataFrame({
         "model": [MODEL_LABELS.get(m, m) for m in here["model"]],
         "input (tokens)": here["length"].astype(int),
-        "score": here["score"].round(1),
+        "score": here["score"],
         "published numbers": [f"{c} (score: their geometric mean, computed here)" if computed
                               else c for c, computed in zip(here["components"], here["computed"])],
         "source (split)": [f"{cite} ({split})" for cite, split in zip(here["cite"], here["split"])],
-        "training compute per example (counted)": [flops_text(v) for v in here[pub.TRAIN_FLOPS]],
-        "inference compute per sample (counted)": [flops_text(v) for v in here[pub.INFER_FLOPS]],
+        "training compute per example, counted": here[pub.TRAIN_FLOPS],
+        "inference compute per sample, counted": here[pub.INFER_FLOPS],
         "note": here["note"].fillna(""),
     })
+    table.attrs["kinds"] = {"training compute per example, counted": "flops",
+                            "inference compute per sample, counted": "flops"}
+    return table
 
 
 def sources_table(view: PublishedView) -> pd.DataFrame:
@@ -198,27 +188,30 @@ def gains_table(view: PublishedView) -> pd.DataFrame:
                   for v in gains["model"]],
         "input (tokens)": [f"{a} -> {b}" if a != b else f"{a}"
                            for a, b in zip(gains["from_length"], gains["to_length"])],
-        "score": [f"{a:.1f} -> {b:.1f}" for a, b in zip(gains["from_score"], gains["to_score"])],
-        "gain (points)": gains["gain_points"].map(lambda v: f"{v:+.1f}"),
+        "score": [f"{fmt(a, 'score')} -> {fmt(b, 'score')}"
+                  for a, b in zip(gains["from_score"], gains["to_score"])],
+        "gain (points)": gains["gain_points"].map(lambda v: fmt(v, "score", signed=True)),
         "training compute": gains["flops_ratio"].map(
-            lambda v: f"×{v:.2f}" if np.isfinite(v) else "not counted"),
+            lambda v: fmt(v, "ratio") if np.isfinite(v) else "not counted"),
         "points per doubling of compute": gains["points_per_doubling"].map(
-            lambda v: f"{v:+.2f}" if np.isfinite(v) else "n/a"),
+            lambda v: fmt(v, digits=2, signed=True)),
     })
 
 
 def recommendation_table(view: PublishedView) -> pd.DataFrame:
     """Per dataset, the cheapest published configuration within a point of the best."""
     picks = pub.cheapest_within(view.here)
-    return pd.DataFrame({
+    table = pd.DataFrame({
         "dataset": [DATASET_LABELS[d] for d in picks["dataset"]],
         "choice": [f"{MODEL_LABELS.get(m, m)} at {n}" for m, n in
                    zip(picks["model"], picks["length"])],
-        "its score": picks["score"].round(2),
-        "best published": [f"{MODEL_LABELS.get(m, m)} at {n}: {s:.2f}" for m, n, s in
+        "its score": picks["score"],
+        "best published": [f"{MODEL_LABELS.get(m, m)} at {n}: {fmt(s, 'score')}" for m, n, s in
                            zip(picks["best_model"], picks["best_length"], picks["best_score"])],
-        "training compute vs the best": picks["cost_vs_best"].map(lambda v: f"×{v:.2f}"),
+        "training compute vs the best": picks["cost_vs_best"],
     })
+    table.attrs["kinds"] = {"its score": "score", "training compute vs the best": "ratio"}
+    return table
 
 
 def doubling_text(view: PublishedView, model: str = "led-base", short: int = 1024,
@@ -230,9 +223,10 @@ def doubling_text(view: PublishedView, model: str = "led-base", short: int = 102
         return f"no published scores of {MODEL_LABELS.get(model, model)} at both {short} and {long}"
     a, b = at.loc[short], at.loc[long]
     ratio = b[pub.TRAIN_FLOPS] / a[pub.TRAIN_FLOPS]
-    cost = f"×{ratio:.2f} the training FLOPs" if np.isfinite(ratio) else "a cost not yet counted"
-    return (f"{b['score'] - a['score']:+.1f} points ({a['score']:.1f} -> {b['score']:.1f}) for "
-            f"{cost}")
+    cost = (f"{fmt(ratio, 'ratio')} the training FLOPs" if np.isfinite(ratio)
+            else "a cost not yet counted")
+    return (f"{fmt(b['score'] - a['score'], 'score', signed=True)} points "
+            f"({fmt(a['score'], 'score')} -> {fmt(b['score'], 'score')}) for {cost}")
 
 
 def provenance_text(view: PublishedView) -> str:
@@ -290,13 +284,14 @@ def takeaway_text(view: PublishedView) -> str:
         return first
     if (pick["model"], pick["length"]) == (pick["best_model"], pick["best_length"]):
         second = (f"The best published configuration, {MODEL_LABELS.get(pick['model'])} at "
-                  f"{pick['length']} tokens ({pick['score']:.1f}), is also the cheapest within "
+                  f"{pick['length']} tokens ({fmt(pick['score'], 'score')}), is also the "
+                  f"cheapest within "
                   f"{pub.WITHIN_POINTS:g} point of itself.")
     else:
         second = (f"The cheapest published configuration within {pub.WITHIN_POINTS:g} point of "
                   f"the best is {MODEL_LABELS.get(pick['model'])} at {pick['length']} tokens "
-                  f"({pick['score']:.1f} against {pick['best_score']:.1f}), at ×"
-                  f"{pick['cost_vs_best']:.2f} the training compute of "
+                  f"({fmt(pick['score'], 'score')} against {fmt(pick['best_score'], 'score')}), "
+                  f"at {fmt(pick['cost_vs_best'], 'ratio')} the training compute of "
                   f"{MODEL_LABELS.get(pick['best_model'])} at {pick['best_length']}.")
     return f"{first} {second}"
 
@@ -321,8 +316,11 @@ def headline_texts(view: PublishedView, evidence: Sequence[Finding]) -> dict[str
     for dataset in ("govreport", "qasper"):
         texts[f"headline_{dataset}"] = takeaway_text(dataclasses.replace(view, dataset=dataset))
     grow = by["3, the conclusion"]
-    parts = [f"{DATASET_LABELS[d]} {grow.numbers[f'{d}/input_points_per_doubling']:+.1f} by the "
-             f"input against {grow.numbers[f'{d}/model_points_per_doubling']:+.1f} by the model"
+    parts = [f"{DATASET_LABELS[d]} "
+             f"{fmt(grow.numbers[f'{d}/input_points_per_doubling'], 'score', signed=True)} by the "
+             f"input against "
+             f"{fmt(grow.numbers[f'{d}/model_points_per_doubling'], 'score', signed=True)} by "
+             f"the model"
              for d in SUMMARIZATION if f"{d}/input_points_per_doubling" in grow.numbers]
     texts["headline_grow_model"] = (
         f"Grow the model rather than the input, for summarization: the paper's advice "
@@ -332,7 +330,8 @@ def headline_texts(view: PublishedView, evidence: Sequence[Finding]) -> dict[str
     qa = by["6, part 3"]
     steps = [f"{MODEL_LABELS.get(k.split('/')[0], k.split('/')[0]).replace(NOT_IN_PAPER, '')} "
              f"{k.split('/')[1].replace('-', ' to ')} tokens: "
-             f"{v:+.1f} F1 for ×{qa.numbers[k.replace('gain_points', 'flops_ratio')]:.2f} "
+             f"{fmt(v, 'score', signed=True)} F1 for "
+             f"{fmt(qa.numbers[k.replace('gain_points', 'flops_ratio')], 'ratio')} "
              f"the training compute"
              for k, v in qa.numbers.items() if k.endswith("/gain_points")]
     texts["headline_qa_input"] = (

@@ -1,13 +1,14 @@
 """The book's tables: the protocol, effects of the input length, verdicts, recommendations.
 
 Each returns a plain DataFrame with headers in words and units; :func:`styled` formats any of
-them for a page (no index, significant digits, escaped text) and :func:`csv_download` offers a
-chapter's data as a CSV link.
+them for a page (no index, every number through :func:`tradeoff.report.style.fmt_column`,
+escaped text) and :func:`csv_download` offers a chapter's data as a CSV link.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,17 @@ from ..config import DATASETS, Profile, load_profile
 from ..env import hardware_label
 from ..records import ENERGY_KWH, INFER_SPEED, POWER_EFFICIENCY, TRAIN_SPEED
 from .provenance import energy_method_text, unique_values
-from .style import MODEL_LABELS, energy_scale, models_in
+from .style import (
+    KINDS,
+    MODEL_LABELS,
+    NA,
+    NAME_KINDS,
+    column_kind,
+    fmt,
+    fmt_column,
+    models_in,
+    with_unit,
+)
 
 if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
@@ -52,7 +63,8 @@ def table_or_note(table: pd.DataFrame, note: str):
     return styled(table) if len(table) else Markdown(note)
 
 
-# Headers in words, with units, for the columns tables carry under their data names.
+# Headers in words for the columns tables carry under their data names; a column with a unit
+# gets it from :func:`styled` (the unit its numbers are shown in).
 COLUMN_WORDS = {
     "length": "length (tokens)", "grad_accum": "gradient accumulation", "variant": "knob",
     "seed": "seed", "score": "score (higher is better)",
@@ -64,23 +76,69 @@ COLUMN_WORDS = {
 }
 
 
-def styled(table: pd.DataFrame, digits: int = 4) -> Styler:
-    """A table for the book: headers in words, no index, numbers to significant digits.
+def styled(table: pd.DataFrame, kinds: dict[str, str] | None = None,
+           units: dict[str, str] | None = None) -> Styler:
+    """A table for the book: headers in words with units, no index, every number through
+    :func:`tradeoff.report.style.fmt_column`.
+
+    A numeric column's kind (energy, time, ratio, ...; see :data:`tradeoff.report.style.KINDS`)
+    and the unit its values are in come from ``kinds``, then from the table's
+    ``attrs["kinds"]`` (set by the function that built it), then from its name
+    (:func:`tradeoff.report.style.column_kind`: ``train_energy_kwh``, ``CPU time (ms)``). A
+    column with units reads in one unit, chosen for its values (or pinned by ``units``, then
+    ``attrs["units"]``, where columns are compared) and named in its header; any other float
+    column reads to three significant figures. No number is printed with an exponent.
 
     Args:
-        table: the table; columns named as data (e.g. ``train_energy_kwh``) get their words
-            and units from :data:`COLUMN_WORDS`.
-        digits: significant digits of floats (a general format, so micro-kWh stay readable).
+        table: the table; columns named as data (e.g. ``train_energy_kwh``) get their words from
+            :data:`COLUMN_WORDS`.
+        kinds: column (as named in ``table``) -> kind, where its name does not say it.
+        units: column -> the unit to show it in.
 
     Returns:
         A pandas Styler (rendered as HTML by the book).
     """
-    table = table.rename(columns=COLUMN_WORDS)
-    floats = [c for c in table.columns if pd.api.types.is_float_dtype(table[c])]
+    declared = {**table.attrs.get("kinds", {}), **(kinds or {})}
+    pinned = {**table.attrs.get("units", {}), **(units or {})}
+    columns, headers = {}, []
+    for i, column in enumerate(table.columns):
+        values = table.iloc[:, i]
+        header = COLUMN_WORDS.get(column, column)
+        texts, header = _column_text(values, column, header, declared.get(column),
+                                     pinned.get(column))
+        columns[i] = values if texts is None else texts
+        headers.append(header)
+    shown = pd.DataFrame(columns, index=table.index)
+    shown.columns = headers
     # Escaped: evidence text holds "<" and ">=" that HTML would otherwise swallow as tags.
-    style = table.style.hide(axis="index").format(na_rep="n/a", escape="html")
-    style = style.format(f"{{:.{digits}g}}", subset=floats, na_rep="n/a")
+    style = shown.style.hide(axis="index").format(na_rep=NA, escape="html")
     return style.set_properties(**{"text-align": "left", "white-space": "normal"})
+
+
+def _column_text(values: pd.Series, column, header: str, declared: str | None,
+                 shown: str | None) -> tuple[list[str] | None, str]:
+    """A column's cells as text and its header with the unit shown; None: left as it is."""
+    named, given = column_kind(column)
+    if named is None and header != column:
+        named, given = column_kind(header)
+    kind = declared or named
+    numeric = (pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values))
+    if kind is None and pd.api.types.is_float_dtype(values):
+        kind = "number"
+    if kind is None or not (numeric or all(isinstance(v, (int, float, type(None)))
+                                           for v in values)):
+        return None, header
+    spec = KINDS[kind]
+    if given is not None and given not in dict(spec.units + spec.inputs):
+        given = None  # a declared kind other than the name's: the name's unit is not its
+    unit, texts = fmt_column(values, kind, given, shown=shown)
+    if unit is None:
+        return texts, header
+    if header == column and isinstance(column, str) and re.fullmatch(r"[a-z0-9_]+", column):
+        ending = next((e for e, _ in NAME_KINDS if column.endswith(e)), "")
+        stem = column.removesuffix(ending) if ending.startswith("_") else column
+        return texts, f"{stem} ({unit})"
+    return texts, with_unit(header, given, unit)
 
 
 def protocol_table(profile: Profile | str, frame: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -111,7 +169,7 @@ def protocol_table(profile: Profile | str, frame: pd.DataFrame | None = None) ->
         data += " - " + ", ".join(caps)
 
     if p.batch_size == "auto":
-        memory = f"{p.gpu_memory_gb:g} GB" if p.gpu_memory_gb else "the device's memory"
+        memory = f"{fmt(p.gpu_memory_gb, 'exact')} GB" if p.gpu_memory_gb else "the device's memory"
         batch = f"largest per-device batch that fits {memory} (up to {p.max_auto_batch_size})"
     else:
         batch = f"fixed per-device batch of {p.batch_size}"
@@ -132,7 +190,7 @@ def protocol_table(profile: Profile | str, frame: pd.DataFrame | None = None) ->
             convergence += f"; capped at {p.max_steps} steps"
     if p.measure_after_steps:
         convergence += f" (speed measured after {p.measure_after_steps} warm-up steps)"
-    epochs = (f"{p.num_train_epochs:g}" if p.num_train_epochs is not None
+    epochs = (f"{fmt(p.num_train_epochs, 'exact')}" if p.num_train_epochs is not None
               else "10 (summarization) / 20 (Qasper), SCROLLS' values")
 
     decoding = ("greedy" if p.num_beams == 1 else f"beam search, {p.num_beams} beams")
@@ -144,9 +202,10 @@ def protocol_table(profile: Profile | str, frame: pd.DataFrame | None = None) ->
     methods = unique_values(rows, "energy_method") if len(rows) else []
     energy = ("; ".join(energy_method_text(m, p.cpu_watts_per_core) for m in methods) if methods
               else f"NVML energy counter if available, else RAPL, else CPU time x "
-                   f"{p.cpu_watts_per_core:g} W per busy core (an estimate)")
+                   f"{fmt(p.cpu_watts_per_core, 'exact')} W per busy core (an estimate)")
     if p.idle_baseline_s:
-        energy += f"; idle power measured for {p.idle_baseline_s:g} s per run (not subtracted)"
+        energy += (f"; idle power measured for {fmt(p.idle_baseline_s, 'exact')} s per run "
+                   f"(not subtracted)")
     hardware = "; ".join(unique_values(rows, "hardware")) or "not recorded yet (no runs)"
 
     table = [
@@ -165,7 +224,7 @@ def protocol_table(profile: Profile | str, frame: pd.DataFrame | None = None) ->
                         "without improvement", convergence),
         ("epochs", "until convergence (SCROLLS: 10 summ. / 20 Qasper)", epochs),
         ("learning rate", "SCROLLS' LED-base rate per dataset and length",
-         f"{p.learning_rate:g}" if p.learning_rate is not None
+         fmt(p.learning_rate, "exact") if p.learning_rate is not None
          else "SCROLLS' LED-base rate per dataset and length"),
         ("efficiency knobs", "none (fp32, no gradient checkpointing)", ", ".join(p.variants)),
         ("inference", "validation set, batch 16", f"validation set, batch {p.infer_batch_size}"),
@@ -205,11 +264,11 @@ def length_effect(frame: pd.DataFrame, dataset: str, column: str,
 
 
 def effect_text(table: pd.DataFrame, model: str) -> str:
-    """One model's :func:`length_effect` ratio in words, e.g. ``"x0.31 (4096 vs 1024)"``."""
+    """One model's :func:`length_effect` ratio in words: ``"×0.312 (4096 vs 1024 tokens)"``."""
     if model not in table.index or not np.isfinite(table.loc[model, "ratio"]):
         return "n/a (fewer than two finished lengths)"
     row = table.loc[model]
-    return f"x{row['ratio']:.2f} ({int(row['long'])} vs {int(row['short'])} tokens)"
+    return f"{fmt(row['ratio'], 'ratio')} ({int(row['long'])} vs {int(row['short'])} tokens)"
 
 
 def effect_table(effect: pd.DataFrame, measure: str) -> pd.DataFrame:
@@ -219,10 +278,12 @@ def effect_table(effect: pd.DataFrame, measure: str) -> pd.DataFrame:
         effect: a :func:`length_effect` table.
         measure: the measure with its unit, e.g. ``"power efficiency (samples/s/W)"``.
     """
-    return effect.reset_index().rename(columns={
+    table = effect.reset_index().rename(columns={
         "model": "model", "short": "shortest length (tokens)",
         "long": "longest length (tokens)", "at_short": f"{measure} at the shortest",
         "at_long": f"{measure} at the longest", "ratio": "longest / shortest"})
+    table.attrs["kinds"] = {"longest / shortest": "ratio"}
+    return table
 
 
 def csv_download(frame: pd.DataFrame, filename: str, unit: str = "runs"):
@@ -300,12 +361,11 @@ def best_text(frame: pd.DataFrame, dataset: str, signal: str = "headline") -> st
         return "n/a (no finished runs)"
     best = configs.loc[configs["value"].idxmin() if signal == "val_loss"
                        else configs["value"].idxmax()]
-    factor, unit = energy_scale([best[ENERGY_KWH]])
-    energy = (f", {best[ENERGY_KWH] * factor:.3g} {unit} of training energy"
+    energy = (f", {fmt(best[ENERGY_KWH], 'energy', unit='kWh')} of training energy"
               if np.isfinite(best[ENERGY_KWH]) else "")
-    name = "validation loss" if signal == "val_loss" else "score"
+    name, kind = ("validation loss", "number") if signal == "val_loss" else ("score", "score")
     return (f"{MODEL_LABELS.get(best['model'], best['model'])} at {int(best['length'])} tokens "
-            f"({name} {best['value']:.4g}{energy})")
+            f"({name} {fmt(best['value'], kind)}{energy})")
 
 
 def batch_gain(frame: pd.DataFrame, signal: str = "headline", dataset: str = "qasper",
@@ -347,9 +407,9 @@ class Budget:
     def text(self) -> str:
         limits = []
         if self.max_energy_kwh is not None:
-            limits.append(f"training energy <= {self.max_energy_kwh:g} kWh")
+            limits.append(f"training energy <= {fmt(self.max_energy_kwh, 'energy', unit='kWh')}")
         if self.min_infer_samples_per_s is not None:
-            limits.append(f"inference >= {self.min_infer_samples_per_s:g} samples/s")
+            limits.append(f"inference >= {fmt(self.min_infer_samples_per_s, 'rate')} samples/s")
         return " and ".join(limits) or "no limit"
 
 
@@ -395,9 +455,14 @@ def recommendations(frame: pd.DataFrame, signal: str = "headline",
 
 def profile_table(profile: Profile) -> pd.DataFrame:
     """Every setting of a profile with its value and its help text."""
-    rows = [(name, repr(getattr(profile, name)), field.description or "")
+    rows = [(name, _setting_text(getattr(profile, name)), field.description or "")
             for name, field in type(profile).model_fields.items()]
     return pd.DataFrame(rows, columns=["setting", "value", "meaning"])
+
+
+def _setting_text(value) -> str:
+    """A setting as written: a float with every digit and no exponent (5e-05 reads 0.00005)."""
+    return fmt(value, "exact") if isinstance(value, float) else repr(value)
 
 
 def environment_table(env: dict[str, Any]) -> pd.DataFrame:
