@@ -237,6 +237,46 @@ def test_the_landing_page_gives_the_headline_findings_with_their_numbers(built):
     assert "phyllisayk nlp efficiency tradeoff" in text
 
 
+CSV_LINK = re.compile(r'<a download="([^"]+)" href="data:text/csv;base64,([^"]+)">([^<]*)</a>')
+
+
+def test_every_chapter_figure_has_its_data_as_csv_after_it(built):
+    """Under every figure of a chapter, a link to the figure's data as plotted (CSV)."""
+    import base64
+    import io
+
+    import pandas as pd
+
+    from tradeoff.report.figure_data import COLUMNS
+
+    counts = {}
+    for chapter in book.CHAPTERS:
+        page = (built.html / "notebooks" / f"{chapter}.html").read_text()
+        images = [m.end() for m in re.finditer(r'<img[^>]+src="[^"]*_images/[^"]+"', page)]
+        assert images, chapter
+        filled = 0
+        for start, end in zip(images, images[1:] + [len(page)]):
+            links = CSV_LINK.findall(page[start:end])
+            assert links, f"{chapter}: a figure without a CSV link after it"
+            filename, payload, text = links[0]
+            assert filename.endswith(".csv"), filename
+            if "dataset" in book.CHAPTER_SOURCES[chapter][1]:  # one template, a name per page
+                assert filename.startswith(f"{chapter}-"), filename
+            data = pd.read_csv(io.StringIO(base64.b64decode(payload).decode()))
+            assert list(data.columns) == COLUMNS, filename
+            if len(data):
+                assert f"({len(data)} plotted values, CSV)" in text, (filename, text)
+                assert data[["x", "y"]].notna().any(axis=1).all(), filename
+                filled += 1
+            else:
+                assert "nothing plotted" in text, filename
+        counts[chapter] = (filled, len(images))
+    # The smoke book's runs and committed rows draw every figure but the few without their data
+    # here: GPU power traces (CPU runs) and the batch-size study (not in the reduced grid).
+    assert sum(f for f, _ in counts.values()) >= sum(n for _, n in counts.values()) - 4, counts
+    assert counts["knobs"] == (1, 1) and counts["cost"] == (5, 5), counts
+
+
 def test_every_page_names_the_profile(built):
     for page in [built.html / "book" / "intro.html", built.html / "notebooks" / "qasper.html"]:
         assert "Built from profile <b>smoke-book</b>" in page.read_text()
