@@ -277,6 +277,20 @@ def test_every_chapter_figure_has_its_data_as_csv_after_it(built):
     assert counts["knobs"] == (1, 1) and counts["cost"] == (5, 5), counts
 
 
+@pytest.mark.parametrize("chapter", book.CHAPTERS)
+def test_every_chapter_ends_with_the_command_that_re_runs_it(built, chapter):
+    source, extra = book.CHAPTER_SOURCES[chapter]
+    text = _page_words(built, "notebooks", f"{chapter}.html")
+    section = text[text.index("Re run this page"):]
+    command = words(f"papermill notebooks/{source}.ipynb {chapter}.ipynb")
+    assert command in section
+    if "dataset" in extra:
+        assert words(f"-p dataset {extra['dataset']}") in section
+        others = set(book.CHAPTER_SOURCES) - {chapter}
+        assert not any(words(f"{other}.ipynb -p dataset {other}") in section for other in others)
+    assert "parameters cell" in section
+
+
 def test_every_page_names_the_profile(built):
     for page in [built.html / "book" / "intro.html", built.html / "notebooks" / "qasper.html"]:
         assert "Built from profile <b>smoke-book</b>" in page.read_text()
