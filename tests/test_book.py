@@ -293,6 +293,59 @@ def test_the_landing_page_gives_the_headline_findings_with_their_numbers(built):
     assert "phyllisayk nlp efficiency tradeoff" in text
 
 
+CSV_LINK = re.compile(r'<a download="([^"]+)" href="data:text/csv;base64,([^"]+)">([^<]*)</a>')
+
+
+def test_every_chapter_figure_has_its_data_as_csv_after_it(built):
+    """Under every figure of a chapter, a link to the figure's data as plotted (CSV)."""
+    import base64
+    import io
+
+    import pandas as pd
+
+    from tradeoff.report.figure_data import COLUMNS
+
+    counts = {}
+    for chapter in book.CHAPTERS:
+        page = (built.html / "notebooks" / f"{chapter}.html").read_text()
+        images = [m.end() for m in re.finditer(r'<img[^>]+src="[^"]*_images/[^"]+"', page)]
+        assert images, chapter
+        filled = 0
+        for start, end in zip(images, images[1:] + [len(page)]):
+            links = CSV_LINK.findall(page[start:end])
+            assert links, f"{chapter}: a figure without a CSV link after it"
+            filename, payload, text = links[0]
+            assert filename.endswith(".csv"), filename
+            if "dataset" in book.CHAPTER_SOURCES[chapter][1]:  # one template, a name per page
+                assert filename.startswith(f"{chapter}-"), filename
+            data = pd.read_csv(io.StringIO(base64.b64decode(payload).decode()))
+            assert list(data.columns) == COLUMNS, filename
+            if len(data):
+                assert f"({len(data)} plotted values, CSV)" in text, (filename, text)
+                assert data[["x", "y"]].notna().any(axis=1).all(), filename
+                filled += 1
+            else:
+                assert "nothing plotted" in text, filename
+        counts[chapter] = (filled, len(images))
+    # The smoke book's runs, committed rows and stand-in data draw something in every figure.
+    assert all(filled == figures for filled, figures in counts.values()), counts
+    assert sum(figures for _, figures in counts.values()) == 40, counts
+
+
+@pytest.mark.parametrize("chapter", book.CHAPTERS)
+def test_every_chapter_ends_with_the_command_that_re_runs_it(built, chapter):
+    source, extra = book.CHAPTER_SOURCES[chapter]
+    text = _page_words(built, "notebooks", f"{chapter}.html")
+    section = text[text.index("Re run this page"):]
+    command = words(f"papermill notebooks/{source}.ipynb {chapter}.ipynb")
+    assert command in section
+    if "dataset" in extra:
+        assert words(f"-p dataset {extra['dataset']}") in section
+        others = set(book.CHAPTER_SOURCES) - {chapter}
+        assert not any(words(f"{other}.ipynb -p dataset {other}") in section for other in others)
+    assert "parameters cell" in section
+
+
 def test_every_page_names_the_profile_and_labels_the_other_evidence(built):
     for page in [built.html / "book" / "intro.html", built.html / "notebooks" / "qasper.html"]:
         text = page.read_text()

@@ -1,8 +1,10 @@
 """Every shell command that the README and the book's pages show runs as written.
 
-Commands come from the fenced ``bash``/``sh``/``shell`` blocks of README.md and book/*.md. A
-command runs as written, in a scratch folder whose ``results/demo`` holds smoke records (the
-chapters read those), unless its comment says it needs a GPU or a network or takes minutes:
+Commands come from the fenced ``bash``/``sh``/``shell`` blocks of README.md, book/*.md and the
+chapter notebooks' Markdown cells (each chapter's "Re-run this page" command), and from the code
+cell that computes the command of each page the summarization template gives. A command runs as
+written, in a scratch folder whose ``results/demo`` holds smoke records (the
+chapters read those), unless its comment says it needs a GPU, a network or a grid's records, or takes minutes:
 then its dry-run form runs (``--dry-run`` for ``tradeoff``, ``make -n``, ``papermill
 --help-notebook``), which validates it as a real run would. A command that fails, or a slow one
 that has no dry-run form, fails the test with the page and line named.
@@ -26,16 +28,21 @@ from pathlib import Path
 
 import pytest
 
+from tradeoff.book import CHAPTER_SOURCES
 from tradeoff.config import Cell, load_profile
 from tradeoff.grid import run_grid
+from tradeoff.report import chapter
 from tradeoff.report.chapter import ParameterError, open_chapter
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "book").glob("*.md"))]
+NOTEBOOKS = sorted({ROOT / "notebooks" / f"{source}.ipynb" for source, _ in CHAPTER_SOURCES.values()})
 SHELL_FENCE = re.compile(r"^```(bash|sh|shell)\s*$")
 # Words a reader sees in the command's comment, saying it is not run as written by the tests.
-SLOW = re.compile(r"needs (a|\d+) GPUs?|needs a network|needs the paper grid|"
+SLOW = re.compile(r"needs (a|\d+) GPUs?|needs a network|needs the (paper|demo) grid|"
                   r"takes (a minute|minutes|hours|days)")
+# The cell of a template that shows its page's re-run command (computed: one template, many pages).
+COMPUTED_COMMAND = re.compile(r"^chapter\.rerun_markdown\(.*\)$")
 # The smoke records the chapters' examples read: two lengths of a QA and a summarization set.
 RECORDED = [Cell(d, "led-base", n) for d in ("qasper", "qmsum") for n in (1024, 2048)]
 
@@ -55,8 +62,14 @@ class Command:
 
 def documented_commands(path: Path) -> list[Command]:
     """The commands of a page's shell blocks, continuation lines joined, comments split off."""
+    page = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
+    return commands_in(path.read_text(), page)
+
+
+def commands_in(text: str, page: str) -> list[Command]:
+    """The commands of the shell blocks of a Markdown text; ``page`` names where it is."""
     commands, inside, pending, start, block = [], False, "", 0, 0
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not inside:
             inside = bool(SHELL_FENCE.match(line.strip()))
             block = number
@@ -71,12 +84,32 @@ def documented_commands(path: Path) -> list[Command]:
             pending = pending[:-1] + " "
             continue
         comment = re.search(r"\s+#\s", pending)
-        text = pending[:comment.start()] if comment else pending
-        if text.strip() and not text.strip().startswith("#"):
-            page = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
-            commands.append(Command(page, start, text.strip(),
+        command = pending[:comment.start()] if comment else pending
+        if command.strip() and not command.strip().startswith("#"):
+            commands.append(Command(page, start, command.strip(),
                                     pending[comment.end():].strip() if comment else "", block))
         pending = ""
+    return commands
+
+
+def _cells(path: Path) -> list[tuple[int, str, str]]:
+    cells = json.loads(path.read_text())["cells"]
+    return [(i, c["cell_type"], "".join(c["source"])) for i, c in enumerate(cells, start=1)]
+
+
+def notebook_commands(path: Path) -> list[Command]:
+    """The commands of a chapter notebook's Markdown cells, and those its template cells compute
+    for each page it gives (evaluated with that page's parameters, as the book executes it)."""
+    name = path.relative_to(ROOT).as_posix()
+    commands = [c for i, kind, source in _cells(path) if kind == "markdown"
+                for c in commands_in(source, f"{name}, cell {i}")]
+    pages = {page: extra for page, (source, extra) in CHAPTER_SOURCES.items()
+             if source == path.stem}
+    for i, kind, source in _cells(path):
+        if kind == "code" and COMPUTED_COMMAND.match(source.strip()):
+            for page, extra in pages.items():
+                shown = eval(source, {"chapter": chapter, **extra})  # noqa: S307 - our notebook
+                commands += commands_in(shown.data, f"{name} as {page}, cell {i}")
     return commands
 
 
@@ -136,6 +169,7 @@ def scratch(tmp_path_factory):
     """A folder like a checkout after `make book`: notebooks/ and smoke records in results/demo."""
     folder = tmp_path_factory.mktemp("docs")
     (folder / "notebooks").symlink_to(ROOT / "notebooks")
+    (folder / "reference").symlink_to(ROOT / "reference")  # the committed knob runs
     (folder / "tests").symlink_to(ROOT / "tests")  # the one-machine SLURM's script
     profile = load_profile("smoke", results_dir=str(folder / "results" / "demo"))
     records = run_grid(profile, RECORDED, show_progress=False)
@@ -148,13 +182,44 @@ def scratch(tmp_path_factory):
         Cluster(conf.parent).stop()
 
 
-ALL = [c for page in PAGES for c in documented_commands(page)]
+ALL = ([c for page in PAGES for c in documented_commands(page)]
+       + [c for path in NOTEBOOKS for c in notebook_commands(path)])
 
 
 def test_the_pages_document_commands():
     pages = {c.page for c in ALL}
     assert {"README.md", "book/reproducing.md"} <= pages
     assert any("papermill" in c.text for c in ALL)
+
+
+@pytest.mark.parametrize("page", CHAPTER_SOURCES)
+def test_every_chapter_shows_the_command_that_re_runs_it(page):
+    source, extra = CHAPTER_SOURCES[page]
+    where = f"notebooks/{source}.ipynb" + (f" as {page}" if source != page else "")
+    shown = [c for c in ALL if c.page.startswith(f"{where}, cell")]
+    assert [c.text.split(" -p ")[0] for c in shown] == [
+        f"papermill notebooks/{source}.ipynb {page}.ipynb"], shown
+    words = shlex.split(shown[0].text)
+    assert len(words[3:]) % 3 == 0 and set(words[3::3]) == {"-p"}, shown[0].where
+    params = dict(zip(words[4::3], words[5::3]))
+    assert params.get("dataset") == extra.get("dataset")  # each summarization page its own
+    expected = ({"profile": "knobs", "results_dir": "reference/knobs"} if page == "knobs"
+                else {"profile": "demo", "results_dir": "results/demo"})
+    assert {k: params.get(k) for k in expected} == expected
+
+
+def test_papermill_commands_pass_only_parameters_their_notebook_declares():
+    import papermill
+    import yaml
+
+    commands = [c for c in ALL if c.text.startswith("papermill notebooks/")]
+    assert len(commands) >= len(CHAPTER_SOURCES)
+    for command in commands:
+        words = shlex.split(command.text)
+        names = {words[i + 1] for i, w in enumerate(words) if w == "-p"}
+        names |= {k for i, w in enumerate(words) if w == "-y" for k in yaml.safe_load(words[i + 1])}
+        declared = papermill.inspect_notebook(str(ROOT / words[1]))
+        assert names <= set(declared), f"{command.where}: {names - set(declared)} not declared"
 
 
 @pytest.mark.parametrize("command", ALL, ids=lambda c: f"{c.page}:{c.line}")
@@ -170,7 +235,7 @@ def test_documented_command_runs(command, scratch):
 
 
 def test_the_papermill_example_shows_only_the_lengths_asked_for(scratch):
-    [example] = [c for c in ALL if "papermill notebooks/qasper.ipynb" in c.text]
+    [example] = [c for c in ALL if "papermill notebooks/qasper.ipynb qasper-short" in c.text]
     assert run_line(example.text, scratch).returncode == 0
     out = Path(scratch, shlex.split(example.text)[2])
     cells = json.loads(out.read_text())["cells"]

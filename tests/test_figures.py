@@ -119,6 +119,17 @@ def test_accuracy_vs_power_efficiency_draws_one_line_per_model(cpu_frame):
     assert "estimated" in ax.get_xlabel()
 
 
+def test_a_chapter_figures_csv_holds_each_models_points(cpu_frame):
+    from tradeoff.report.figure_data import plotted_data
+
+    data = plotted_data(F.accuracy_vs_power_efficiency(cpu_frame, "govreport", "val_loss"))
+    assert sorted(set(data["series"])) == sorted(S.MODEL_LABELS[m] for m in MODELS)
+    base = data[data["series"] == S.MODEL_LABELS["led-base"]]
+    assert base["x"].tolist() == pytest.approx([0.2, 0.1])  # power efficiency at 1024, 2048
+    assert base["y"].tolist() == pytest.approx([6.86, 6.87])  # their validation losses
+    assert "lower is better" in base["y_label"].iloc[0]
+
+
 def test_energy_vs_accuracy_rescales_small_energies_to_joules(cpu_frame):
     fig = F.energy_vs_accuracy(cpu_frame, "govreport", "headline")
     ax = fig.axes[0]

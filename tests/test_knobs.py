@@ -234,3 +234,41 @@ def test_effects_are_ratios_to_the_same_configuration_without_the_knob():
     assert row["train_energy_kwh_ratio"] == pytest.approx(0.5)
     assert row["train_samples_per_s_ratio"] == pytest.approx(2.0)
     assert row["signal_change"] == pytest.approx(0.5)
+
+
+def test_the_effects_figure_draws_one_mark_per_knob_and_quantity():
+    import pandas as pd
+
+    from tradeoff.report.figure_data import plotted_data
+    from tradeoff.report.knobs import AXES, effects_figure
+
+    table = pd.DataFrame({
+        "dataset": "govreport", "model": "led-base", "length": 1024,
+        "variant": ["bf16", "lora"], "signal": [7.5, 7.2], "signal_change": [0.5, 0.2],
+        **{f"{column}_ratio": [0.5 * (i + 1), 2.0 * (i + 1)] for i, (column, _) in enumerate(AXES)},
+        "took_effect": ""})
+    data = plotted_data(effects_figure(table, "val_loss"))
+    marks = data[data["kind"] == "scatter"]
+    assert len(marks) == 2 * (len(AXES) + 1)  # two knobs x four ratios and the signal's change
+    for i, (_, words) in enumerate(AXES):
+        panel = marks[marks["panel"] == f"{words} (knob / none)"]
+        assert dict(zip(panel["category"], panel["x"])) == {"bf16": 0.5 * (i + 1),
+                                                            "lora": 2.0 * (i + 1)}
+    change = marks[marks["panel"] == "accuracy signal (knob - none)"]
+    assert dict(zip(change["category"], change["x"])) == {"bf16": 0.5, "lora": 0.2}
+    assert "validation loss" in change["x_label"].iloc[0]
+    lines = data[data["kind"] == "vertical reference line"]
+    assert sorted(lines["x"]) == [0.0, 1.0, 1.0, 1.0, 1.0]  # no change: x1, and +0 for the signal
+
+
+def test_the_effects_figure_without_runs_says_so_in_every_panel():
+    import pandas as pd
+
+    from tradeoff.report.figure_data import plotted_data
+    from tradeoff.report.knobs import effects_figure
+
+    fig = effects_figure(pd.DataFrame(columns=["variant", "length"]), "val_loss")
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert len(panels) == 5
+    assert all([t.get_text() for t in ax.texts] == ["no knob runs"] for ax in panels)
+    assert plotted_data(fig).empty

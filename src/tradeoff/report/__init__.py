@@ -2,6 +2,6 @@
 
 Modules by concern: :mod:`.chapter` (a chapter's parameters, checked, and its records),
 :mod:`.provenance` (every banner and provenance line), :mod:`.tables`, :mod:`.figures`,
-:mod:`.setup` (the data views of the setup chapter), :mod:`.lab` (the lab pages) and
-:mod:`.style`.
+:mod:`.figure_data` (every figure's data as plotted, and its CSV link), :mod:`.setup` (the
+data views of the setup chapter), :mod:`.lab` (the lab pages) and :mod:`.style`.
 """

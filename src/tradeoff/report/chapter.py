@@ -101,6 +101,35 @@ def takeaway(sentences: str, evidence: str):
                     f"{sentences}\n```\n")
 
 
+# A chapter's "Re-run this page" command reads the default profile's records (python -m tradeoff
+# grid writes them); its comment tells the reader, and tests/test_docs.py, that they must exist.
+RERUN_PROFILE = "demo"
+RERUN_NOTE = "needs the demo grid's records"
+
+
+def rerun_markdown(notebook: str, page: str, **params):
+    """The papermill command that re-executes a chapter page, as a fenced ``bash`` block.
+
+    The pages that one template gives (the summarization chapters) show it through this, so each
+    names its own dataset; the other chapters write theirs in their Markdown.
+
+    Args:
+        notebook: the notebook in ``notebooks/``, without its suffix (``"summarization"``).
+        page: the executed copy's name, without its suffix (``"qmsum"``).
+        **params: the page's parameters beyond the profile and its records (``dataset="qmsum"``).
+
+    Returns:
+        Markdown, e.g. ``papermill notebooks/summarization.ipynb qmsum.ipynb -p dataset qmsum -p
+        profile demo -p results_dir results/demo`` with the note :data:`RERUN_NOTE`.
+    """
+    from IPython.display import Markdown
+
+    params |= {"profile": RERUN_PROFILE, "results_dir": f"results/{RERUN_PROFILE}"}
+    args = " ".join(f"-p {name} {value}" for name, value in params.items())
+    return Markdown(f"```bash\npapermill notebooks/{notebook}.ipynb {page}.ipynb {args}"
+                    f"   # {RERUN_NOTE}\n```")
+
+
 def _show(value) -> str:
     text = repr(value)
     kind = "text" if isinstance(value, str) else type(value).__name__

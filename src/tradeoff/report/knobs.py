@@ -5,7 +5,8 @@ Three sources, each shown apart with what it is:
 * **runs** of the ``knobs`` profile (mini models, a few steps, on a CPU; committed under
   ``reference/knobs/``): every knob's ratio to the same (dataset, model, length) without it, for
   the accuracy signal, training energy, power efficiency and training and inference speed, with
-  what the knob changed in the model as its record says (:func:`effects`);
+  what the knob changed in the model as its record says (:func:`effects`), drawn one panel
+  per quantity (:func:`effects_figure`) above the table;
 * **counted memory** of the paper's full architectures with the memory knobs
   (:mod:`tradeoff.analysis.knob_cost`): bytes per sample and the largest batch (:func:`memory_table`);
 * **measured speed** of two knobs on the full architectures on this CPU
@@ -36,6 +37,7 @@ from .style import (
     fmt,
     new_figure,
     no_data,
+    signal_label,
 )
 
 KNOBS_DIR = REPO_ROOT / "reference" / "knobs"
@@ -128,15 +130,36 @@ def effects_table(table: pd.DataFrame, signal: str) -> pd.DataFrame:
     return out
 
 
-def effects_figure(table: pd.DataFrame) -> Figure:
-    """One panel per efficiency axis: each knob's ratio to none, per model and length."""
+def effects_figure(table: pd.DataFrame, signal: str) -> Figure:
+    """Each knob against the same model and length without it, one panel per quantity.
+
+    Four panels of ratios, knob / none on a log axis with a line at 1 (training energy, power
+    efficiency, training and inference speed), and one of the accuracy signal's change, knob -
+    none with a line at 0: one marker per knob, model and length (hollow: the shortest length;
+    filled: the longest). The panels share the knobs' axis; the sixth place holds the legend.
+
+    Args:
+        table: :func:`effects`.
+        signal: the accuracy signal of its ``signal_change`` (e.g. ``"val_loss"``).
+
+    Returns:
+        A Figure of two rows of three; every panel says "no knob runs" when the table is empty.
+    """
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    fig, axes = new_figure(ncols=len(AXES), width=3.3, height=3.6)
+    fig, axes = new_figure(ncols=3, nrows=2, width=3.4, height=3.4)
+    *panels, legend_place = axes.flat
+    legend_place.axis("off")
+    for ax in panels[1:]:
+        ax.sharey(panels[0])
+    for ax in (panels[1], panels[2], panels[4]):  # the knobs are named in the first column
+        ax.tick_params(labelleft=False)
+    quantities = [(f"{column}_ratio", f"{words}\n(knob / none)") for column, words in AXES]
+    quantities.append(("signal_change", "accuracy signal\n(knob - none)"))
     knobs = list(dict.fromkeys(table["variant"])) if len(table) else []
     lengths = sorted(table["length"].unique()) if len(table) else []
-    for ax, (column, words) in zip(np.ravel(axes), AXES):
-        ax.set_title(f"{words}\n(knob / none)")
+    for ax, (column, title) in zip(panels, quantities):
+        ax.set_title(title)
         if not knobs:
             no_data(ax, "no knob runs")
             continue
@@ -144,23 +167,31 @@ def effects_figure(table: pd.DataFrame) -> Figure:
             y = [knobs.index(v) + 0.15 * (lengths.index(length) - (len(lengths) - 1) / 2)
                  for v in rows["variant"]]
             filled = length == lengths[-1]
-            ax.scatter(rows[f"{column}_ratio"], y, marker=MODEL_MARKERS.get(model, "o"),
+            ax.scatter(rows[column], y, marker=MODEL_MARKERS.get(model, "o"),
                        s=28, edgecolors=MODEL_COLORS.get(model, "grey"),
                        facecolors=MODEL_COLORS.get(model, "grey") if filled else "none",
                        label=f"{MODEL_LABELS.get(model, model)}, {length}")
-        ax.axvline(1.0, color="black", linewidth=0.8)
+        values = table[column].replace([np.inf, -np.inf], np.nan).dropna()
+        if column == "signal_change":
+            ax.axvline(0.0, color="black", linewidth=0.8, gid="no change (knob = none)")
+            reach = float(values.abs().max()) * 1.15 if len(values) else 0.0
+            ax.set_xlim(-(reach or 1.0), reach or 1.0)
+            ax.set_xlabel(signal_label(signal))
+            continue
+        ax.axvline(1.0, color="black", linewidth=0.8, gid="no change (knob = none)")
         ax.set_xscale("log")
-        ratios = table[f"{column}_ratio"].replace([np.inf, -np.inf], np.nan).dropna()
-        if len(ratios):  # symmetric about 1 on the log axis, at least 0.5x to 2x
-            reach = max(2.0, float(np.exp(np.abs(np.log(ratios[ratios > 0])).max())) * 1.15)
+        if len(values):  # symmetric about 1 on the log axis, at least 0.5x to 2x
+            reach = max(2.0, float(np.exp(np.abs(np.log(values[values > 0])).max())) * 1.15)
             ax.set_xlim(1 / reach, reach)
         ax.xaxis.set_major_locator(LogLocator(base=2))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
         ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_yticks(range(len(knobs)), knobs if ax is np.ravel(axes)[0] else [""] * len(knobs))
-        ax.invert_yaxis()
+        ax.set_xlabel("ratio (log scale)")
     if knobs:
-        np.ravel(axes)[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), title="model, tokens")
+        panels[0].set_yticks(range(len(knobs)), knobs)
+        panels[0].invert_yaxis()
+        legend_place.legend(*panels[0].get_legend_handles_labels(), loc="center left",
+                            title="model, tokens", frameon=False)
     return fig
 
 

@@ -172,10 +172,16 @@ def length_distribution(lengths_frame: pd.DataFrame, lengths: Sequence[int] = LE
     names = list(dict.fromkeys(lengths_frame["dataset"]))
     data = [lengths_frame.loc[lengths_frame["dataset"] == d, "tokens"].to_numpy(float)
             for d in names]
-    ax.boxplot(data, orientation="horizontal", tick_labels=[dataset_label(d) for d in names],
-               whis=(5, 95), showfliers=True, flierprops={"markersize": 2})
+    parts = ax.boxplot(data, orientation="horizontal",
+                       tick_labels=[dataset_label(d) for d in names], whis=(5, 95),
+                       showfliers=True, flierprops={"markersize": 2})
+    # Named for the figure's CSV (report.figure_data): whiskers and caps come two per box.
+    for part, artists in parts.items():
+        for i, artist in enumerate(artists):
+            owner = names[i * len(names) // len(artists)]
+            artist.set_gid(f"{dataset_label(owner)}: {part}")
     for n in lengths:
-        ax.axvline(n, color="0.4", linestyle=":", linewidth=1)
+        ax.axvline(n, color="0.4", linestyle=":", linewidth=1, gid="studied input length")
         ax.annotate(str(n), (n, 1.0), xycoords=("data", "axes fraction"), fontsize=7,
                     ha="center", va="bottom", color="0.3")
     ax.set_xscale("log")
@@ -230,7 +236,7 @@ def answer_positions_figure(positions: pd.DataFrame, lengths: Sequence[int] = LE
     ax.hist(ends, bins=40, color="0.6")
     coverage = answer_coverage(positions, lengths)
     for n in lengths:
-        ax.axvline(n, color=_PALETTE[3], linestyle="--", linewidth=1)
+        ax.axvline(n, color=_PALETTE[3], linestyle="--", linewidth=1, gid="studied input length")
         ax.annotate(f"{n}: {coverage[n]:.0%} kept", (n, 0.98), xycoords=("data", "axes fraction"),
                     rotation=90, ha="right", va="top", fontsize=7,
                     bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1})

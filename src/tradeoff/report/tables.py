@@ -2,7 +2,8 @@
 
 Each returns a plain DataFrame with headers in words and units; :func:`styled` formats any of
 them for a page (no index, every number through :func:`tradeoff.report.style.fmt_column`,
-escaped text) and :func:`csv_download` offers a chapter's data as a CSV link.
+escaped text) and :func:`csv_download` offers a chapter's data as a CSV link
+(:func:`download_link`, which figures' links use too).
 """
 
 from __future__ import annotations
@@ -297,6 +298,21 @@ def csv_download(frame: pd.DataFrame, filename: str, unit: str = "runs"):
     Returns:
         An ``IPython.display.HTML`` link with the CSV as a data URI.
     """
+    return download_link(frame, filename,
+                         f"Download the data of this chapter ({len(frame)} {unit}, CSV)")
+
+
+def download_link(frame: pd.DataFrame, filename: str, text: str):
+    """A paragraph whose link downloads the table as CSV, carried in the link (a data URI).
+
+    Args:
+        frame: the table.
+        filename: the name the browser saves it under.
+        text: the link's text.
+
+    Returns:
+        An ``IPython.display.HTML`` paragraph.
+    """
     import base64
     import html
 
@@ -304,7 +320,7 @@ def csv_download(frame: pd.DataFrame, filename: str, unit: str = "runs"):
 
     payload = base64.b64encode(frame.to_csv(index=False).encode()).decode()
     return HTML(f'<p><a download="{html.escape(filename)}" href="data:text/csv;base64,{payload}">'
-                f'Download the data of this chapter ({len(frame)} {unit}, CSV)</a></p>')
+                f'{html.escape(text)}</a></p>')
 
 
 def claims_table(frame: pd.DataFrame, signal: str = "headline",
