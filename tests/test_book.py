@@ -560,6 +560,16 @@ def words(text: str) -> str:
     return " ".join(re.findall(r"\w+", html.unescape(re.sub(r"<[^>]+>", " ", text))))
 
 
+def _gpu_section_words() -> str:
+    """What the GPU sections show: the one line while reference/gpu/ has no finished run,
+    else the tables' label."""
+    from tradeoff.report import gpu as gpu_report
+
+    if gpu_report.open_gpu().finished:
+        return "random weights efficiency only"
+    return words(gpu_report.NO_RECORDS)
+
+
 @needs_chromium
 @pytest.mark.parametrize("chapter", book.CHAPTERS)
 def test_chromium_renders_chapter_with_title_and_figures(built, chapter, tmp_path):
@@ -665,6 +675,7 @@ def test_chromium_shows_the_energy_audit_and_the_method_comparison(built, tmp_pa
     assert src and (page.parent / src.group(1)).resolve().stat().st_size > 2000
     assert ("released number is 121 times the true energy in kWh at 1 h 120 at 4 h 62 at 8 h "
             "and 21 at 24 h") in text
+    assert "Measured on a GPU" in text and _gpu_section_words() in text
     method = built.html / "book" / "method.html"
     dom = chromium(tmp_path, "--dump-dom", method.as_uri())
     tables = [t for t in re.findall(r"<table\b.*?</table>", dom, re.DOTALL)
@@ -700,4 +711,5 @@ def test_chromium_shows_what_the_architectures_cost(built, tmp_path):
                      f"{finding.verdict}") in text, finding.finding
     assert (f"{len(speed)} finished runs of the full architectures are in reference cpu arch"
             if len(speed) else "There are no measured runs of the full architectures yet") in text
+    assert "Measured on a GPU" in text and _gpu_section_words() in text
     assert "n a no rows" not in text and "This notebook failed" not in dom

@@ -718,3 +718,68 @@ def test_background_sampler_runs_and_stops(tmp_path):
     n = len(meter.trace())
     time.sleep(0.05)
     assert len(meter.trace()) == n
+
+
+# ----------------------------------------------------------- the meter's own checks (GPU session)
+
+
+def test_integrate_power_is_the_trapezoid_rule_over_finite_samples():
+    from tradeoff.energy.validation import integrate_power
+
+    assert integrate_power([0, 1, 2, 4], [100, 200, 200, 0]) == pytest.approx(150 + 200 + 200)
+    assert integrate_power([0, 1, 2], [100, math.nan, 300]) == pytest.approx(400.0)  # lost read
+    assert math.isnan(integrate_power([0.0], [100.0]))
+
+
+def test_counter_vs_sampled_passes_within_2_percent_and_flags_more():
+    from tradeoff.energy import counter_vs_sampled
+
+    t = [i / 10 for i in range(121)]  # 12 s at 10 Hz
+    power = [300.0] * len(t)  # 3600 J
+    same = counter_vs_sampled(3600.0, t, power)
+    assert same.ok and same.relative_difference == pytest.approx(0.0) and same.samples == 121
+    assert same.window_s == pytest.approx(12.0) and same.sampled_j == pytest.approx(3600.0)
+    close = counter_vs_sampled(3540.0, t, power)  # sampled 1.7% above the counter
+    assert close.ok and close.relative_difference == pytest.approx(60 / 3540)
+    far = counter_vs_sampled(3500.0, t, power)  # 2.9%
+    assert not far.ok and far.relative_difference == pytest.approx(100 / 3500)
+    assert "FAIL: beyond 2%" in far.verdict and "+2.86%" in far.verdict
+    short = counter_vs_sampled(2400.0, t[:81], power[:81])  # 8 s: too short to judge
+    assert not short.ok and "FAIL: window under 10 s" in short.verdict
+    assert not counter_vs_sampled(0.0, t, power).ok  # a counter that did not move
+    assert json.loads(json.dumps(far.to_dict()))["ok"] is False
+
+
+def test_counter_check_on_the_meter_s_own_window_and_trace(tmp_path):
+    """The chain the GPU session runs: a window's counter energy against its trace's power."""
+    from tradeoff.energy import counter_vs_sampled
+
+    hw = FakeHardware(n_gpus=1)
+    meter = make_meter(hw, tmp_path)
+    meter.begin("counter")
+    for _ in range(120):
+        hw.advance(0.1)
+        meter.sample_now()
+    m = meter.end("counter")
+    trace = meter.trace("counter")
+    check = counter_vs_sampled(m.gpu_energy_j[0], trace["t_s"], trace["gpu0_power_w"],
+                               window_s=m.time_s)
+    assert check.counter_j == pytest.approx(250.0 * 12) and check.sampled_j == pytest.approx(3000.0)
+    assert check.ok and check.window_s == pytest.approx(12.0)
+    meter.close()
+
+
+def test_abba_overhead_pairs_each_metered_timing_with_its_plain_neighbour():
+    from tradeoff.energy import abba_overhead
+
+    check = abba_overhead([1.0, 2.0, 1.0, 2.0], [1.005, 2.02, 1.0, 2.0])
+    assert check.ratios == pytest.approx((1.005, 1.01, 1.0, 1.0))
+    assert check.median_ratio == pytest.approx(1.0025) and check.ok
+    slow = abba_overhead([1.0, 2.0], [1.02, 2.04])
+    assert slow.median_ratio == pytest.approx(1.02) and not slow.ok and "FAIL" in slow.verdict
+    # Pairs, not pooled means: drift between blocks does not enter the ratio.
+    assert abba_overhead([1.0, 2.0], [2.0, 1.0]).median_ratio == pytest.approx(1.25)
+    with pytest.raises(ValueError, match="pairs every plain timing"):
+        abba_overhead([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="positive"):
+        abba_overhead([0.0], [1.0])

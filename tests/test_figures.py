@@ -37,12 +37,15 @@ CPU_REASON = ("RAPL unreadable: CPU energy is an ESTIMATE, process CPU time x 10
 
 def record(dataset="govreport", model="led-base", length=1024, *, grad_accum=1, seed=0,
            status="ok", gpu=False, source="aclsum", init="random", scale="mini", energy_kwh=None,
-           power_eff=None, val_loss=None, reason="") -> RunRecord:
-    """One run record; efficiency falls with length, larger models are slower."""
+           power_eff=None, val_loss=None, reason="", variant="none",
+           settings: dict | None = None) -> RunRecord:
+    """One run record; efficiency falls with length, larger models are slower. ``settings``
+    override the profile's (e.g. ``max_target_length``)."""
     k = length / 1024
     size = {"led-base": 1.0, "led-large": 2.0, "bigbird-large": 3.0}[model]
-    params = Cell(dataset, model, length, seed, grad_accum).resolve(
-        Profile(source=source, init=init, scale=scale, cpu_watts_per_core=10.0))
+    params = Cell(dataset, model, length, seed, grad_accum, variant).resolve(
+        Profile(source=source, init=init, scale=scale, cpu_watts_per_core=10.0,
+                **(settings or {})))
     if status != "ok":
         return RunRecord(profile="test", label=f"{dataset}/{model}/L{length}",
                          params_hash=f"{dataset}-{model}-{length}-{grad_accum}-{seed}",

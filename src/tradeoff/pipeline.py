@@ -175,11 +175,10 @@ def _execute(params: CellParams, data, show_progress: bool) -> dict:
             meter.idle_baseline(params.idle_baseline_s)
         trainer, energy = build_trainer(model, tokenizer, train_set, eval_set, params, meter,
                                         workdir, use_cuda, compute_metrics, show_progress)
-        if use_cuda:
-            torch.cuda.reset_peak_memory_stats()
         train_metrics = trainer.train().metrics
         training = summarize_training(trainer, train_metrics, energy)
-        # The allocator's peak over training, beside the cost model's counted bytes.
+        # The allocator's peak over training (the batch finder's last attempt: EnergyCallback
+        # restarts it with each), beside the cost model's counted bytes.
         training["max_memory_allocated_gib"] = (torch.cuda.max_memory_allocated() / 2**30
                                                 if use_cuda else None)
         knob_training["logits_dtype"] = sorted(logits_dtypes)

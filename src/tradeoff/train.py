@@ -95,7 +95,9 @@ class EnergyCallback(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         # Called again when auto_find_batch_size retries after an OOM: restart the windows so
-        # the failed attempt is not counted.
+        # the failed attempt is not counted, and the allocator's peak, which a failed (larger)
+        # attempt would leave at the memory cap.
+        _reset_peak_memory()
         self.meter.cancel("train")
         self.meter.cancel("steady")
         self.meter.begin("train")
@@ -118,6 +120,14 @@ class EnergyCallback(TrainerCallback):
         if self.steady_from_step is not None:
             self.measurements["steady"] = self.meter.end("steady")
             self.measurements["steady_steps"] = state.global_step - self.steady_from_step
+
+
+def _reset_peak_memory() -> None:
+    """Restart ``torch.cuda.max_memory_allocated`` where a GPU is in use."""
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.reset_peak_memory_stats()
 
 
 def training_arguments(params: CellParams, output_dir: Path, use_cuda: bool,

@@ -234,7 +234,12 @@ def paper_architectures(frame: pd.DataFrame | None) -> pd.DataFrame | None:
 SPEED_COLUMNS = ("model", "length", "target_length", "generated_tokens", "timed_steps",
                  "step_s_median", "step_s_min", "step_s_max", "infer_s_per_sample",
                  "train_flops_per_step", "achieved_train_gflops", "inference_flops",
-                 "achieved_infer_gflops", "peak_rss_gib", "load_average_5m", "hardware")
+                 "achieved_infer_gflops", "peak_rss_gib", "load_average_5m", "hardware",
+                 # Knob, batch and memory against the memory model; the steady window's
+                 # throughput and its share of the GPU's peak (NaN on a CPU).
+                 "variant", "batch_size", "predicted_max_batch", "max_memory_allocated_gib",
+                 "predicted_memory_gib", "steady_samples_per_s", "achieved_steady_gflops",
+                 "precision", "peak_tflops", "peak_name", "mfu")
 
 
 def measured_speed(records: Sequence, reference) -> pd.DataFrame:
@@ -247,14 +252,24 @@ def measured_speed(records: Sequence, reference) -> pd.DataFrame:
     input length, target length and generated tokens (a row of ``reference``) over the
     measured median time. Without such a row the FLOP/s are NaN, never guessed.
 
+    On a GPU also: the batch the finder settled on beside the memory model's largest batch
+    under the run's memory cap, the allocator's peak (``torch.cuda.max_memory_allocated``)
+    beside the memory model's bytes at that batch (16 bytes a parameter plus the counted bytes
+    per sample; predicted only for the knob ``none`` at the counted dropout), and the model
+    FLOPs utilization: counted FLOPs per sample x the steady window's samples/s (its edges
+    synchronise the GPU, where a step's own clock may not) over the card's dense peak for the
+    precision the matmuls ran in (:mod:`tradeoff.analysis.hardware`).
+
     Args:
         records: run records (:class:`tradeoff.records.RunRecord`) of the full architectures.
         reference: the cost reference (:class:`tradeoff.analysis.cost.CostReference`).
 
     Returns:
-        A frame with ``SPEED_COLUMNS``, sorted by model and length.
+        A frame with ``SPEED_COLUMNS``, sorted by model, length and knob (``none`` first).
     """
     from ..env import hardware_label
+    from .cost import GIB, TRAIN_STATE_BYTES_PER_PARAM, max_batch
+    from .hardware import matmul_precision, peak_rate
 
     rows = []
     for record in records:
@@ -273,13 +288,37 @@ def measured_speed(records: Sequence, reference) -> pd.DataFrame:
                                      float(steps.max())) if len(steps) else (np.nan,) * 3)
         infer_s = record.efficiency.infer_time_s / samples
         load = record.env.get("load_average", [np.nan] * 3)
+        batch = record.train.get("batch_size", np.nan)
+        # The memory model holds for the paper's setting at the dropout it was counted with.
+        modelled = (counted[0] if counted and p.variant == "none"
+                    and counted[0].dropout == p.dropout else None)
+        predicted_batch = (max_batch(modelled.params, modelled.memory_per_sample_bytes,
+                                     p.gpu_memory_gb)
+                           if modelled and p.gpu_memory_gb else np.nan)
+        predicted_memory = ((TRAIN_STATE_BYTES_PER_PARAM * modelled.params
+                             + batch * modelled.memory_per_sample_bytes) / GIB
+                            if modelled and np.isfinite(batch) else np.nan)
+        steady = record.efficiency.steady_samples_per_s
+        steady_gflops = (counted[0].train_step_flops * steady / 1e9
+                         if counted and steady is not None else np.nan)
+        precision = matmul_precision(p.variant, p.tf32)
+        peak = peak_rate(record.env.get("gpu"), precision) if record.env.get("gpu_count") else None
         rows.append([p.model, p.length, p.max_target_length, generated, len(steps), median,
                      fastest, slowest, infer_s, train_flops,
                      train_flops / median / 1e9, infer_flops, infer_flops / infer_s / 1e9,
                      _gib(record.efficiency.train_rss_peak_mib), load[1],
-                     hardware_label(record.env)])
+                     hardware_label(record.env), p.variant, batch, predicted_batch,
+                     _number(record.train.get("max_memory_allocated_gib")), predicted_memory,
+                     _number(steady), steady_gflops, precision,
+                     peak.tflops if peak else np.nan, peak.name if peak else "",
+                     steady_gflops / (peak.tflops * 1e3) if peak else np.nan])
     frame = pd.DataFrame(rows, columns=list(SPEED_COLUMNS))
-    return frame.sort_values(["model", "length"], key=_model_order).reset_index(drop=True)
+    return frame.sort_values(["model", "length", "variant"], key=_model_order
+                             ).reset_index(drop=True)
+
+
+def _number(value) -> float:
+    return float(value) if value is not None else np.nan
 
 
 def _gib(mib: float | None) -> float:
@@ -287,11 +326,16 @@ def _gib(mib: float | None) -> float:
 
 
 def _model_order(column: pd.Series) -> pd.Series:
-    """The presets' order (the paper's three first), as the cost rows are ordered."""
+    """The presets' order (the paper's three first), as the cost rows are ordered; the paper's
+    setting before the knobs."""
     from ..models import PRESETS
 
     order = {name: i for i, name in enumerate(PRESETS)}
-    return column.map(lambda v: order.get(v, len(order))) if column.name == "model" else column
+    if column.name == "model":
+        return column.map(lambda v: order.get(v, len(order)))
+    if column.name == "variant":
+        return column.map(lambda v: "" if v == "none" else v)
+    return column
 
 
 def measured_training_time_verdict(speed: pd.DataFrame, length: int | None = None) -> Verdict:

@@ -40,6 +40,7 @@ from ..analysis.table import tidy
 from ..config import REPO_ROOT
 from ..models import PRESETS
 from .chapter import ParameterError, _fail, _yaml_hint, check_list, check_number
+from .gpu import GpuRecords, open_gpu
 from .style import (
     MODEL_COLORS,
     MODEL_LABELS,
@@ -81,6 +82,9 @@ class CostView:
         speed: their measured time beside the counted FLOPs, one row per finished run
             (:func:`tradeoff.analysis.cost_claims.measured_speed`; empty: none yet).
         measured_dir: where those runs were looked for.
+        gpu: the runs measured on a lent GPU (``reference/gpu``: :mod:`tradeoff.report.gpu`).
+        gpu_speed: their time, memory and FLOP/s beside the counts (the same
+            :func:`~tradeoff.analysis.cost_claims.measured_speed`; empty: none yet).
     """
 
     reference: CostReference
@@ -91,11 +95,13 @@ class CostView:
     measured: pd.DataFrame
     speed: pd.DataFrame
     measured_dir: str
+    gpu: GpuRecords
+    gpu_speed: pd.DataFrame
 
 
 def open_reference(*, reference_file: str | None, models: list, lengths: list,
                    target_length: int, released_target_length: int,
-                   measured_dir: str | None = None) -> CostView:
+                   measured_dir: str | None = None, gpu_dir: str | None = None) -> CostView:
     """Check the cost chapter's parameters and load its rows.
 
     Args:
@@ -107,6 +113,8 @@ def open_reference(*, reference_file: str | None, models: list, lengths: list,
         released_target_length: the released code's target, whose rows are shown beside.
         measured_dir: folder of measured run records of the full architectures (None:
             ``reference/cpu-arch``); a missing folder means no measurement yet.
+        gpu_dir: folder of run records measured on a lent GPU (None: ``reference/gpu/runs``);
+            likewise.
 
     Returns:
         The :class:`CostView`.
@@ -145,9 +153,11 @@ def open_reference(*, reference_file: str | None, models: list, lengths: list,
     released = reference.select(released_target_length, models, lengths)
     folder = Path(MEASURED_DIR if measured_dir is None else measured_dir)
     records = measured_records(folder)
+    gpu = open_gpu(gpu_dir)
     return CostView(reference, cost_frame(rows), cost_frame(released), target_length,
                     released_target_length, tidy(records) if records else pd.DataFrame(),
-                    measured_speed(records, reference), str(folder))
+                    measured_speed(records, reference), str(folder), gpu,
+                    measured_speed(gpu.records, reference))
 
 
 def measured_records(folder: Path | str) -> list:
@@ -420,6 +430,39 @@ def measured_table(speed: pd.DataFrame) -> pd.DataFrame:
         columns[8]: speed["achieved_infer_gflops"],
         columns[9]: speed["peak_rss_gib"],
         columns[10]: speed["load_average_5m"],
+    })[columns]
+
+
+def gpu_table(speed: pd.DataFrame) -> pd.DataFrame:
+    """Runs on a lent GPU measured against the cost model: the batch the finder settled on and
+    the allocator's peak beside the memory model's, and the FLOP/s achieved beside the card's
+    peak (MFU), one row per model x length x knob.
+
+    Args:
+        speed: ``CostView.gpu_speed``.
+
+    Returns:
+        The table with worded headers and units; empty without GPU runs.
+    """
+    columns = ["model", "input length (tokens)", "knob", "batch (found, 48 GB cap)",
+               "largest batch (memory model)", "peak allocated (GiB)",
+               "memory model at that batch (GiB)", "peak / model", "samples/s (steady)",
+               "achieved TFLOP/s (counted / measured)", "MFU (%)", "peak it is measured against"]
+    if speed.empty:
+        return pd.DataFrame(columns=columns)
+    return pd.DataFrame({
+        columns[0]: [MODEL_LABELS.get(m, m) for m in speed["model"]],
+        columns[1]: speed["length"].astype(int),
+        columns[2]: speed["variant"],
+        columns[3]: speed["batch_size"],
+        columns[4]: speed["predicted_max_batch"],
+        columns[5]: speed["max_memory_allocated_gib"],
+        columns[6]: speed["predicted_memory_gib"],
+        columns[7]: speed["max_memory_allocated_gib"] / speed["predicted_memory_gib"],
+        columns[8]: speed["steady_samples_per_s"],
+        columns[9]: speed["achieved_steady_gflops"] / 1e3,
+        columns[10]: speed["mfu"] * 100,
+        columns[11]: speed["peak_name"],
     })[columns]
 
 
