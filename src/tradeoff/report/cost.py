@@ -780,24 +780,14 @@ def glue_texts(view: CostView, verdicts: list[Verdict]) -> dict[str, str]:
     def share(v):
         return fmt(v, "percent", digits=2)
 
-    def flops(v):
-        return fmt(v, "flops")
-
     texts = {
         "cost_versions": "; ".join(f"{k} {', '.join(v)}" for k, v in versions.items()),
         "cost_written": ", ".join(written) or "n/a",
         "cost_check": check_text,
         "cost_target": str(view.target_length),
         "cost_generated": str(int(frame["generated_tokens"].iloc[0])) if len(frame) else "n/a",
-        "cost_train_growth": _growth_text(frame, "train_step_flops", flops),
-        "cost_infer_growth": _growth_text(frame, "inference_flops", flops),
         "cost_attention_growth": _growth_text(frame, "attention_flops_share", share),
         "cost_attention_core_growth": _growth_text(frame, "attention_core_flops_share", share),
-        "cost_memory_growth": _growth_text(frame, "memory_per_sample_bytes",
-                                           lambda v: fmt(v, "bytes")),
-        "cost_batch_longest": ", ".join(
-            f"{MODEL_LABELS.get(m, m)} {_by(frame, m, longest, 'max_batch_48gb')}"
-            for m in models_in(frame)) if len(frame) else "n/a",
         "cost_longest": str(longest) if longest else "n/a",
         "cost_paper_batch": _paper_batch_text(view),
         # A bare number: the prose writes "costs {ratio}x LED-large's FLOPs".
@@ -805,22 +795,17 @@ def glue_texts(view: CostView, verdicts: list[Verdict]) -> dict[str, str]:
     }
     texts |= _measured_texts(view)
     texts |= _linearity_texts(frame) | _not_in_paper_texts(frame)
-    for claim, name in ((6, "batch"), (7, "compute"), (5, "speed")):
-        texts[f"cost_verdict_{name}"] = by_claim[claim].verdict if claim in by_claim else "n/a"
     return texts
 
 
 def _measured_texts(view: CostView) -> dict[str, str]:
-    """The measured-speed section's texts: which runs exist, their fits and the time verdict."""
+    """The measured-speed section's texts: which runs exist and their fits."""
     speed, folder = view.speed, _display_path(view.measured_dir)
-    timed = measured_training_time_verdict(speed)
-    texts = {"cost_verdict_time": timed.verdict, "cost_time_evidence": timed.evidence}
     if speed.empty:
-        return texts | {
-            "cost_measured": f"There are no measured runs of the full architectures yet "
-                             f"({folder} holds none)",
-            "cost_speed_basis": "no measured runs yet: speed is time, which no count measures",
-            "cost_measured_exponents": "n/a (no measured runs)"}
+        return {"cost_measured": f"There are no measured runs of the full architectures yet "
+                                 f"({folder} holds none)",
+                "cost_measured_exponents": "n/a (no measured runs)"}
+    texts = {}
     cells = ", ".join(f"{MODEL_LABELS.get(m, m)} at "
                       + ", ".join(str(int(n)) for n in speed[speed["model"] == m]["length"])
                       for m in models_in(speed))
@@ -831,7 +816,6 @@ def _measured_texts(view: CostView) -> dict[str, str]:
             f"{MODEL_LABELS.get(r.model, r.model)} at {int(r.length)}: "
             + ("out of memory" if r.status == "oom" else f"failed, {r.reason}")
             for r in failed.itertuples()) + ")" if len(failed) else ""))
-    texts["cost_speed_basis"] = f"tested on the {len(speed)} measured runs of the last section"
     powers = fit_length_exponent(speed, "step_s_median")
     texts["cost_measured_exponents"] = ", ".join(
         f"{MODEL_LABELS.get(m, m)} {_exponent_text(f, 2)}"

@@ -104,7 +104,7 @@ def book_banner(profile: Profile, paths: list[Path]) -> str:
         text += f" ({profile.description})"
     parts = short_parts(profile.source, profile.init, profile.scale, methods)
     return (f"{text} &middot; " + " &middot; ".join(parts) + ". Published scores, counted "
-            f"costs and committed reference measurements are labelled where they appear.")
+            "costs and committed reference measurements are labelled where they appear.")
 
 
 def ceiling_provenance(ceilings: pd.DataFrame) -> str:
