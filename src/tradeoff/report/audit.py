@@ -15,6 +15,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..analysis import audit
+from ..analysis.table import ok_rows
+from .provenance import can_bear_verdicts, energy_methods_table
 from .style import MODEL_COLORS, MODEL_LABELS, new_figure
 
 # Run lengths the prose quotes, h.
@@ -102,10 +104,6 @@ def takeaway_text(frame: pd.DataFrame) -> str:
     Args:
         frame: the chapter's tidy table of runs.
     """
-    from ..analysis.table import ok_rows
-    from .provenance import energy_methods_table
-    from .tables import can_bear_verdicts
-
     methods = energy_methods_table(ok_rows(frame))
     if methods.empty:
         first = "This profile has no finished runs, so nothing was measured."

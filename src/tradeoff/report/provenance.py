@@ -304,10 +304,16 @@ def caveat(frame: pd.DataFrame) -> str:
             f"they neither confirm nor refute the paper.")
 
 
+def can_bear_verdicts(frame: pd.DataFrame) -> bool:
+    """Whether runs can bear a verdict on the paper: finished runs, every one of them of the
+    pretrained full architectures on SCROLLS (random-init or stand-in runs check the pipeline)."""
+    rows = ok_rows(frame)
+    return bool(len(rows)) and bool(((rows["source"] == "scrolls") & (rows["init"] == "pretrained")
+                                     & (rows["scale"] == "full")).all())
+
+
 def runs_role(frame: pd.DataFrame) -> str:
     """One sentence on what a chapter's own runs are for: results, or a check of the pipeline."""
-    from .tables import can_bear_verdicts
-
     rows = ok_rows(frame)
     if rows.empty:
         return "The profile has no finished runs yet: the sections on its runs are empty."

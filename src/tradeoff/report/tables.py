@@ -24,7 +24,7 @@ from ..analysis.table import KEYS, configurations, ok_rows
 from ..config import DATASETS, Profile, load_profile
 from ..env import hardware_label
 from ..records import ENERGY_KWH, INFER_SPEED, POWER_EFFICIENCY, TRAIN_SPEED
-from .provenance import energy_method_text, unique_values
+from .provenance import can_bear_verdicts, energy_method_text, unique_values
 from .style import (
     KINDS,
     MODEL_LABELS,
@@ -330,14 +330,6 @@ def claims_table(frame: pd.DataFrame, signal: str = "headline",
     if claims is not None:
         table = table[table["claim"].isin(list(claims))].reset_index(drop=True)
     return table
-
-
-def can_bear_verdicts(frame: pd.DataFrame) -> bool:
-    """Whether runs can bear a verdict on the paper: finished runs, every one of them of the
-    pretrained full architectures on SCROLLS (random-init or stand-in runs check the pipeline)."""
-    rows = ok_rows(frame)
-    return bool(len(rows)) and bool(((rows["source"] == "scrolls") & (rows["init"] == "pretrained")
-                                     & (rows["scale"] == "full")).all())
 
 
 PIPELINE_CHECK_COLUMNS = ["finding", "what the test computed on these runs", "the test ran"]
