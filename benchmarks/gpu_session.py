@@ -43,7 +43,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from tradeoff.config import REPO_ROOT, Cell, ConfigError, Profile, load_profile
+from tradeoff.config import Cell, load_profile, Profile, REPO_ROOT
+from tradeoff.errors import ConfigError
 
 PROFILE = "gpu-session"
 # Priority: the lengths every model runs first, the other lengths of the profile next, then

@@ -33,7 +33,7 @@ import torch
 from tradeoff import knobs
 from tradeoff.analysis.cost import build_counting_model, random_inputs
 from tradeoff.analysis.knob_cost import SpeedRow, load_speed_reference, write_speed_row
-from tradeoff.config import ConfigError
+from tradeoff.errors import ConfigError
 from tradeoff.env import describe_environment
 from tradeoff.models import build_config, check_length, guard_block_sparse, is_led
 

@@ -371,13 +371,8 @@ def test_load_records_reads_run_records_only(fixture_profile, tokenizer, tmp_pat
     from test_figures import record
 
     from tradeoff.analysis import table
-    from tradeoff.records import (
-        RecordError,
-        load_ceiling_record,
-        load_record,
-        load_records,
-        save_record,
-    )
+    from tradeoff.errors import RecordError
+    from tradeoff.records import load_ceiling_record, load_record, load_records, save_record
 
     run = record("qasper", "led-base", 1024)
     save_record(run, fixture_profile.results_path / "qasper" / "run.json")

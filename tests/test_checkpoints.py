@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from tradeoff import cli
-from tradeoff.config import Cell, ConfigError, load_profile
+from tradeoff.config import Cell, load_profile
+from tradeoff.errors import ConfigError
 from tradeoff.grid import run_grid, validate_cells
 
 # CPU-sized configs of the two families, as a user would write them for a quick run.

@@ -2,7 +2,8 @@
 
 import pytest
 
-from tradeoff.config import PARAMS_DIR, Cell, ConfigError, load_profile, validate_profile
+from tradeoff.config import Cell, load_profile, PARAMS_DIR, validate_profile
+from tradeoff.errors import ConfigError
 from tradeoff.models import check_length, max_input_length
 
 

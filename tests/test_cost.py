@@ -13,7 +13,8 @@ import torch.nn.functional as F
 
 from tradeoff.analysis import cost
 from tradeoff.cli import main
-from tradeoff.config import COST_TARGET_TOKENS, DATASETS, load_profile
+from tradeoff.config import load_profile
+from tradeoff.tasks import COST_TARGET_TOKENS, DATASETS
 from tradeoff.models import PRESETS
 
 # Mini architectures at lengths that keep each family's attention pattern: LED's window is 256

@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from tradeoff import grid, pipeline
-from tradeoff.config import Cell, ConfigError, load_profile
+from tradeoff.config import Cell, load_profile
+from tradeoff.errors import ConfigError
 from tradeoff.records import Efficiency, load_record
 
 CELL = Cell("qasper", "led-base", 1024)
@@ -140,7 +141,7 @@ def test_missing_data_fails_before_compute(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     profile = load_profile("smoke", results_dir=str(tmp_path), source="scrolls")
     monkeypatch.setattr(pipeline, "_execute", lambda *a: pytest.fail("training started"))
-    from tradeoff.data import DataUnavailableError
+    from tradeoff.errors import DataUnavailableError
 
     with pytest.raises(DataUnavailableError, match="qasper"):
         grid.run_grid(profile, [CELL], show_progress=False)

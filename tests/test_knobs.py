@@ -6,7 +6,8 @@ from transformers import AutoModelForSeq2SeqLM
 
 from tradeoff import knobs
 from tradeoff.analysis.cost import saved_tensor_bytes
-from tradeoff.config import Cell, ConfigError, load_profile
+from tradeoff.config import Cell, load_profile
+from tradeoff.errors import ConfigError
 from tradeoff.models import build_config, global_attention_mask
 from tradeoff.pipeline import run_cell
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import AutoModelForSeq2SeqLM
 
-from tradeoff.config import ConfigError
+from tradeoff.errors import ConfigError
 from tradeoff.models import (
     PRESETS,
     build_config,

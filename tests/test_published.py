@@ -22,7 +22,7 @@ from tradeoff.analysis.findings import (
     findings,
     findings_table,
 )
-from tradeoff.config import COST_TARGET_TOKENS, DATASETS
+from tradeoff.tasks import COST_TARGET_TOKENS, DATASETS
 
 SOURCE = {"id": "hand", "paper": "Hand et al. 2024, A hand-made table", "arxiv": "2401.00001",
           "table": "Table 1", "read_in": "this test", "agrees_with": None,

@@ -56,11 +56,12 @@ from typing import Literal
 
 import yaml
 
-from .config import REPO_ROOT, Cell, ConfigError, Profile, load_profile
+from .config import Cell, load_profile, Profile, REPO_ROOT
+from .errors import ConfigError
 from .grid import cell_record_path, needs_run, validate_cells
 from .records import CEILINGS_FOLDER
 from .report.provenance import book_banner
-from .report.style import DATASET_LABELS
+from .tasks import DATASET_LABELS
 
 log = logging.getLogger(__name__)
 
@@ -590,7 +591,8 @@ def _mark_failed(nb, reason: str) -> None:
 
 
 def _failed_cells(paths: list[Path]) -> list[str]:
-    from .records import RecordError, load_record
+    from .errors import RecordError
+    from .records import load_record
 
     failed = []
     for path in paths:

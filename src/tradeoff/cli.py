@@ -8,7 +8,8 @@ import json
 import logging
 import sys
 
-from .config import Cell, ConfigError, load_profile
+from .config import Cell, load_profile
+from .errors import ConfigError
 
 
 def _profile_args(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="validate the profile and the book's sources; list the pages")
 
     from .analysis.cost import DEFAULT_NEW_TOKENS
-    from .config import MODELS
+    from .tasks import MODELS
 
     cost = sub.add_parser("cost", help="counted FLOPs, saved activations and batch fit of the "
                                        "paper's full architectures (cached)")
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except RuntimeError as err:
-        from .data import DataUnavailableError
+        from .errors import DataUnavailableError
 
         if isinstance(err, DataUnavailableError):
             print(f"error: {err}", file=sys.stderr)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import re
 from pathlib import Path
@@ -36,50 +35,31 @@ from pydantic import (
     model_validator,
 )
 
-DATASETS = ("govreport", "summscreenfd", "qmsum", "qasper")
-MODELS = ("led-base", "led-large", "bigbird-large")
-LENGTHS = (1024, 2048, 3072, 4096)  # the paper's input lengths (tokens)
-NO_KNOB = "none"  # the variant of the paper's setting (tradeoff.knobs)
-TASKS = {"govreport": "summarization", "summscreenfd": "summarization",
-         "qmsum": "summarization", "qasper": "qa"}
+from .errors import ConfigError
+from .knobs import NO_KNOB, knob
+from .models import PRESETS, check_length, check_scale
+from .tasks import (
+    COST_TARGET_TOKENS,
+    DATASETS,
+    DEFAULT_MAX_NEW_TOKENS,
+    LENGTHS,
+    MODELS,
+    PAPER_EVAL_STEPS,
+    SCROLLS_EPOCHS,
+    SCROLLS_LEARNING_RATES,
+    TASKS,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PARAMS_DIR = REPO_ROOT / "params"
 # Tokenizers, the offline Hugging Face cache and computed tables (cost model, ceilings).
 CACHE_DIR = Path(os.environ.get("TRADEOFF_CACHE", REPO_ROOT / ".cache"))
 
-# SCROLLS' LED-base learning rates at input length 1024 and 4096 (PAPER.md); lengths in
-# between take the nearer anchor (ties go to the shorter one).
-SCROLLS_LEARNING_RATES = {
-    "govreport": {1024: 1e-4, 4096: 1e-4},
-    "summscreenfd": {1024: 5e-5, 4096: 2e-5},
-    "qmsum": {1024: 5e-5, 4096: 1e-5},
-    "qasper": {1024: 2e-5, 4096: 5e-5},
-}
-# The paper validates every 500 steps for summarization, every 10 for QA.
-PAPER_EVAL_STEPS = {"summarization": 500, "qa": 10}
-# SCROLLS trains 10 epochs for summarization, 20 for Qasper.
-SCROLLS_EPOCHS = {"summarization": 10.0, "qa": 20.0}
-# Generation budget: SCROLLS decodes up to the 1024-token target limit; QA answers are short.
-DEFAULT_MAX_NEW_TOKENS = {"govreport": 1024, "summscreenfd": 1024, "qmsum": 1024, "qasper": 128}
-# Mean words per reference output, SCROLLS (Shaham et al. 2022, arXiv 2201.03533) Table 1, as
-# PAPER.md quotes it.
-REFERENCE_WORDS = {"govreport": 492.5, "summscreenfd": 99.6, "qmsum": 69.7, "qasper": 11.4}
-# The cost model's per-dataset target: training target tokens and greedy tokens generated at
-# inference, both the dataset's mean reference length. No tokenizer is available offline, so
-# this is one token per word, rounded up: a lower bound on the subword targets, since BPE and
-# SentencePiece give every word at least one token.
-COST_TARGET_TOKENS = {name: math.ceil(words) for name, words in REFERENCE_WORDS.items()}
-
 
 Dataset = Literal["govreport", "summscreenfd", "qmsum", "qasper"]
 ModelName = Literal["led-base", "led-large", "bigbird-large"]
 # A model's display name ends up in record file names.
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-
-
-class ConfigError(ValueError):
-    """A profile or command-line value that cannot run; raised before any compute."""
 
 
 class Settings(BaseModel):
@@ -219,7 +199,6 @@ class Profile(Settings):
     @field_validator("variants")
     @classmethod
     def _known_variants(cls, variants: list[str]) -> list[str]:
-        from .knobs import knob
 
         for variant in variants:
             knob(variant)
@@ -228,7 +207,6 @@ class Profile(Settings):
     @field_validator("checkpoints")
     @classmethod
     def _checkpoint_names(cls, checkpoints: dict[str, str]) -> dict[str, str]:
-        from .models import PRESETS  # models imports this module
 
         for name, checkpoint in checkpoints.items():
             if name in PRESETS:
@@ -310,8 +288,6 @@ class Cell(NamedTuple):
         Raises:
             ConfigError: an unknown dataset or model, or a length the model cannot take.
         """
-        from .knobs import knob  # knobs and models import this module
-        from .models import check_length, check_scale
 
         check_cell(self, profile.checkpoints)
         knob(self.variant)
@@ -450,7 +426,6 @@ def check_cell(cell: Cell, checkpoints: dict[str, str] | None = None) -> None:
 
 def check_model(model: str, checkpoints: dict[str, str]) -> None:
     """A model is a preset or a name of the profile's ``checkpoints``; else one clear line."""
-    from .models import PRESETS  # models imports this module
 
     if model not in PRESETS and model not in checkpoints:
         named = f"; by checkpoint: {', '.join(checkpoints)}" if checkpoints else ""

@@ -33,17 +33,12 @@ from typing import TYPE_CHECKING, Any
 import datasets
 import pandas as pd
 
-from .config import DATASETS, LENGTHS, TASKS
+from .errors import DataUnavailableError
+from .tasks import DATASETS, LENGTHS, SCROLLS_NAMES, TASKS
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
 
-SCROLLS_NAMES = {
-    "govreport": "gov_report",
-    "summscreenfd": "summ_screen_fd",
-    "qmsum": "qmsum",
-    "qasper": "qasper",
-}
 SOURCES = ("aclsum", "scrolls")
 SPLITS = ("train", "validation")
 SCROLLS_REPO = "tau/scrolls"
@@ -71,10 +66,6 @@ _STAND_IN_DESCRIPTIONS = {
     "qasper": "'question\\n\\nbody' -> blanked span; cloze questions from body sentences stratified "
               "by position (one per decile of the body), so answers lie throughout the paper",
 }
-
-
-class DataUnavailableError(RuntimeError):
-    """The requested data could not be found locally or downloaded."""
 
 
 # --------------------------------------------------------------------------------------------

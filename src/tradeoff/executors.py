@@ -52,9 +52,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .config import Cell, ConfigError, Profile
+from .config import Cell, Profile
+from .errors import ConfigError
 from .grid import SCHEDULER_FAILURE, is_scheduler_failure, needs_run, validate_cells
-from .records import RecordError, RunRecord, load_record, record_path, save_record
+from .errors import RecordError
+from .records import load_record, record_path, RunRecord, save_record
 
 log = logging.getLogger(__name__)
 

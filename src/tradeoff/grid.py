@@ -17,7 +17,8 @@ from tqdm.auto import tqdm
 
 from .config import Cell, CellParams, Profile
 from .pipeline import check_machine, preflight_data, prepare_environment, run_cell
-from .records import RecordError, RunRecord, load_record, record_path
+from .errors import RecordError
+from .records import load_record, record_path, RunRecord
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,9 @@ import contextlib
 import re
 from dataclasses import dataclass
 
-from .config import NO_KNOB, ConfigError
+from .errors import ConfigError
+
+NO_KNOB = "none"  # the variant of the paper's setting: no knob applied
 
 _PRUNED = re.compile(r"pruned-(\d+)")
 # The attention projections of LED (Longformer's query/key/value and their global copies in the

@@ -17,7 +17,9 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .config import CACHE_DIR, Cell, CellParams, ConfigError, Profile
+from .config import CACHE_DIR, Cell, CellParams, Profile
+from .errors import ConfigError
+from .tasks import HEADLINE
 from .records import Efficiency, RunRecord, load_record, record_path, save_record
 
 log = logging.getLogger(__name__)
@@ -119,14 +121,14 @@ def _execute(params: CellParams, data, show_progress: bool) -> dict:
     from transformers import set_seed
 
     from . import knobs
-    from .data import SCROLLS_NAMES, describe_source, group_references, train_tokenizer
+    from .data import describe_source, group_references, train_tokenizer
+    from .tasks import SCROLLS_NAMES
     from .energy import EnergyMeter, decimate, summarize_trace
     from .env import describe_environment
     from .infer import timed_generate
     from .metrics import load_scrolls_metric
     from .models import build_model, describe_model, uses_global_attention
     from .train import (
-        HEADLINE_METRIC,
         TEACHER_FORCED_PREFIX,
         argmax_logits,
         build_trainer,
@@ -163,7 +165,7 @@ def _execute(params: CellParams, data, show_progress: bool) -> dict:
 
     # The SCROLLS metric selects ROUGE or F1 by the dataset's config name, as the official one.
     metric = load_scrolls_metric(SCROLLS_NAMES[params.dataset])
-    headline = HEADLINE_METRIC[params.task]
+    headline = HEADLINE[params.task]
     compute_metrics = (teacher_forced_metrics if params.convergence_metric == "teacher-forced"
                        else generated_metrics)(tokenizer, metric)
 

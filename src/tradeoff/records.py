@@ -22,6 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .config import CellParams
+from .errors import RecordError
 
 # Read once at import (os.umask can only be read by setting it, which races with threads).
 _UMASK = os.umask(0o022)
@@ -180,10 +181,6 @@ class RunRecord(BaseModel):
     env: dict[str, Any] = {}
     started_at: str = ""
     wall_time_s: float | None = None
-
-
-class RecordError(ValueError):
-    """A record file that cannot be read as a :class:`RunRecord`."""
 
 
 class CeilingRecord(BaseModel):

@@ -25,12 +25,13 @@ from transformers import (
 )
 
 from . import knobs
-from .config import CellParams, ConfigError
+from .config import CellParams
+from .errors import ConfigError
+from .tasks import HEADLINE
 from .models import global_attention_mask
 
 log = logging.getLogger(__name__)
 
-HEADLINE_METRIC = {"summarization": "rouge_geomean", "qa": "f1"}
 # Prefix of the task scores of the argmax under teacher forcing (``tf_rouge_geomean``, ``tf_f1``).
 TEACHER_FORCED_PREFIX = "tf_"
 
@@ -164,7 +165,7 @@ def training_arguments(params: CellParams, output_dir: Path, use_cuda: bool,
         save_steps=params.eval_steps,
         save_total_limit=1 if converge else None,
         load_best_model_at_end=converge,
-        metric_for_best_model=(f"eval_{prefix}{HEADLINE_METRIC[params.task]}" if by_task
+        metric_for_best_model=(f"eval_{prefix}{HEADLINE[params.task]}" if by_task
                                else "eval_loss") if converge else None,
         greater_is_better=by_task if converge else None,
         # Teacher-forced scores need the logits of a forward pass, not generated tokens.

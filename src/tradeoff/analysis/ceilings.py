@@ -86,7 +86,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..config import TASKS, Profile
+from ..config import Profile
+from ..tasks import HEADLINE, TASKS
 from ..data import (
     CLOZE_BLANK,
     QUERY_SEPARATOR,
@@ -97,13 +98,8 @@ from ..data import (
     subsample_by_id,
 )
 from ..env import describe_cpu
-from ..records import (
-    CeilingRecord,
-    RecordError,
-    ceiling_record_path,
-    load_ceiling_record,
-    save_record,
-)
+from ..errors import RecordError
+from ..records import ceiling_record_path, CeilingRecord, load_ceiling_record, save_record
 
 #: Bump when a change alters any cached value, so old cache entries are not reused.
 CODE_VERSION = "ceilings-v2"
@@ -113,7 +109,6 @@ QUERY_DATASETS = ("qmsum", "qasper")
 METHODS = {"summarization": ("oracle", "lead", "lexrank"), "qa": ("oracle", "bm25")}
 CEILING_METHODS = ("oracle",)
 #: Headline score per task (a key of the SCROLLS metric's output).
-HEADLINE = {"summarization": "rouge_geomean", "qa": "f1"}
 METHOD_DESCRIPTIONS = {
     ("summarization", "oracle"): "extractive oracle: sentences chosen greedily to maximise ROUGE",
     ("summarization", "lead"): "lead: the first sentences, up to the reference length budget",

@@ -29,6 +29,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from ..tasks import SUMMARIZATION
 from ..records import (
     AVG_POWER,
     CPU_UTIL,
@@ -42,7 +43,6 @@ from ..records import (
 )
 from .table import BATCH, configurations, main_grid, ok_rows, score
 
-SUMMARIZATION = ("govreport", "summscreenfd", "qmsum")
 # The findings each dataset chapter tests on its own runs (the others need other datasets).
 CHAPTER_CLAIMS = {"govreport": (1, 2, 3, 4, 5, 7), "summscreenfd": (1, 2, 4, 5),
                   "qmsum": (1, 2, 3, 4, 5), "qasper": (1, 5, 6)}

@@ -61,7 +61,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..config import CACHE_DIR, MODELS, REPO_ROOT, ConfigError, load_profile
+from ..config import CACHE_DIR, load_profile, REPO_ROOT
+from ..errors import ConfigError
+from ..tasks import GIB, H100_MEMORY_GB, MODELS
 from ..models import (
     PRESETS,
     build_config,
@@ -90,11 +92,6 @@ MINI_VOCAB_SIZE = 8000
 # fp32 weights (4) + gradients (4) + AdamW's two moments (4 + 4): the paper trains in fp32
 # without mixed precision.
 TRAIN_STATE_BYTES_PER_PARAM = 16
-GIB = 2**30
-# The two cards of the batch-fit columns, in GiB as the rest of the project reads "GB"
-# (``set_per_process_memory_fraction(gpu_memory_gb * 2**30 / total)``): the paper's RTX A6000
-# (the ``paper`` profile's ``gpu_memory_gb``) and an 80 GB H100.
-H100_MEMORY_GB = 80.0
 DEPTHS = ((1, 1), (2, 1), (1, 2))
 
 FLOPS_NOTE = ("FLOPs counted by torch.utils.flop_counter.FlopCounterMode: matmul-like ops only "

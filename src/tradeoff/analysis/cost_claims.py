@@ -268,7 +268,8 @@ def measured_speed(records: Sequence, reference) -> pd.DataFrame:
         A frame with ``SPEED_COLUMNS``, sorted by model, length and knob (``none`` first).
     """
     from ..env import hardware_label
-    from .cost import GIB, TRAIN_STATE_BYTES_PER_PARAM, max_batch
+    from .cost import max_batch, TRAIN_STATE_BYTES_PER_PARAM
+    from ..tasks import GIB
     from .hardware import matmul_precision, peak_rate
 
     rows = []

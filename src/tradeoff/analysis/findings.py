@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .claims import STATEMENTS, SUMMARIZATION, Verdict
+from .claims import STATEMENTS, Verdict
+from ..tasks import SUMMARIZATION
 from .cost_claims import architecture_verdicts, paper_architectures
 from .published import growth_verdict, qa_input_verdict
 
@@ -32,8 +33,6 @@ MEASURED_CPU = "measured (CPU)"
 NEEDS_RUNS = "needs runs"
 EVIDENCE_KINDS = (PUBLISHED_COUNTED, COUNTED, MEASURED_CPU, NEEDS_RUNS)
 # The counted and measured verdicts compare the paper's own architectures at its lengths.
-PAPER_MODELS = ("led-base", "led-large", "bigbird-large")
-PAPER_LENGTHS = (1024, 2048, 3072, 4096)
 PAPER_COMMAND = "python -m tradeoff grid --profile paper"  # GPUs and a network
 NEEDS_RUNS_VERDICT = f"needs the paper profile's runs ({PAPER_COMMAND})"
 # Families with published scores at several sizes and one input length.

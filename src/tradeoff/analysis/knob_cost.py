@@ -37,7 +37,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ..config import MODELS, REPO_ROOT
+from ..config import REPO_ROOT
+from ..tasks import CARDS_GB, GIB, MODELS
 from ..records import write_atomically
 from .cost import MINI_VOCAB_SIZE
 
@@ -47,8 +48,6 @@ MEMORY_KNOBS = ("none", "grad-checkpointing", "bf16", "lora")
 MEMORY_LENGTHS = (1024, 4096)
 MEMORY_REFERENCE = REPO_ROOT / "reference" / "knobs-full" / "memory.json"
 MEMORY_SCHEMA = "tradeoff.knob-memory/1"
-GIB = 2**30
-CARDS_GB = {"48gb": 48.0, "80gb": 80.0}
 # Training state per parameter: fp32 weights, gradients and two AdamW moments (16 bytes);
 # bf16 autocast adds its cached bf16 weight copies (2 bytes); a frozen LoRA base keeps 4.
 STATE_BYTES = {"none": 16, "grad-checkpointing": 16, "bf16": 18}

@@ -26,7 +26,8 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..config import COST_TARGET_TOKENS, REPO_ROOT, TASKS, Dataset
+from ..config import Dataset, REPO_ROOT
+from ..tasks import COST_TARGET_TOKENS, HEADLINE, TASKS
 from .claims import LARGE_COST_RATIO, SMALL_GAIN_RELATIVE, Verdict, _pct, _share_verdict
 from .recommend import non_dominated
 
@@ -37,8 +38,6 @@ Metric = Literal["rouge1", "rouge2", "rougeL", "f1", "exact_match"]
 ROUGE_PARTS = ("rouge1", "rouge2", "rougeL")
 # Every published metric is a percentage.
 METRIC_RANGE = (0.0, 100.0)
-HEADLINE = {"summarization": "rouge_geomean", "qa": "f1"}
-HEADLINE_LABEL = {"rouge_geomean": "ROUGE (geometric mean of R1/R2/RL)", "f1": "F1"}
 # The cost a published point is set against: counted, per training example or per inference.
 TRAIN_FLOPS, INFER_FLOPS = "train_step_flops", "inference_flops"
 COST_LABEL = {TRAIN_FLOPS: "training FLOPs per example (counted)",

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..config import DATASETS, NO_KNOB
+from ..knobs import NO_KNOB
+from ..tasks import DATASETS
 from ..env import hardware_label
 from ..records import (
     EFFICIENCY_COLUMNS,

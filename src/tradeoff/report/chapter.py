@@ -17,9 +17,12 @@ from pathlib import Path
 import pandas as pd
 
 from ..analysis.table import ACCURACY_SIGNALS, accuracy_signal, select_records, tidy
-from ..config import DATASETS, MODELS, ConfigError, Profile, load_profile
-from ..records import RecordError, RunRecord, load_records
-from .style import DATASET_LABELS
+from ..config import load_profile, Profile
+from ..errors import ConfigError, ParameterError
+from ..tasks import DATASET_LABELS, DATASETS, MODELS
+from ..errors import RecordError
+from ..records import load_records, RunRecord
+from .style import models_in
 
 SIGNALS = ("auto", *ACCURACY_SIGNALS)
 SUMMARIZATION_DATASETS = ("govreport", "summscreenfd", "qmsum")
@@ -39,14 +42,6 @@ INTRODUCTIONS = {
              "query, a blank line, then the meeting transcript. 1,257 training and 272 "
              "validation queries, on average 9,497 words in and 69.7 out.",
 }
-
-
-class ParameterError(ValueError):
-    """A notebook parameter of the wrong type or value; shown as one line, no traceback."""
-
-    def _render_traceback_(self) -> list[str]:
-        # IPython prints this instead of a traceback (papermill reports it the same way).
-        return [f"ParameterError: {self}"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +64,11 @@ class Chapter:
     frame: pd.DataFrame
     signal: str
     dataset: str | None = None
+
+    @property
+    def models(self) -> list[str]:
+        """The models shown, in the paper's order: those of the records kept by the selection."""
+        return models_in(self.frame)
 
 
 def introduction(dataset: str):

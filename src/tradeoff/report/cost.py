@@ -20,17 +20,16 @@ from matplotlib.figure import Figure
 
 from ..analysis.claims import Verdict
 from ..analysis.cost import (
-    GIB,
-    H100_MEMORY_GB,
-    PAPER_BATCHES,
-    TRAIN_STATE_BYTES_PER_PARAM,
-    CostReference,
-    ReferenceError,
     cost_frame,
+    CostReference,
     fit_length_affine,
     fit_length_exponent,
     load_reference,
+    PAPER_BATCHES,
+    ReferenceError,
+    TRAIN_STATE_BYTES_PER_PARAM,
 )
+from ..tasks import GIB, H100_MEMORY_GB
 from ..analysis.cost_claims import (
     PAPER_ARCHITECTURES,
     measured_speed,
@@ -39,7 +38,8 @@ from ..analysis.cost_claims import (
 from ..analysis.table import tidy
 from ..config import REPO_ROOT
 from ..models import PRESETS
-from .chapter import ParameterError, _fail, _yaml_hint, check_list, check_number
+from .chapter import _fail, _yaml_hint, check_list, check_number
+from ..errors import ParameterError
 from .gpu import GpuRecords, open_gpu
 from .style import (
     MODEL_COLORS,
@@ -646,7 +646,7 @@ def _paper_batches() -> dict[tuple[str, int, int], str]:
 
 def _datasets(sources: str) -> str:
     """The datasets named in joined sources (``dataset: source; ...``), in words."""
-    from .style import DATASET_LABELS
+    from ..tasks import DATASET_LABELS
 
     names = [part.split(":", 1)[0].strip() for part in sources.split("; ")]
     return " and ".join(DATASET_LABELS.get(n, n) for n in names)

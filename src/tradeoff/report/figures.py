@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from ..analysis.recommend import pareto_frontier
 from ..analysis.table import KEYS, configurations, ok_rows
-from ..config import DATASETS, MODELS
+from ..tasks import DATASETS, MODELS
 from ..records import (
     ENERGY_KWH,
     INFER_SPEED,

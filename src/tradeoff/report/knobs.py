@@ -23,9 +23,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..analysis.knob_cost import GIB, load_memory_reference, load_speed_reference
+from ..analysis.knob_cost import load_memory_reference, load_speed_reference
+from ..tasks import GIB
 from ..analysis.table import configurations
-from ..config import NO_KNOB, REPO_ROOT
+from ..config import REPO_ROOT
+from ..knobs import NO_KNOB
 from ..knobs import knob
 from ..records import ENERGY_KWH, INFER_SPEED, POWER_EFFICIENCY, TRAIN_SPEED, RunRecord
 from .chapter import Chapter, open_chapter

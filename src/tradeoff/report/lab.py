@@ -3,7 +3,8 @@ training trace, sample predictions, energy method and failures (``notebooks/run.
 
 from __future__ import annotations
 
-from ..config import Cell, ConfigError, Profile
+from ..config import Cell, Profile
+from ..errors import ConfigError
 from .provenance import figure_provenance
 
 

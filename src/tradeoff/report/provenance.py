@@ -15,9 +15,11 @@ import pandas as pd
 from IPython.display import Markdown
 
 from ..analysis.table import accuracy_signal, ok_rows
-from ..config import ConfigError, Profile, load_profile
+from ..config import load_profile, Profile
+from ..errors import ConfigError
 from ..env import hardware_label
-from .style import DATASET_LABELS, fmt
+from .style import fmt
+from ..tasks import DATASET_LABELS
 
 if TYPE_CHECKING:
     from ..records import RunRecord
@@ -89,7 +91,8 @@ def book_banner(profile: Profile, paths: list[Path]) -> str:
     The runs' data, weights and energy method(s) (in words, from the finished runs' records)
     follow the profile's name.
     """
-    from ..records import RecordError, load_record
+    from ..errors import RecordError
+    from ..records import load_record
 
     methods = set()
     for path in paths:

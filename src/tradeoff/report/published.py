@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from ..analysis import published as pub
 from ..analysis.cost import CostReference, ReferenceError, load_reference
-from ..analysis.claims import SUMMARIZATION
+from ..tasks import SUMMARIZATION
 from ..analysis.findings import (
     COUNTED,
     EVIDENCE_KINDS,
@@ -30,18 +30,11 @@ from ..analysis.findings import (
     PUBLISHED_COUNTED,
     Finding,
 )
-from ..config import COST_TARGET_TOKENS, DATASETS, TASKS
-from .chapter import ParameterError, _fail, check_choice
-from .style import (
-    DATASET_LABELS,
-    MODEL_COLORS,
-    MODEL_LABELS,
-    MODEL_MARKERS,
-    NOT_IN_PAPER,
-    fmt,
-    new_figure,
-    no_data,
-)
+from ..tasks import COST_TARGET_TOKENS, DATASETS, TASKS
+from .chapter import _fail, check_choice
+from ..errors import ParameterError
+from .style import fmt, MODEL_COLORS, MODEL_LABELS, MODEL_MARKERS, new_figure, no_data, NOT_IN_PAPER
+from ..tasks import DATASET_LABELS, HEADLINE, HEADLINE_LABEL
 
 
 @dataclass(frozen=True)
@@ -115,7 +108,7 @@ def frontier_figure(view: PublishedView) -> Figure:
     points = view.here.dropna(subset=[pub.TRAIN_FLOPS])
     dataset = view.dataset
     fig, axes = new_figure(ncols=2, width=5.0, height=3.9)
-    metric = pub.HEADLINE_LABEL[pub.HEADLINE[TASKS[dataset]]] if dataset else "score"
+    metric = HEADLINE_LABEL[HEADLINE[TASKS[dataset]]] if dataset else "score"
     for ax, cost in zip(axes[0], (pub.TRAIN_FLOPS, pub.INFER_FLOPS)):
         if points.empty:
             no_data(ax, "No published point with a counted cost.")
@@ -274,7 +267,7 @@ def takeaway_text(view: PublishedView) -> str:
     if here.empty:
         return "No published score of this dataset has a counted cost yet."
     name = DATASET_LABELS[view.dataset] if view.dataset else "these datasets"
-    metric = pub.HEADLINE[TASKS[view.dataset]] if view.dataset else "score"
+    metric = HEADLINE[TASKS[view.dataset]] if view.dataset else "score"
     unit = "F1" if metric == "f1" else "ROUGE (geometric mean)"
     pick = pub.cheapest_within(here).iloc[0] if view.dataset else None
     first = (f"On {name}, four times the input (LED-base from 1024 to 4096 tokens) bought "

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..config import LENGTHS, Profile
+from ..config import Profile
+from ..tasks import LENGTHS
 from .style import _PALETTE, dataset_label, new_figure, no_data
 
 
@@ -32,7 +33,8 @@ def load_splits(profile: Profile, datasets: Iterable[str] | None = None) -> dict
         ``{dataset: DatasetDict}``, or ``{dataset: "error message"}`` where the data is not
         available (e.g. SCROLLS offline without ``data_dir``).
     """
-    from ..data import DataUnavailableError, load_dataset_splits
+    from ..data import load_dataset_splits
+    from ..errors import DataUnavailableError
 
     out: dict[str, Any] = {}
     for dataset in datasets or profile.datasets:

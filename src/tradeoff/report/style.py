@@ -22,9 +22,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from ..analysis.claims import SUMMARIZATION
 from ..analysis.table import ACCURACY_SIGNALS
-from ..config import MODELS
+from ..tasks import DATASET_LABELS, MODELS, SUMMARIZATION
 
 # One color and marker per model across the whole book (seaborn's colour-blind palette).
 _PALETTE = sns.color_palette("colorblind").as_hex()
@@ -66,9 +65,6 @@ METHOD_STYLES = {
     "answer_coverage": ("answer position in the input", _PALETTE[5], "P"),
 }
 
-
-DATASET_LABELS = {"govreport": "GovReport", "summscreenfd": "SummScreenFD", "qmsum": "QMSum",
-                  "qasper": "Qasper"}
 
 
 _RC = {"axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,

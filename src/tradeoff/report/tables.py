@@ -21,7 +21,8 @@ from IPython.display import Markdown
 from ..analysis.claims import evaluate_claims
 from ..analysis.recommend import recommend
 from ..analysis.table import KEYS, configurations, ok_rows
-from ..config import DATASETS, Profile, load_profile
+from ..config import load_profile, Profile
+from ..tasks import DATASETS
 from ..env import hardware_label
 from ..records import ENERGY_KWH, INFER_SPEED, POWER_EFFICIENCY, TRAIN_SPEED
 from .provenance import can_bear_verdicts, energy_method_text, unique_values
@@ -270,6 +271,15 @@ def effect_text(table: pd.DataFrame, model: str) -> str:
         return "n/a (fewer than two finished lengths)"
     row = table.loc[model]
     return f"{fmt(row['ratio'], 'ratio')} ({int(row['long'])} vs {int(row['short'])} tokens)"
+
+
+def effect_sentence(table: pd.DataFrame, models: Iterable[str]) -> str:
+    """:func:`effect_text` for each model shown, in one phrase:
+    ``"LED-base ×0.312 (4096 vs 1024 tokens) and LED-large ×0.298 (4096 vs 1024 tokens)"``."""
+    parts = [f"{MODEL_LABELS.get(m, m)} {effect_text(table, m)}" for m in models]
+    if len(parts) < 2:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def effect_table(effect: pd.DataFrame, measure: str) -> pd.DataFrame:

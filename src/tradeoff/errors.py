@@ -1,0 +1,26 @@
+"""The study's exceptions: each bad input raises one of these before any compute.
+
+This module imports nothing from the package, so every layer can raise and catch them.
+"""
+
+from __future__ import annotations
+
+
+class ConfigError(ValueError):
+    """A profile or command-line value that cannot run; raised before any compute."""
+
+
+class RecordError(ValueError):
+    """A record file that cannot be read as a :class:`~tradeoff.records.RunRecord`."""
+
+
+class DataUnavailableError(RuntimeError):
+    """The requested data could not be found locally or downloaded."""
+
+
+class ParameterError(ValueError):
+    """A notebook parameter of the wrong type or value; shown as one line, no traceback."""
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython prints this instead of a traceback (papermill reports it the same way).
+        return [f"ParameterError: {self}"]
