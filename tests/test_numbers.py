@@ -204,7 +204,7 @@ def test_a_crash_mid_write_leaves_the_previous_record_and_reruns_that_cell_only(
     before = path.read_text()
 
     with monkeypatch.context() as m:  # a crash while the new version is half written
-        m.setattr(records.os, "fdopen", _half_written(os.fdopen))
+        m.setattr(records.io.os, "fdopen", _half_written(os.fdopen))
         with pytest.raises(Crash):
             save_record(load_record(path), path)
     assert path.read_text() == before  # the previous record, whole
@@ -214,7 +214,7 @@ def test_a_crash_mid_write_leaves_the_previous_record_and_reruns_that_cell_only(
     # With no record yet, a crash leaves none, and the next grid runs that cell only.
     path.unlink()
     with monkeypatch.context() as m:
-        m.setattr(records.os, "fdopen", _half_written(os.fdopen))
+        m.setattr(records.io.os, "fdopen", _half_written(os.fdopen))
         with pytest.raises(Crash):
             run_grid(profile, cells, show_progress=False)
     assert not path.exists()
@@ -229,8 +229,8 @@ def test_a_saved_record_has_a_new_files_permissions_not_owner_only(tmp_path, mon
 
     umask = os.umask(0o022)
     os.umask(umask)
-    assert records._UMASK == umask  # the process's umask, read at import
-    monkeypatch.setattr(records, "_UMASK", 0o027)  # a group-shared results folder: rw-r-----
+    assert records.io._UMASK == umask  # the process's umask, read at import
+    monkeypatch.setattr(records.io, "_UMASK", 0o027)  # a group-shared results folder: rw-r-----
     path = records.write_atomically(tmp_path / "r.json", "{}")
     assert stat.S_IMODE(path.stat().st_mode) == 0o640 and path.read_text() == "{}"
 

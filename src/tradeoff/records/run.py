@@ -4,33 +4,21 @@ A record carries everything a chapter needs to draw a figure and everything a re
 trace a number back: the resolved parameters (whose hash names the file), accuracy, efficiency
 with its energy method, the batch actually used, decimated traces, the environment, and a status
 (``ok``, ``oom`` or ``failed`` with the reason), so a failed cell is shown, not dropped.
-
-Ceilings and baselines (:mod:`tradeoff.analysis.ceilings`) are records of their own kind,
-:class:`CeilingRecord`, with their own schema version, kept in the ``ceilings/`` folder of a
-results folder; :func:`load_records` reads run records only and never looks there.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from .config import CellParams
-from .errors import RecordError
+from ..config import CellParams
+from .ceiling import CEILINGS_FOLDER
+from .io import read_record
 
-# Read once at import (os.umask can only be read by setting it, which races with threads).
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 SCHEMA_VERSION = 1
-CEILING_SCHEMA_VERSION = 1
-#: Sub-folder of a results folder holding the :class:`CeilingRecord` files.
-CEILINGS_FOLDER = "ceilings"
 
 # The efficiency columns the analysis, claims, figures and notebooks name; each is a field of
 # :class:`Efficiency`, so the record and the tidy table share one spelling, units included.
@@ -183,108 +171,9 @@ class RunRecord(BaseModel):
     wall_time_s: float | None = None
 
 
-class CeilingRecord(BaseModel):
-    """One ceiling or baseline at one input length: a property of the data and of a simple
-    method that reads the truncated input, not of LED or BigBird.
-
-    One per (dataset, length, method, tokenizer); see :mod:`tradeoff.analysis.ceilings` for the
-    methods. ``key`` hashes every input of the result (the rows scored, the tokenizer, the
-    method, the length and the code version): a record whose key still matches is never
-    computed again. Scores are 0-100; CPU time was measured where ``env`` says, and the energy
-    is the labelled estimate CPU seconds x ``cpu_watts_per_core``, never a measurement.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    schema_version: int = CEILING_SCHEMA_VERSION
-    kind: Literal["ceiling", "baseline"]
-    profile: str
-    key: str
-    dataset: str
-    task: Literal["summarization", "qa"]
-    source: str
-    length: int
-    method: str
-    description: str = ""
-    tokenizer: str
-    tokenizer_hash: str
-    seed: int = 0
-    # Headline score ("rouge_geomean" or "f1") and every score computed; for the QA ceiling
-    # also "recoverable_share" and "answer_coverage" (percent of questions / answers).
-    metric: str
-    score: float | None = None
-    scores: dict[str, float | None] = {}
-    n_samples: int
-    n_available: int
-    truncated_share: float | None = None
-    kept_tokens_mean: float | None = None
-    cpu_s_per_sample: float | None = None
-    cpu_watts_per_core: float
-    energy_method: Literal["cpu-time-estimate"] = "cpu-time-estimate"
-    splitter: str = ""
-    ids: list[str] = []
-    predictions: list[str] = []
-    references: list[list[str]] = []
-    env: dict[str, Any] = {}
-    created_at: str = ""
-
-    @property
-    def energy_j_per_sample(self) -> float:
-        """Estimated CPU energy per example (J): CPU seconds x assumed watts per busy core."""
-        return (math.nan if self.cpu_s_per_sample is None
-                else self.cpu_s_per_sample * self.cpu_watts_per_core)
-
-
-def ceiling_record_path(results_dir: Path | str, dataset: str, length: int, method: str,
-                        tokenizer_hash: str) -> Path:
-    """Where a ceiling record lives: ``<results_dir>/ceilings/<dataset>-L<length>-<method>-<tok>.json``."""
-    return (Path(results_dir) / CEILINGS_FOLDER
-            / f"{dataset}-L{length}-{method}-{tokenizer_hash[:12]}.json")
-
-
 def record_path(results_dir: Path | str, params: CellParams) -> Path:
     """Where a cell's record lives: readable coordinates plus the parameter hash."""
     return Path(results_dir) / params.record_name
-
-
-def write_atomically(path: Path | str, text: str) -> Path:
-    """Write a file so that a crash mid-write never leaves a half file behind.
-
-    The text goes to a temporary file in the same folder, which then replaces ``path`` in one
-    step: readers see the previous file or the new one, never a truncated one. The file gets
-    the permissions of any new file (0666 less the umask), not mkstemp's owner-only 0600, so
-    a shared results folder stays readable by the group.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            os.fchmod(f.fileno(), 0o666 & ~_UMASK)
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def save_record(record: RunRecord | CeilingRecord, path: Path) -> Path:
-    """Write a record atomically (:func:`write_atomically`)."""
-    return write_atomically(path, record.model_dump_json(indent=1))
-
-
-def _read(path: Path, kind: type[BaseModel], version: int, what: str):
-    """Read and validate one record of a kind, with one error for every way it can be wrong."""
-    try:
-        record = kind.model_validate(json.loads(Path(path).read_text()))
-    except (OSError, json.JSONDecodeError, ValidationError) as err:
-        raise RecordError(f"{path}: not a valid {what} ({err.__class__.__name__}: "
-                          f"{str(err).splitlines()[0]})") from None
-    if record.schema_version != version:
-        raise RecordError(f"{path}: {what} schema {record.schema_version}, "
-                          f"this code reads {version}")
-    return record
 
 
 def load_record(path: Path) -> RunRecord:
@@ -294,7 +183,7 @@ def load_record(path: Path) -> RunRecord:
         RecordError: the file is unreadable, not valid JSON, not a valid record, or of
             another schema.
     """
-    return _read(path, RunRecord, SCHEMA_VERSION, "run record")
+    return read_record(path, RunRecord, SCHEMA_VERSION, "run record")
 
 
 def load_records(results_dir: Path | str) -> list[RunRecord]:
@@ -306,19 +195,3 @@ def load_records(results_dir: Path | str) -> list[RunRecord]:
     root = Path(results_dir)
     return [load_record(p) for p in sorted(root.rglob("*.json"))
             if p.relative_to(root).parts[0] != CEILINGS_FOLDER]
-
-
-def load_ceiling_record(path: Path) -> CeilingRecord:
-    """Read and validate one ceiling record.
-
-    Raises:
-        RecordError: the file is unreadable, not valid JSON, not a valid ceiling record, or of
-            another schema.
-    """
-    return _read(path, CeilingRecord, CEILING_SCHEMA_VERSION, "ceiling record")
-
-
-def load_ceiling_records(results_dir: Path | str) -> list[CeilingRecord]:
-    """The ceiling records of a results folder (``<results_dir>/ceilings/*.json``), sorted by name."""
-    folder = Path(results_dir) / CEILINGS_FOLDER
-    return [load_ceiling_record(p) for p in sorted(folder.glob("*.json"))]

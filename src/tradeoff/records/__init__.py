@@ -1,0 +1,70 @@
+"""The study's record schemas and their files: one owner for every schema.
+
+- :mod:`.run`: a grid cell's :class:`RunRecord` and its :class:`Efficiency`;
+- :mod:`.ceiling`: a ceiling or baseline's :class:`CeilingRecord`;
+- :mod:`.io`: atomic writes and validated reads, shared by every kind.
+"""
+
+from .ceiling import (
+    CEILING_SCHEMA_VERSION,
+    CEILINGS_FOLDER,
+    CeilingRecord,
+    ceiling_record_path,
+    load_ceiling_record,
+    load_ceiling_records,
+)
+from .io import read_record, save_record, write_atomically
+from .run import (
+    AVG_POWER,
+    CPU_UTIL,
+    EFFICIENCY_COLUMNS,
+    ENERGY_KWH,
+    GPU_MEM,
+    GPU_POWER_EFFICIENCY,
+    GPU_UTIL,
+    INFER_SPEED,
+    POWER_EFFICIENCY,
+    RSS,
+    SCHEMA_VERSION,
+    STEADY_SPEED,
+    TRAIN_ENERGY_J,
+    TRAIN_SPEED,
+    TRAIN_TIME,
+    Efficiency,
+    RunRecord,
+    load_record,
+    load_records,
+    record_path,
+)
+
+__all__ = [
+    "AVG_POWER",
+    "CEILINGS_FOLDER",
+    "CEILING_SCHEMA_VERSION",
+    "CPU_UTIL",
+    "CeilingRecord",
+    "EFFICIENCY_COLUMNS",
+    "ENERGY_KWH",
+    "Efficiency",
+    "GPU_MEM",
+    "GPU_POWER_EFFICIENCY",
+    "GPU_UTIL",
+    "INFER_SPEED",
+    "POWER_EFFICIENCY",
+    "RSS",
+    "RunRecord",
+    "SCHEMA_VERSION",
+    "STEADY_SPEED",
+    "TRAIN_ENERGY_J",
+    "TRAIN_SPEED",
+    "TRAIN_TIME",
+    "ceiling_record_path",
+    "load_ceiling_record",
+    "load_ceiling_records",
+    "load_record",
+    "load_records",
+    "read_record",
+    "record_path",
+    "save_record",
+    "write_atomically",
+]
