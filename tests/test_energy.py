@@ -724,7 +724,7 @@ def test_background_sampler_runs_and_stops(tmp_path):
 
 
 def test_integrate_power_is_the_trapezoid_rule_over_finite_samples():
-    from tradeoff.energy.validation import integrate_power
+    from tradeoff.energy.trace import integrate_power
 
     assert integrate_power([0, 1, 2, 4], [100, 200, 200, 0]) == pytest.approx(150 + 200 + 200)
     assert integrate_power([0, 1, 2], [100, math.nan, 300]) == pytest.approx(400.0)  # lost read

@@ -84,6 +84,7 @@ PAPER_EVAL_STEPS = {"summarization": 500, "qa": 10}
 SCROLLS_EPOCHS = {"summarization": 10.0, "qa": 20.0}
 
 GIB = 2**30
+JOULES_PER_KWH = 3.6e6
 # The cards of the batch-fit columns, in GiB as the rest of the project reads "GB"
 # (``set_per_process_memory_fraction(gpu_memory_gb * 2**30 / total)``): the paper's RTX A6000
 # (the ``paper`` profile's ``gpu_memory_gb``) and an 80 GB H100.

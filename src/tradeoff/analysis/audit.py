@@ -32,13 +32,15 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from ..energy.trace import integrate_power
+from ..tasks import JOULES_PER_KWH
+
 # wandb 0.12.9, wandb/sdk/internal/stats.py L119-129: a reading every 2 s, 15 per row.
 READING_INTERVAL_S = 2.0
 READINGS_PER_ROW = 15
 ROW_INTERVAL_S = READING_INTERVAL_S * READINGS_PER_ROW
 # wandb 0.12.9, wandb/apis/public.py L1831-1833: Run.history(samples=500, ...).
 HISTORY_ROWS = 500
-JOULES_PER_KWH = 3.6e6
 # The column of the released number: W&B's system.gpu.0.powerWatts, GPU 0 only.
 POWER_COLUMN = "gpu0_power_w"
 
@@ -127,11 +129,9 @@ def history_sample(rows: np.ndarray, history_rows: int = HISTORY_ROWS) -> np.nda
 
 
 def trace_energy_kwh(t_s: Sequence[float], power_w: Sequence[float]) -> float:
-    """Energy of a power trace by the trapezoid rule, kWh."""
-    t = np.asarray(t_s, dtype=float)
-    p = np.asarray(power_w, dtype=float)
-    energy_j = float(np.sum((p[1:] + p[:-1]) / 2 * np.diff(t))) if t.size > 1 else 0.0
-    return energy_j / JOULES_PER_KWH
+    """Energy of a power trace by the trapezoid rule (:func:`~tradeoff.energy.trace.integrate_power`),
+    kWh; NaN with fewer than two finite samples."""
+    return integrate_power(t_s, power_w) / JOULES_PER_KWH
 
 
 def energy_as_released(trace: pd.DataFrame, *, power_column: str = POWER_COLUMN,

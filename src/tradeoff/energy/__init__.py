@@ -13,9 +13,9 @@ Example:
 """
 
 from .meter import METHODS, NOT_RANK_ZERO, EnergyMeter, EnergyMeterError, Measurement, Window
-from .trace import decimate, summarize_trace
+from .trace import decimate, integrate_power, summarize_trace
 from .validation import CounterCheck, OverheadCheck, abba_overhead, counter_vs_sampled
 
 __all__ = ["METHODS", "NOT_RANK_ZERO", "CounterCheck", "EnergyMeter", "EnergyMeterError",
            "Measurement", "OverheadCheck", "Window", "abba_overhead", "counter_vs_sampled",
-           "decimate", "summarize_trace"]
+           "decimate", "integrate_power", "summarize_trace"]

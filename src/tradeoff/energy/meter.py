@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
+from ..tasks import JOULES_PER_KWH
 from . import backends
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ class Measurement:
 
     @property
     def energy_kwh(self) -> float:
-        return self.total_energy_j / 3.6e6
+        return self.total_energy_j / JOULES_PER_KWH
 
     @property
     def method(self) -> str:

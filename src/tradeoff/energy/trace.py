@@ -1,7 +1,10 @@
-"""Trace maths: the summary of a sampler trace and its decimation for the records."""
+"""Trace maths: the summary of a sampler trace, its decimation for the records, and the energy
+of a sampled power trace."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -42,3 +45,20 @@ def decimate(df: pd.DataFrame, max_points: int = 200) -> pd.DataFrame:
     if (n := len(df)) <= max_points:
         return df.reset_index(drop=True).copy()
     return df.groupby(np.arange(n) * max_points // n).mean().reset_index(drop=True)
+
+
+def integrate_power(t_s: Sequence[float], power_w: Sequence[float]) -> float:
+    """Energy in J of a sampled power trace: the trapezoid rule over its finite samples.
+
+    Args:
+        t_s: sample times in seconds, ascending.
+        power_w: power at those times in W; NaN samples (a failed read) are left out.
+
+    Returns:
+        The integral in J; NaN with fewer than two finite samples.
+    """
+    points = [(float(t), float(p)) for t, p in zip(t_s, power_w, strict=True)
+              if math.isfinite(float(t)) and math.isfinite(float(p))]
+    if len(points) < 2:
+        return math.nan
+    return math.fsum((t1 - t0) * (p0 + p1) / 2 for (t0, p0), (t1, p1) in zip(points, points[1:]))

@@ -12,29 +12,14 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from .trace import integrate_power
+
 # Goals of the GPU session (issue 28): the counter and the integrated power agree within 2%
 # over a window of at least 10 s (the counter updates about every 100 ms, and a power reading
 # may be a ~1 s average); the sampler slows the measured loop by at most 1%.
 COUNTER_TOLERANCE = 0.02
 MIN_COUNTER_WINDOW_S = 10.0
 OVERHEAD_TOLERANCE = 0.01
-
-
-def integrate_power(t_s: Sequence[float], power_w: Sequence[float]) -> float:
-    """Energy in J of a sampled power trace: the trapezoid rule over its finite samples.
-
-    Args:
-        t_s: sample times in seconds, ascending.
-        power_w: power at those times in W; NaN samples (a failed read) are left out.
-
-    Returns:
-        The integral in J; NaN with fewer than two finite samples.
-    """
-    points = [(float(t), float(p)) for t, p in zip(t_s, power_w, strict=True)
-              if math.isfinite(float(t)) and math.isfinite(float(p))]
-    if len(points) < 2:
-        return math.nan
-    return math.fsum((t1 - t0) * (p0 + p1) / 2 for (t0, p0), (t1, p1) in zip(points, points[1:]))
 
 
 @dataclass(frozen=True)
