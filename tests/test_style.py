@@ -1,4 +1,4 @@
-"""The book's number formatter (tradeoff.report.style.fmt) and the tables it formats.
+"""The book's number formatter (tradeoff.numbers.fmt) and the tables it formats.
 
 Values are hand-computed: 1e-5 kWh is 36 J, 2**30 bytes is 1 GiB. Every kind is also swept over
 magnitudes 1e-12 to 1e15, both signs, to show that no text ever carries an exponent.
@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tradeoff.report import style as S
+from tradeoff import numbers as S
+from tradeoff.report import style
 from tradeoff.report import tables as Tb
 
 # A number in scientific notation, as Python, pandas or numpy print one: 5.817e-05, 1E+15.
@@ -133,9 +134,9 @@ def test_column_kind_reads_data_names_and_worded_headers():
 
 
 def test_energy_scale_of_figures_agrees_with_the_tables():
-    assert S.energy_scale([1e-5, 2e-5]) == (pytest.approx(3.6e6), "J")
-    assert S.energy_scale([2.0, 8.0]) == (pytest.approx(1.0), "kWh")
-    assert S.energy_scale([]) == (pytest.approx(1.0), "kWh")
+    assert style.energy_scale([1e-5, 2e-5]) == (pytest.approx(3.6e6), "J")
+    assert style.energy_scale([2.0, 8.0]) == (pytest.approx(1.0), "kWh")
+    assert style.energy_scale([]) == (pytest.approx(1.0), "kWh")
 
 
 def test_styled_puts_units_in_headers_and_never_prints_an_exponent():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..numbers import fmt
 from ..records import ENERGY_KWH, INFER_SPEED
 from .table import KEYS, configurations
 
@@ -95,9 +96,11 @@ def recommend(frame: pd.DataFrame, *, dataset: str, signal: str = "headline",
     within = configs[fits]
     if within.empty:
         out = pd.DataFrame(columns=columns)
+        cheapest = fmt(configs[ENERGY_KWH].min(), "energy", unit="kWh")
+        fastest = fmt(configs[INFER_SPEED].max(), "rate")
         out.attrs["reason"] = (f"none of the {len(configs)} configurations on {dataset} fits "
-                               f"{budget} (cheapest: {configs[ENERGY_KWH].min():.3g} kWh; fastest "
-                               f"inference: {configs[INFER_SPEED].max():.3g} samples/s)")
+                               f"{budget} (cheapest: {cheapest}; fastest inference: {fastest} "
+                               "samples/s)")
         return out
     best = within.loc[[within["score"].idxmax()], columns].reset_index(drop=True)
     best.attrs["reason"] = (f"best {signal} score of {len(within)}/{len(configs)} configurations "

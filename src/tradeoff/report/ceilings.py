@@ -19,15 +19,8 @@ from matplotlib.figure import Figure
 
 from ..analysis.table import CEILING_COLUMNS, configurations
 from .provenance import DATA_SHORT, unique_values
-from .style import (
-    METHOD_STYLES,
-    dataset_label,
-    fmt,
-    fmt_column,
-    new_figure,
-    no_data,
-    plot_models,
-)
+from ..numbers import fmt, fmt_column
+from .style import dataset_label, METHOD_STYLES, new_figure, no_data, plot_models
 
 # The score each task's ceiling and baselines are compared on, in words.
 SCORE_WORDS = {"rouge_geomean": "ROUGE geometric mean", "f1": "token F1"}

@@ -41,17 +41,16 @@ from ..models import PRESETS
 from .chapter import _fail, _yaml_hint, check_list, check_number
 from ..errors import ParameterError
 from .gpu import GpuRecords, open_gpu
+from ..numbers import fmt, unit_kind
 from .style import (
+    length_axis,
     MODEL_COLORS,
     MODEL_LABELS,
     MODEL_MARKERS,
-    fmt,
-    length_axis,
     models_in,
     new_figure,
     no_data,
     plot_models,
-    unit_kind,
 )
 
 # Measured runs of the full architectures on this CPU (the cpu-arch profile), once committed.

@@ -31,16 +31,8 @@ from ..knobs import NO_KNOB
 from ..knobs import knob
 from ..records import ENERGY_KWH, INFER_SPEED, POWER_EFFICIENCY, TRAIN_SPEED, RunRecord
 from .chapter import Chapter, open_chapter
-from .style import (
-    MODEL_COLORS,
-    MODEL_LABELS,
-    MODEL_MARKERS,
-    column_unit,
-    fmt,
-    new_figure,
-    no_data,
-    signal_label,
-)
+from ..numbers import column_unit, fmt
+from .style import MODEL_COLORS, MODEL_LABELS, MODEL_MARKERS, new_figure, no_data, signal_label
 
 KNOBS_DIR = REPO_ROOT / "reference" / "knobs"
 # The efficiency axes of the paper, as knob / none ratios: column, words.

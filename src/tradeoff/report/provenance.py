@@ -18,7 +18,7 @@ from ..analysis.table import accuracy_signal, ok_rows
 from ..config import load_profile, Profile
 from ..errors import ConfigError
 from ..env import hardware_label
-from .style import fmt
+from ..numbers import fmt
 from ..tasks import DATASET_LABELS
 
 if TYPE_CHECKING:

@@ -33,7 +33,8 @@ from ..analysis.findings import (
 from ..tasks import COST_TARGET_TOKENS, DATASETS, TASKS
 from .chapter import _fail, check_choice
 from ..errors import ParameterError
-from .style import fmt, MODEL_COLORS, MODEL_LABELS, MODEL_MARKERS, new_figure, no_data, NOT_IN_PAPER
+from ..numbers import fmt
+from .style import MODEL_COLORS, MODEL_LABELS, MODEL_MARKERS, new_figure, no_data, NOT_IN_PAPER
 from ..tasks import DATASET_LABELS, HEADLINE, HEADLINE_LABEL
 
 

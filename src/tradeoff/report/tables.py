@@ -1,7 +1,7 @@
 """The book's tables: the protocol, effects of the input length, verdicts, recommendations.
 
 Each returns a plain DataFrame with headers in words and units; :func:`styled` formats any of
-them for a page (no index, every number through :func:`tradeoff.report.style.fmt_column`,
+them for a page (no index, every number through :func:`tradeoff.numbers.fmt_column`,
 escaped text) and :func:`csv_download` offers a chapter's data as a CSV link
 (:func:`download_link`, which figures' links use too).
 """
@@ -26,17 +26,8 @@ from ..tasks import DATASETS
 from ..env import hardware_label
 from ..records import ENERGY_KWH, INFER_SPEED, POWER_EFFICIENCY, TRAIN_SPEED
 from .provenance import can_bear_verdicts, energy_method_text, unique_values
-from .style import (
-    KINDS,
-    MODEL_LABELS,
-    NA,
-    NAME_KINDS,
-    column_kind,
-    fmt,
-    fmt_column,
-    models_in,
-    with_unit,
-)
+from ..numbers import column_kind, fmt, fmt_column, KINDS, NA, NAME_KINDS, with_unit
+from .style import MODEL_LABELS, models_in
 
 if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
@@ -81,12 +72,12 @@ COLUMN_WORDS = {
 def styled(table: pd.DataFrame, kinds: dict[str, str] | None = None,
            units: dict[str, str] | None = None) -> Styler:
     """A table for the book: headers in words with units, no index, every number through
-    :func:`tradeoff.report.style.fmt_column`.
+    :func:`tradeoff.numbers.fmt_column`.
 
-    A numeric column's kind (energy, time, ratio, ...; see :data:`tradeoff.report.style.KINDS`)
+    A numeric column's kind (energy, time, ratio, ...; see :data:`tradeoff.numbers.KINDS`)
     and the unit its values are in come from ``kinds``, then from the table's
     ``attrs["kinds"]`` (set by the function that built it), then from its name
-    (:func:`tradeoff.report.style.column_kind`: ``train_energy_kwh``, ``CPU time (ms)``). A
+    (:func:`tradeoff.numbers.column_kind`: ``train_energy_kwh``, ``CPU time (ms)``). A
     column with units reads in one unit, chosen for its values (or pinned by ``units``, then
     ``attrs["units"]``, where columns are compared) and named in its header; any other float
     column reads to three significant figures. No number is printed with an exponent.
