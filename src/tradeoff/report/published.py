@@ -11,7 +11,7 @@ bought per doubling of compute.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -336,11 +336,15 @@ def headline_texts(view: PublishedView, evidence: Sequence[Finding]) -> dict[str
     return texts
 
 
-def conclusions_takeaway(view: PublishedView, evidence: Sequence[Finding]) -> str:
+def conclusions_takeaway(evidence: Sequence[Finding], texts: Mapping[str, str]) -> str:
     """What the conclusions found: how many findings each kind of evidence bore, and the two
-    headline verdicts (:func:`headline_texts`)."""
+    headline verdicts.
+
+    Args:
+        evidence: :func:`tradeoff.analysis.findings.findings`.
+        texts: :func:`headline_texts` over the same findings (quoted, not computed again).
+    """
     count = {kind: sum(f.evidence == kind for f in evidence) for kind in EVIDENCE_KINDS}
-    texts = headline_texts(view, evidence)
     return (f"Of the paper's {len(evidence)} findings, parts of findings and conclusions, "
             f"{count[PUBLISHED_COUNTED]} are tested on published scores with counted compute, "
             f"{count[COUNTED]} on counts alone and {count[MEASURED_CPU]} on speed measured on "
