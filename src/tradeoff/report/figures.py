@@ -57,16 +57,9 @@ def accuracy_vs_power_efficiency(frame: pd.DataFrame, dataset: str,
         A Figure; points are annotated with their input length.
     """
     configs = configurations(frame, signal, dataset=dataset)
-    fig, axes = new_figure()
-    ax = axes[0, 0]
-    ax.set_title(f"{dataset_label(dataset)}: accuracy vs power efficiency")
-    if not plot_models(ax, configs, POWER_EFFICIENCY, "value"):
-        no_data(ax, f"no finished runs with power efficiency and {signal} on {dataset_label(dataset)}")
-        return fig
-    rows = ok_rows(frame)
-    ax.set_xlabel("power efficiency (samples / s / W)" + energy_note(rows[rows["dataset"] == dataset]))
-    ax.set_ylabel(signal_label(signal, dataset))
-    return fig
+    return _accuracy_panel(frame, configs, dataset, signal, POWER_EFFICIENCY,
+                           "accuracy vs power efficiency", "power efficiency",
+                           "power efficiency (samples / s / W)")
 
 
 def energy_vs_accuracy(frame: pd.DataFrame, dataset: str, signal: str = "headline") -> Figure:
@@ -82,14 +75,23 @@ def energy_vs_accuracy(frame: pd.DataFrame, dataset: str, signal: str = "headlin
     """
     configs = configurations(frame, signal, dataset=dataset)
     factor, unit = energy_scale(configs[ENERGY_KWH] if len(configs) else [])
+    return _accuracy_panel(frame, configs, dataset, signal, ENERGY_KWH,
+                           "training energy vs accuracy", "training energy",
+                           f"total training energy ({unit})", factor)
+
+
+def _accuracy_panel(frame: pd.DataFrame, configs: pd.DataFrame, dataset: str, signal: str,
+                    x: str, title: str, measure: str, xlabel: str, factor: float = 1.0) -> Figure:
+    """One panel of accuracy (y) against a measure (x), one line per model through its lengths;
+    the x label notes how the energy was measured."""
     fig, axes = new_figure()
     ax = axes[0, 0]
-    ax.set_title(f"{dataset_label(dataset)}: training energy vs accuracy")
-    if not plot_models(ax, configs, ENERGY_KWH, "value", x_factor=factor):
-        no_data(ax, f"no finished runs with training energy and {signal} on {dataset_label(dataset)}")
+    ax.set_title(f"{dataset_label(dataset)}: {title}")
+    if not plot_models(ax, configs, x, "value", x_factor=factor):
+        no_data(ax, f"no finished runs with {measure} and {signal} on {dataset_label(dataset)}")
         return fig
     rows = ok_rows(frame)
-    ax.set_xlabel(f"total training energy ({unit})" + energy_note(rows[rows["dataset"] == dataset]))
+    ax.set_xlabel(xlabel + energy_note(rows[rows["dataset"] == dataset]))
     ax.set_ylabel(signal_label(signal, dataset))
     return fig
 
