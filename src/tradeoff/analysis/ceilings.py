@@ -882,13 +882,13 @@ def default_tokenizer(profile: Profile, cache_dir: str | os.PathLike | None = No
     Args:
         profile: Gives the datasets, source, data folder and vocabulary size.
         cache_dir: Where the trained tokenizer is cached (None: the project cache).
-        splits: The profile's splits when already loaded (``tradeoff.report.setup.load_splits``).
+        splits: The profile's splits when already loaded (:func:`tradeoff.data.load_splits`).
 
     Returns:
-        A ``PreTrainedTokenizerFast`` (see ``tradeoff.report.setup.length_tokenizer``).
+        A ``PreTrainedTokenizerFast`` (see :func:`tradeoff.data.length_tokenizer`).
     """
     from ..config import CACHE_DIR
-    from ..report.setup import length_tokenizer, load_splits
+    from ..data import length_tokenizer, load_splits
 
     folder = Path(cache_dir) if cache_dir else Path(CACHE_DIR) / "tokenizers"
     splits = dict(splits) if splits is not None else load_splits(profile)
@@ -903,7 +903,7 @@ def _tokenizer_and_splits(profile: Profile, tokenizer: Any) -> tuple[Any, dict[s
     """
     if tokenizer is not None:
         return tokenizer, {}
-    from ..report.setup import load_splits
+    from ..data import load_splits
 
     splits = load_splits(profile)
     return default_tokenizer(profile, splits=splits), splits
