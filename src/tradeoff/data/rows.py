@@ -21,7 +21,8 @@ SOURCES = ("aclsum", "scrolls")
 SPLITS = ("train", "validation")
 COLUMNS = ("id", "pid", "input", "output")
 
-# Separates the query from the document in SCROLLS' query datasets.
+# The SCROLLS datasets whose input is "query\n\ndocument", and what separates the two.
+QUERY_DATASETS = ("qmsum", "qasper")
 QUERY_SEPARATOR = "\n\n"
 # The blank of the Qasper stand-in's cloze questions.
 CLOZE_BLANK = "____"
