@@ -453,7 +453,7 @@ def test_ceilings_key_follows_profile_code_data_and_records(tmp_path):
 
 
 def test_ceilings_step_runs_once_and_reports_a_failure(tmp_path, monkeypatch):
-    from tradeoff.analysis import ceilings
+    from tradeoff import ceilings
 
     profile = load_profile("smoke", results_dir=str(tmp_path / "results"))
     calls = []

@@ -1,8 +1,9 @@
-"""Tests for tradeoff.analysis.ceilings: truncation, oracles and baselines on hand-made documents
-with known answers, and the same code on the SCROLLS fixture zip."""
+"""Tests for tradeoff.ceilings: truncation, oracles and baselines on hand-made documents with
+known answers, and the same code on the SCROLLS fixture zip, as ceiling records."""
 
 from __future__ import annotations
 
+import json
 import random
 
 import pandas as pd
@@ -12,8 +13,8 @@ from rouge_score import rouge_scorer
 # The SCROLLS fixture zip of the data tests (Qasper rows in the official layout).
 from test_data import _write_scrolls
 
-from tradeoff import data
-from tradeoff.analysis import ceilings
+from tradeoff import ceilings, data
+from tradeoff.ceilings import methods, run
 from tradeoff.config import Profile
 from tradeoff.metrics import load_scrolls_metric
 
@@ -99,12 +100,12 @@ def test_answer_beyond_the_cut_does_not_count_and_one_inside_does(tokenizer):
     oracle = {r.length: r for r in results if r.method == "oracle"}
     bm25 = {r.length: r for r in results if r.method == "bm25"}
     assert oracle[inside].scores["recoverable_share"] == 100.0
-    assert oracle[inside].score == 100.0 and oracle[inside].predictions == ("zebrafish",)
+    assert oracle[inside].score == 100.0 and oracle[inside].predictions == ["zebrafish"]
     # One token short, the answer's last piece is cut: not recoverable.
     assert oracle[inside - 1].scores["recoverable_share"] == 0.0
     assert oracle[before].scores["recoverable_share"] == 0.0 and oracle[before].score == 0.0
     # BM25 finds the answer's sentence once it is visible and cuts the blank's words out of it.
-    assert bm25[inside].predictions == ("zebrafish",) and bm25[inside].score == 100.0
+    assert bm25[inside].predictions == ["zebrafish"] and bm25[inside].score == 100.0
     assert bm25[before].score == 0.0
     assert all(r.kind == ("ceiling" if r.method == "oracle" else "baseline") for r in results)
 
@@ -139,7 +140,7 @@ def test_oracle_picks_the_reference_sentence_inside_the_cut_only(tokenizer):
     results = ceilings.compute_ceilings("govreport", rows, [cut, inside], tokenizer,
                                         methods=["oracle"])
     by_length = {r.length: r for r in results}
-    assert by_length[inside].predictions == (target,)
+    assert by_length[inside].predictions == [target]
     assert by_length[inside].score == pytest.approx(100.0)
     assert by_length[inside].scores["rouge1"] == pytest.approx(100.0)
     assert target not in by_length[cut].predictions[0]
@@ -159,10 +160,10 @@ def test_bit_parallel_lcs_matches_rouge_score():
     for _ in range(200):
         ref = " ".join(rng.choice(words) for _ in range(rng.randint(1, 30)))
         pred = [[rng.choice(words) for _ in range(rng.randint(0, 12))] for _ in range(3)]
-        prepared = ceilings._Reference(ref)
+        prepared = methods._Reference(ref)
         n_pred = sum(map(len, pred))
         expected = scorer.score(ref, " ".join(" ".join(p) for p in pred))["rougeL"].fmeasure
-        assert ceilings._f(prepared.lcs(pred), n_pred, prepared.n) == pytest.approx(expected)
+        assert methods._f(prepared.lcs(pred), n_pred, prepared.n) == pytest.approx(expected)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,55 +216,7 @@ def test_sentences_are_split_per_line_and_clipped_at_the_cut():
 
 
 # ---------------------------------------------------------------------------------------------
-# The SCROLLS fixture zip, the table and its cache
-# ---------------------------------------------------------------------------------------------
-
-
-def test_scrolls_fixture_zip_and_cached_table(tokenizer, metric, tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.delenv("HF_DATASETS_CACHE", raising=False)
-    root = _write_scrolls(tmp_path / "scrolls")
-    profile = Profile(source="scrolls", data_dir=str(root / "zips"), datasets=["qasper"],
-                      lengths=[8, 64], cpu_watts_per_core=5.0)
-    table = ceilings.ceiling_table(profile, tokenizer, cache_dir=tmp_path / "cache",
-                                   show_progress=False)
-    assert list(table["method"]) == ["oracle", "oracle", "bm25", "bm25"]
-    full = table[table["length"] == 64].set_index("method")
-    # v1 ("12" or "twelve") and v2 ("F1") both occur in their documents.
-    assert full.loc["oracle", "recoverable_share"] == 100.0 and full.loc["oracle", "f1"] == 100.0
-    # Not cloze: BM25 answers with the sentence. v1: "It has 12 layers." vs "12" is 2/(4+1);
-    # v2: "We report F1." vs "F1" is 2/(3+1).
-    assert full.loc["bm25", "f1"] == pytest.approx(100 * (0.4 + 0.5) / 2)
-    assert (full["n_samples"] == 2).all() and (full["energy_method"] == "cpu-time-estimate").all()
-    assert (full["energy_j_per_sample"] - 5.0 * full["cpu_s_per_sample"]).abs().max() < 1e-12
-    # At 8 tokens the question fills the input: nothing of the documents is visible.
-    short = table[table["length"] == 8].set_index("method")
-    assert short.loc["oracle", "f1"] == 0.0 and short.loc["oracle", "truncated_share"] == 1.0
-
-    # A second call reads every result from the cache.
-    def refuse(*args, **kwargs):
-        raise AssertionError("computed again despite the cache")
-
-    monkeypatch.setattr(ceilings, "compute_ceilings", refuse)
-    again = ceilings.ceiling_table(profile, tokenizer, cache_dir=tmp_path / "cache",
-                                   show_progress=False)
-    pd.testing.assert_frame_equal(again, table)
-    assert len(list((tmp_path / "cache").glob("qasper-L*.json"))) == 4
-
-
-def test_cache_key_changes_with_every_input(monkeypatch):
-    base = dict(dataset="qasper", source="aclsum", length=1024, method="oracle", rows_digest="r",
-                tokenizer_hash="t", span_margin=10)
-    key = ceilings.cache_key(**base)
-    for change in [{"length": 2048}, {"method": "bm25"}, {"rows_digest": "r2"},
-                   {"tokenizer_hash": "t2"}, {"span_margin": 5}, {"source": "scrolls"}]:
-        assert ceilings.cache_key(**(base | change)) != key
-    monkeypatch.setattr(ceilings, "CODE_VERSION", "other")
-    assert ceilings.cache_key(**base) != key
-
-
-# ---------------------------------------------------------------------------------------------
-# Records of their own kind: saved, read back, resumed
+# The SCROLLS fixture zip, as records of their own kind
 # ---------------------------------------------------------------------------------------------
 
 
@@ -277,16 +230,77 @@ def fixture_profile(tmp_path, monkeypatch):
                    results_dir=str(tmp_path / "results"))
 
 
+def _records(profile, tokenizer, tmp_path, **kwargs):
+    """The profile's ceiling records; the former JSON cache is a folder of the test's own."""
+    return ceilings.ceiling_records(profile, tokenizer=tokenizer, legacy_cache=tmp_path / "legacy",
+                                    show_progress=False, **kwargs)
+
+
 def _refuse(*args, **kwargs):
     raise AssertionError("computed again although its record is finished")
 
 
+def test_scrolls_fixture_zip_scores_and_records(fixture_profile, tokenizer, metric, tmp_path,
+                                                monkeypatch):
+    from tradeoff.analysis.table import tidy_ceilings
+
+    update = _records(fixture_profile, tokenizer, tmp_path)
+    table = tidy_ceilings(update.records)
+    assert list(table["method"]) == ["oracle", "oracle", "bm25", "bm25"]
+    full = table[table["length"] == 64].set_index("method")
+    # v1 ("12" or "twelve") and v2 ("F1") both occur in their documents.
+    assert full.loc["oracle", "recoverable_share"] == 100.0 and full.loc["oracle", "f1"] == 100.0
+    # Not cloze: BM25 answers with the sentence. v1: "It has 12 layers." vs "12" is 2/(4+1);
+    # v2: "We report F1." vs "F1" is 2/(3+1).
+    assert full.loc["bm25", "f1"] == pytest.approx(100 * (0.4 + 0.5) / 2)
+    assert (full["n_samples"] == 2).all() and (full["energy_method"] == "cpu-time-estimate").all()
+    assert (full["energy_j_per_sample"] - 5.0 * full["cpu_s_per_sample"]).abs().max() < 1e-12
+    # At 8 tokens the question fills the input: nothing of the documents is visible.
+    short = table[table["length"] == 8].set_index("method")
+    assert short.loc["oracle", "f1"] == 0.0 and short.loc["oracle", "truncated_share"] == 1.0
+
+    # A second call reads every result from its record: the records are the cache.
+    monkeypatch.setattr(run, "compute_ceilings", _refuse)
+    again = _records(fixture_profile, tokenizer, tmp_path)
+    pd.testing.assert_frame_equal(tidy_ceilings(again.records), table)
+    assert len(list((fixture_profile.results_path / "ceilings").glob("qasper-L*.json"))) == 4
+    assert not (tmp_path / "legacy").exists()  # the former cache is never written
+
+
+def test_cache_key_changes_with_every_input(monkeypatch):
+    base = dict(dataset="qasper", source="aclsum", length=1024, method="oracle", rows_digest="r",
+                tokenizer_hash="t", span_margin=10)
+    key = ceilings.cache_key(**base)
+    for change in [{"length": 2048}, {"method": "bm25"}, {"rows_digest": "r2"},
+                   {"tokenizer_hash": "t2"}, {"span_margin": 5}, {"source": "scrolls"}]:
+        assert ceilings.cache_key(**(base | change)) != key
+    monkeypatch.setattr(run, "CODE_VERSION", "other")
+    assert ceilings.cache_key(**base) != key
+
+
+def test_compute_ceilings_keys_its_records_as_ceiling_records_looks_them_up(tokenizer):
+    document, rows = _qa_rows()
+    [record] = ceilings.compute_ceilings("qasper", rows, [64], tokenizer, methods=["oracle"],
+                                         profile="p", seed=3)
+    digest = ceilings.rows_digest(rows, None)
+    assert record.key == ceilings.cache_key("qasper", "aclsum", 64, "oracle", digest,
+                                            ceilings.tokenizer_digest(tokenizer),
+                                            ceilings.DEFAULT_SPAN_MARGIN)
+    assert (record.profile, record.seed, record.tokenizer_hash) == (
+        "p", 3, ceilings.tokenizer_digest(tokenizer))
+    assert record.description == ceilings.METHOD_DESCRIPTIONS[("qa", "oracle")]
+
+
+# ---------------------------------------------------------------------------------------------
+# Records: saved, read back, resumed
+# ---------------------------------------------------------------------------------------------
+
+
 def test_ceiling_records_round_trip_and_match_the_table(fixture_profile, tokenizer, tmp_path):
-    from tradeoff.analysis.table import load_ceilings
+    from tradeoff.analysis.table import load_ceilings, tidy_ceilings
     from tradeoff.records import CEILINGS_FOLDER, load_ceiling_records
 
-    update = ceilings.ceiling_records(fixture_profile, tokenizer=tokenizer,
-                                      cache_dir=tmp_path / "cache", show_progress=False)
+    update = _records(fixture_profile, tokenizer, tmp_path)
     assert update.computed == 4 and update.written == 4
     folder = fixture_profile.results_path / CEILINGS_FOLDER
     assert sorted(update.paths) == sorted(folder.glob("*.json")) and len(update.paths) == 4
@@ -300,9 +314,8 @@ def test_ceiling_records_round_trip_and_match_the_table(fixture_profile, tokeniz
     assert oracle.scores["recoverable_share"] == 100.0 and oracle.score == 100.0
     assert oracle.tokenizer_hash == ceilings.tokenizer_digest(tokenizer)
     assert oracle.energy_method == "cpu-time-estimate" and oracle.env["gpu_count"] == 0
-    # The records' tidy table is the table ceiling_table gives from the same cache.
-    table = ceilings.ceiling_table(fixture_profile, tokenizer, cache_dir=tmp_path / "cache",
-                                   show_progress=False)
+    # The tidy table read back from the files is the table of the records returned.
+    table = tidy_ceilings(update.records)
     read = load_ceilings(fixture_profile.results_path)
     columns = ["dataset", "length", "method", "score", "f1", "recoverable_share",
                "answer_coverage", "cpu_s_per_sample", "energy_j_per_sample", "key"]
@@ -313,21 +326,17 @@ def test_ceiling_records_round_trip_and_match_the_table(fixture_profile, tokeniz
 
 def test_finished_ceiling_records_are_never_computed_again(fixture_profile, tokenizer, tmp_path,
                                                            monkeypatch):
-    first = ceilings.ceiling_records(fixture_profile, tokenizer=tokenizer,
-                                     cache_dir=tmp_path / "cache", show_progress=False)
+    first = _records(fixture_profile, tokenizer, tmp_path)
     contents = {p: p.read_bytes() for p in first.paths}
-    # Neither the cache nor the computation is needed once the records are there.
-    monkeypatch.setattr(ceilings, "compute_ceilings", _refuse)
-    again = ceilings.ceiling_records(fixture_profile, tokenizer=tokenizer,
-                                     cache_dir=tmp_path / "empty-cache", show_progress=False)
+    # The computation is not needed once the records are there.
+    monkeypatch.setattr(run, "compute_ceilings", _refuse)
+    again = _records(fixture_profile, tokenizer, tmp_path)
     assert (again.computed, again.written) == (0, 0)
     assert {p: p.read_bytes() for p in again.paths} == contents
-    assert not (tmp_path / "empty-cache").exists()
 
     # Another assumed wattage rescales the estimate without computing anything.
     hotter = fixture_profile.model_copy(update={"cpu_watts_per_core": 20.0})
-    rescaled = ceilings.ceiling_records(hotter, tokenizer=tokenizer,
-                                        cache_dir=tmp_path / "empty-cache", show_progress=False)
+    rescaled = _records(hotter, tokenizer, tmp_path)
     assert (rescaled.computed, rescaled.written) == (0, 4)
     for before, after in zip(first.records, rescaled.records):
         assert after.cpu_s_per_sample == before.cpu_s_per_sample
@@ -340,11 +349,10 @@ def test_finished_ceiling_records_are_never_computed_again(fixture_profile, toke
     missing.unlink()
     corrupt.write_text("{not json")
     calls = []
-    compute = ceilings.compute_ceilings
-    monkeypatch.setattr(ceilings, "compute_ceilings",
+    compute = run.compute_ceilings
+    monkeypatch.setattr(run, "compute_ceilings",
                         lambda *a, **k: calls.append((a[2], k["methods"])) or compute(*a, **k))
-    redone = ceilings.ceiling_records(hotter, tokenizer=tokenizer,
-                                      cache_dir=tmp_path / "empty-cache", show_progress=False)
+    redone = _records(hotter, tokenizer, tmp_path)
     assert (redone.computed, redone.written) == (2, 2)
     assert sorted(calls) == [([8], ("oracle",)), ([64], ("bm25",))]
     assert missing.exists() and _reads_as_oracle(corrupt)
@@ -357,14 +365,45 @@ def _reads_as_oracle(path) -> bool:
 
 
 def test_a_changed_input_replaces_the_record(fixture_profile, tokenizer, tmp_path, monkeypatch):
-    first = ceilings.ceiling_records(fixture_profile, tokenizer=tokenizer,
-                                     cache_dir=tmp_path / "cache", show_progress=False)
-    monkeypatch.setattr(ceilings, "CODE_VERSION", "a later version")
-    again = ceilings.ceiling_records(fixture_profile, tokenizer=tokenizer,
-                                     cache_dir=tmp_path / "cache", show_progress=False)
+    first = _records(fixture_profile, tokenizer, tmp_path)
+    monkeypatch.setattr(run, "CODE_VERSION", "a later version")
+    again = _records(fixture_profile, tokenizer, tmp_path)
     assert (again.computed, again.written) == (4, 4)
     assert again.paths == first.paths  # same files, new keys
     assert all(a.key != b.key for a, b in zip(first.records, again.records))
+
+
+# Fields of a ceiling record that the former JSON cache did not hold (it kept results without
+# the profile, key and seed they were made for).
+_NOT_IN_FORMER_CACHE = {"schema_version", "profile", "key", "description", "tokenizer_hash",
+                        "seed", "created_at"}
+
+
+def test_a_result_of_the_former_json_cache_becomes_its_record(fixture_profile, tokenizer,
+                                                              tmp_path, monkeypatch):
+    first = _records(fixture_profile, tokenizer, tmp_path)
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    for path, record in zip(first.paths, first.records):
+        # As the former cache wrote it: the result's own fields, watts as measured then.
+        result = record.model_dump(exclude=_NOT_IN_FORMER_CACHE) | {"cpu_watts_per_core": 3.0}
+        name = f"{record.dataset}-L{record.length}-{record.method}-{record.key}.json"
+        (legacy / name).write_text(json.dumps(result))
+        path.unlink()
+    (legacy / "unrelated-L8-oracle-0.json").write_text("{not json")
+    monkeypatch.setattr(run, "compute_ceilings", _refuse)
+    again = _records(fixture_profile, tokenizer, tmp_path)
+    assert (again.computed, again.written) == (0, 4)
+    for before, after in zip(first.records, again.records):
+        # The profile's wattage applies; everything measured is the cached result's.
+        assert after.model_dump(exclude={"created_at"}) == before.model_dump(exclude={"created_at"})
+    assert all(p.exists() for p in again.paths)
+    # A key that no longer matches is not taken from the former cache.
+    monkeypatch.undo()
+    monkeypatch.setattr(run, "CODE_VERSION", "a later version")
+    for path in again.paths:
+        path.unlink()
+    assert _records(fixture_profile, tokenizer, tmp_path).computed == 4
 
 
 def test_load_records_reads_run_records_only(fixture_profile, tokenizer, tmp_path):
@@ -374,14 +413,13 @@ def test_load_records_reads_run_records_only(fixture_profile, tokenizer, tmp_pat
     from tradeoff.errors import RecordError
     from tradeoff.records import load_ceiling_record, load_record, load_records, save_record
 
-    run = record("qasper", "led-base", 1024)
-    save_record(run, fixture_profile.results_path / "qasper" / "run.json")
-    update = ceilings.ceiling_records(fixture_profile, tokenizer=tokenizer,
-                                      cache_dir=tmp_path / "cache", show_progress=False)
+    run_record = record("qasper", "led-base", 1024)
+    save_record(run_record, fixture_profile.results_path / "qasper" / "run.json")
+    update = _records(fixture_profile, tokenizer, tmp_path)
     assert len(update.paths) == 4
-    assert load_records(fixture_profile.results_path) == [run]
+    assert load_records(fixture_profile.results_path) == [run_record]
     records, frame = table.load(fixture_profile.results_path)
-    assert records == [run] and list(frame["model"]) == ["led-base"]
+    assert records == [run_record] and list(frame["model"]) == ["led-base"]
     # The two kinds do not read as each other.
     with pytest.raises(RecordError, match="not a valid run record"):
         load_record(update.paths[0])

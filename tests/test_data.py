@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from tradeoff import data
+from tradeoff.data import stand_ins as stand_in_builder
 
 # Rows in the official SCROLLS layout. Two train rows and two validation rows share an id, as
 # Qasper does when several annotators answered the same question.
@@ -166,7 +167,7 @@ def stand_ins():
 
 
 def test_stand_ins_are_deterministic(stand_ins):
-    data._aclsum_papers.cache_clear()  # rebuild from the package files, not the in-process cache
+    stand_in_builder._aclsum_papers.cache_clear()  # rebuild from the package files, not the in-process cache
     again = data.load_dataset_splits("qasper")
     for split in ("train", "validation"):
         assert again[split].to_list() == stand_ins["qasper"][split].to_list()
@@ -236,6 +237,24 @@ def test_length_stats_whitespace_values():
     assert stats["n"] == 3 and stats["mean"] == pytest.approx(10 / 3)
     assert stats["median"] == 3 and stats["max"] == 6
     assert stats["frac_gt_2"] == pytest.approx(2 / 3) and stats["frac_gt_5"] == pytest.approx(1 / 3)
+
+
+def test_split_sizes_and_length_summary_of_the_setup_chapter():
+    from datasets import Dataset
+
+    split = {"train": Dataset.from_dict({"input": ["a b c", "a"]}),
+             "validation": Dataset.from_dict({"input": ["a b c d e f", "x", "y"],
+                                              "id": ["q1", "q1", "q2"]})}
+    sizes = data.split_sizes({"qasper": split, "govreport": "DataUnavailableError: offline"})
+    assert sizes.set_index("dataset").loc["qasper", ["train_rows", "validation_rows",
+                                                     "validation_ids"]].tolist() == [2, 3, 2]
+    assert sizes.set_index("dataset").loc["govreport", "error"] == "DataUnavailableError: offline"
+    assert math.isnan(sizes.set_index("dataset").loc["govreport", "train_rows"])
+    frame = data.input_lengths({"qasper": split, "govreport": "unavailable"}, sample=None)
+    assert sorted(frame["tokens"]) == [1, 1, 1, 3, 6] and set(frame["dataset"]) == {"qasper"}
+    summary = data.length_summary(frame, lengths=(2, 5)).iloc[0]
+    assert summary["n"] == 5 and summary["max"] == 6 and summary["unit"] == "whitespace tokens"
+    assert summary["frac_gt_2"] == pytest.approx(2 / 5) and summary["frac_gt_5"] == pytest.approx(1 / 5)
 
 
 def test_answer_positions_for_extractive_and_missing_answers():
@@ -308,6 +327,20 @@ def test_tokenizer_is_cached_and_saved_copy_loads(tokenizer_dir: Path, tmp_path:
     sample = "Sample 7 talks about long encoders."
     assert loaded(sample)["input_ids"] == first(sample)["input_ids"]
     assert loaded.pad_token_id == 1 and loaded.eos_token_id == 2
+
+
+def test_run_and_length_tokenizers_train_on_their_recipes(tokenizer_dir: Path):
+    inputs = [f"Question {i}?\n\n{TEXTS[i % 5]}" for i in range(10)]  # 5 documents, 10 queries
+    outputs = TEXTS[10:20]
+    train = {"input": inputs, "output": outputs}
+    # A run trains on its inputs then its outputs.
+    run = data.run_tokenizer(train, 2000, tokenizer_dir)
+    assert run.get_vocab() == data.train_tokenizer(inputs + outputs, 2000, tokenizer_dir).get_vocab()
+    # The length counts train on each dataset's distinct documents, unavailable data skipped.
+    counting = data.length_tokenizer({"qmsum": {"train": train}, "qasper": "unavailable"}, 2000,
+                                     tokenizer_dir)
+    assert counting.get_vocab() == data.train_tokenizer(TEXTS[:5], 2000, tokenizer_dir).get_vocab()
+    assert data.length_tokenizer({"qasper": "unavailable"}, 2000, tokenizer_dir) is None
 
 
 def test_tokenizer_merges_a_pair_seen_twice(tmp_path: Path):

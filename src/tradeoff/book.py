@@ -388,7 +388,7 @@ def _ceilings_step(profile: Profile, build_dir: Path, code: str, report: BuildRe
         print("ceilings and baselines per input length (properties of the data; only missing "
               "results are computed) ...", file=sys.stderr, flush=True)
     try:
-        from .analysis.ceilings import ceiling_records
+        from .ceilings import ceiling_records
 
         update = ceiling_records(profile, show_progress=show_progress)
     except Exception as err:  # noqa: BLE001 - the chapters show that ceilings are missing

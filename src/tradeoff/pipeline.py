@@ -121,7 +121,7 @@ def _execute(params: CellParams, data, show_progress: bool) -> dict:
     from transformers import set_seed
 
     from . import knobs
-    from .data import describe_source, group_references, train_tokenizer
+    from .data import describe_source, group_references, run_tokenizer
     from .tasks import SCROLLS_NAMES
     from .energy import EnergyMeter, decimate, summarize_trace
     from .env import describe_environment
@@ -149,8 +149,7 @@ def _execute(params: CellParams, data, show_progress: bool) -> dict:
     set_seed(params.seed)
     tokenizer = None
     if params.init == "random":
-        texts = list(data["train"]["input"]) + list(data["train"]["output"])
-        tokenizer = train_tokenizer(texts, params.vocab_size, CACHE_DIR / "tokenizers")
+        tokenizer = run_tokenizer(data["train"], params.vocab_size, CACHE_DIR / "tokenizers")
     model, tokenizer = build_model(params.model, params.init, params.scale,
                                    tokenizer=tokenizer, dropout=params.dropout,
                                    checkpoint=params.checkpoint)

@@ -1,4 +1,4 @@
-"""Ceiling records: the data's ceilings and simple baselines (:mod:`tradeoff.analysis.ceilings`),
+"""Ceiling records: the data's ceilings and simple baselines (:mod:`tradeoff.ceilings`),
 records of their own kind with their own schema version, kept in the ``ceilings/`` folder of a
 results folder; :func:`tradeoff.records.load_records` reads run records only and never looks there.
 """
@@ -22,7 +22,7 @@ class CeilingRecord(BaseModel):
     """One ceiling or baseline at one input length: a property of the data and of a simple
     method that reads the truncated input, not of LED or BigBird.
 
-    One per (dataset, length, method, tokenizer); see :mod:`tradeoff.analysis.ceilings` for the
+    One per (dataset, length, method, tokenizer); see :mod:`tradeoff.ceilings` for the
     methods. ``key`` hashes every input of the result (the rows scored, the tokenizer, the
     method, the length and the code version): a record whose key still matches is never
     computed again. Scores are 0-100; CPU time was measured where ``env`` says, and the energy

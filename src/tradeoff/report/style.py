@@ -48,7 +48,7 @@ MODEL_LABELS = {"led-base": "LED-base", "led-large": "LED-large", "bigbird-large
                 "bart-base": "BART-base" + NOT_IN_PAPER}
 
 
-# The ceilings and baselines (tradeoff.analysis.ceilings): colours apart from the models', the
+# The ceilings and baselines (tradeoff.ceilings): colours apart from the models', the
 # ceilings in black, so no method can be mistaken for a model. Keys: (task, method) or a score.
 METHOD_STYLES = {
     ("summarization", "oracle"): ("extractive oracle (ceiling)", "black", "*"),

@@ -1,0 +1,123 @@
+"""The row layout both sources share, and the operations on rows that do not care where they
+came from: checks of names, the query separator, grouping references by id, subsampling.
+
+Every source gives splits ``train`` and ``validation`` with the string columns ``id``, ``pid``,
+``input`` and ``output``. Query datasets (QMSum, Qasper) put the query first, a blank line, then
+the document, as SCROLLS does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import datasets
+
+from ..tasks import DATASETS
+
+SOURCES = ("aclsum", "scrolls")
+SPLITS = ("train", "validation")
+COLUMNS = ("id", "pid", "input", "output")
+
+# The SCROLLS datasets whose input is "query\n\ndocument", and what separates the two.
+QUERY_DATASETS = ("qmsum", "qasper")
+QUERY_SEPARATOR = "\n\n"
+# The blank of the Qasper stand-in's cloze questions.
+CLOZE_BLANK = "____"
+
+
+def row_features() -> datasets.Features:
+    """The ``datasets`` features of a split: the four string columns of :data:`COLUMNS`."""
+    return datasets.Features({key: datasets.Value("string") for key in COLUMNS})
+
+
+def _check_choice(value: str, valid: Sequence[str], what: str) -> str:
+    if value not in valid:
+        raise ValueError(f"unknown {what} {value!r}; valid: {', '.join(valid)}")
+    return value
+
+
+def check_dataset(dataset: str) -> str:
+    """Return ``dataset`` if it is one of :data:`tradeoff.tasks.DATASETS`, else raise ``ValueError``."""
+    return _check_choice(dataset, DATASETS, "dataset")
+
+
+def check_source(source: str) -> str:
+    """Return ``source`` if it is one of :data:`SOURCES`, else raise ``ValueError``."""
+    return _check_choice(source, SOURCES, "data source")
+
+
+def stable_int(text: str) -> int:
+    """A hash of ``text`` that is the same in every process (Python's ``hash`` is salted)."""
+    # Splits and samples must not change between runs.
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
+
+
+def split_query(text: str) -> tuple[str, str]:
+    """Split a SCROLLS query-dataset input into ``(query, document)``.
+
+    Args:
+        text: ``"query\\n\\ndocument"``; a text without the separator is all document.
+
+    Returns:
+        The query (possibly empty) and the document.
+    """
+    query, sep, document = text.partition(QUERY_SEPARATOR)
+    return (query, document) if sep else ("", text)
+
+
+def subsample_by_id(split: datasets.Dataset, max_ids: int | None, seed: int = 0) -> datasets.Dataset:
+    """Keep a seeded random subset of unique ids, with all rows of each kept id.
+
+    Whole ids are kept so that Qasper's several references per question stay together; row order
+    is preserved.
+
+    Args:
+        split: Rows with an ``id`` column.
+        max_ids: Number of unique ids to keep; ``None`` (or more than there are) keeps all.
+        seed: Seed of the choice.
+
+    Returns:
+        The selected rows.
+    """
+    if max_ids is None:
+        return split
+    if max_ids < 0:
+        raise ValueError(f"max samples must be >= 0, got {max_ids}")
+    ids = split["id"]
+    unique = list(dict.fromkeys(ids))
+    if max_ids >= len(unique):
+        return split
+    chosen = set(random.Random(seed).sample(unique, max_ids))
+    return split.select([i for i, id_ in enumerate(ids) if id_ in chosen])
+
+
+def group_references(split: datasets.Dataset | Iterable[Mapping[str, Any]]) -> datasets.Dataset:
+    """Collapse rows that share an ``id`` into one row with all its references.
+
+    SCROLLS scores each id once, taking the best score over its references (Qasper has several
+    rows per id when there are several annotators).
+
+    Args:
+        split: Rows with ``id``, ``pid``, ``input`` and ``output``.
+
+    Returns:
+        A ``Dataset`` with one row per unique id, in first-seen order, and columns ``id``, ``pid``,
+        ``input``, ``references`` (list of str).
+    """
+    rows = split if isinstance(split, datasets.Dataset) else list(split)
+    grouped: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        entry = grouped.get(row["id"])
+        if entry is None:
+            grouped[row["id"]] = {"id": row["id"], "pid": row.get("pid", row["id"]),
+                                  "input": row["input"], "references": [row["output"]]}
+        else:
+            entry["references"].append(row["output"])
+    features = datasets.Features({
+        "id": datasets.Value("string"), "pid": datasets.Value("string"),
+        "input": datasets.Value("string"), "references": datasets.Sequence(datasets.Value("string")),
+    })
+    return datasets.Dataset.from_list(list(grouped.values()), features=features)
