@@ -37,6 +37,8 @@ class Task:
     # Mean words per reference output, SCROLLS (Shaham et al. 2022, arXiv 2201.03533) Table 1,
     # as PAPER.md quotes it.
     reference_words: float
+    # Whether the SCROLLS input is "query\n\ndocument" (QMSum's query, Qasper's question).
+    has_query: bool = False
 
     @property
     def headline(self) -> str:
@@ -58,9 +60,9 @@ TASK_TABLE: dict[str, Task] = {t.name: t for t in (
     Task("summscreenfd", "SummScreenFD", "summ_screen_fd", "summarization",
          {1024: 5e-5, 4096: 2e-5}, 1024, 99.6),
     Task("qmsum", "QMSum", "qmsum", "summarization",
-         {1024: 5e-5, 4096: 1e-5}, 1024, 69.7),
+         {1024: 5e-5, 4096: 1e-5}, 1024, 69.7, has_query=True),
     Task("qasper", "Qasper", "qasper", "qa",
-         {1024: 2e-5, 4096: 5e-5}, 128, 11.4),
+         {1024: 2e-5, 4096: 5e-5}, 128, 11.4, has_query=True),
 )}
 
 # Views of the table, by dataset name.
@@ -73,6 +75,7 @@ SCROLLS_LEARNING_RATES = {name: t.learning_rates for name, t in TASK_TABLE.items
 DEFAULT_MAX_NEW_TOKENS = {name: t.max_new_tokens for name, t in TASK_TABLE.items()}
 REFERENCE_WORDS = {name: t.reference_words for name, t in TASK_TABLE.items()}
 COST_TARGET_TOKENS = {name: t.target_tokens for name, t in TASK_TABLE.items()}
+QUERY_DATASETS = tuple(name for name, t in TASK_TABLE.items() if t.has_query)
 
 # The paper's three models, in the paper's order (tradeoff.models has their architectures and
 # the models the paper did not study).

@@ -1,2 +1,2 @@
-"""Analysis of run records and of the architectures: the tidy table, claims, the recommender,
-the cost model and the accuracy ceilings of the data."""
+"""Analysis of records and reference rows (no torch, no report): the tidy table, the paper's
+claims and findings, the recommender, published scores, the released code's energy audit."""

@@ -54,12 +54,11 @@ from ..data import (
     tokenizer_digest,
     tokenizer_label,
 )
-from ..data.rows import QUERY_DATASETS
 from ..env import describe_cpu
 from ..errors import RecordError
 from ..metrics import load_scrolls_metric
 from ..records import CeilingRecord, ceiling_record_path, load_ceiling_record, save_record
-from ..tasks import HEADLINE, TASKS
+from ..tasks import HEADLINE, QUERY_DATASETS, TASKS
 from .methods import (
     CEILING_METHODS,
     DEFAULT_SPAN_MARGIN,

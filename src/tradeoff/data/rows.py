@@ -21,8 +21,7 @@ SOURCES = ("aclsum", "scrolls")
 SPLITS = ("train", "validation")
 COLUMNS = ("id", "pid", "input", "output")
 
-# The SCROLLS datasets whose input is "query\n\ndocument", and what separates the two.
-QUERY_DATASETS = ("qmsum", "qasper")
+# What separates the query from the document in the inputs of tasks.QUERY_DATASETS.
 QUERY_SEPARATOR = "\n\n"
 # The blank of the Qasper stand-in's cloze questions.
 CLOZE_BLANK = "____"
