@@ -5,7 +5,8 @@ parameter when one is wrong, as :func:`tradeoff.report.chapter.open_chapter` doe
 functions return a fresh :class:`matplotlib.figure.Figure` each and never raise on missing data
 (a panel without rows says so); the tables have worded headers with units; :func:`glue_texts`
 writes every number the prose quotes, each with how it was obtained. Where the numbers come
-from: :mod:`tradeoff.analysis.cost` (counted FLOPs, saved activations, the memory model).
+from: the cost reference rows (:mod:`tradeoff.records.reference`, counted by
+:mod:`tradeoff.cost`: FLOPs, saved activations, the memory model).
 """
 
 from __future__ import annotations
@@ -19,17 +20,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..analysis.claims import Verdict
-from ..analysis.cost import (
-    cost_frame,
-    CostReference,
-    fit_length_affine,
-    fit_length_exponent,
-    load_reference,
-    PAPER_BATCHES,
-    ReferenceError,
+from ..analysis.fits import fit_length_affine, fit_length_exponent
+from ..records.reference import (
     TRAIN_STATE_BYTES_PER_PARAM,
+    CostReference,
+    cost_frame,
+    load_cost_reference,
 )
-from ..tasks import GIB, H100_MEMORY_GB
+from ..tasks import GIB, H100_MEMORY_GB, PAPER_BATCHES, PAPER_CARD_GB
 from ..analysis.cost_claims import (
     PAPER_ARCHITECTURES,
     measured_speed,
@@ -39,7 +37,7 @@ from ..analysis.table import tidy
 from ..config import REPO_ROOT
 from ..models import PRESETS
 from .chapter import _fail, _yaml_hint, check_list, check_number
-from ..errors import ParameterError
+from ..errors import ParameterError, ReferenceFileError
 from .gpu import GpuRecords, open_gpu
 from .style import (
     MODEL_COLORS,
@@ -56,7 +54,6 @@ from .style import (
 
 # Measured runs of the full architectures on this CPU (the cpu-arch profile), once committed.
 MEASURED_DIR = REPO_ROOT / "reference" / "cpu-arch"
-PAPER_CARD_GB = 48.0
 # The costs whose growth with length the chapter fits: column, words, unit factor, unit.
 FITTED = (("train_step_flops", "training FLOPs", 1e12, "TFLOP"),
           ("inference_flops", "inference FLOPs", 1e12, "TFLOP"),
@@ -133,8 +130,8 @@ def open_reference(*, reference_file: str | None, models: list, lengths: list,
         raise _fail("measured_dir", measured_dir, "a folder of run records or None",
                     "With papermill: -p measured_dir reference/cpu-arch.")
     try:
-        reference = load_reference(reference_file)
-    except ReferenceError as err:
+        reference = load_cost_reference(reference_file)
+    except ReferenceFileError as err:
         raise ParameterError(f"parameter `reference_file`: {err}") from None
     if target_length not in reference.target_lengths:
         raise _fail("target_length", target_length, "a target length with reference rows "
@@ -156,8 +153,8 @@ def open_reference(*, reference_file: str | None, models: list, lengths: list,
     gpu = open_gpu(gpu_dir)
     return CostView(reference, cost_frame(rows), cost_frame(released), target_length,
                     released_target_length, tidy(records) if records else pd.DataFrame(),
-                    measured_speed(records, reference), str(folder), gpu,
-                    measured_speed(gpu.records, reference))
+                    measured_speed(records, reference, PRESETS), str(folder), gpu,
+                    measured_speed(gpu.records, reference, PRESETS))
 
 
 def measured_records(folder: Path | str) -> list:
