@@ -695,6 +695,7 @@ def test_chromium_shows_what_the_architectures_cost(built, tmp_path):
     from tradeoff.models import PRESETS
     from tradeoff.records.reference import load_cost_reference
     from tradeoff.report import cost as cost_report
+    from tradeoff.report import gpu
 
     page = built.html / "notebooks" / "cost.html"
     dom = chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", page.as_uri())
@@ -707,7 +708,7 @@ def test_chromium_shows_what_the_architectures_cost(built, tmp_path):
     rows = reference.select(1024)
     base = next(r for r in rows if (r.model, r.length) == ("led-base", 1024))
     assert f"the memory model fits at most {base.max_batch_48gb} with 1024 token targets" in text
-    records = cost_report.measured_records(cost_report.MEASURED_DIR)
+    records = gpu.measured_records(cost_report.MEASURED_DIR)
     speed = cost_claims.measured_speed(records, reference, PRESETS)
     tested = findings.architecture_findings(rows, tidy(records) if records else None, speed)
     assert [f.finding for f in tested][:3] == ["5, speed", "6, its explanation", "7, compute"]

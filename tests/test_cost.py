@@ -484,7 +484,7 @@ def test_measured_speed_reads_each_run_beside_its_counted_flops(tmp_path):
     from tradeoff.analysis import cost_claims
     from tradeoff.config import REPO_ROOT
     from tradeoff.records import load_records
-    from tradeoff.report import cost as cost_report
+    from tradeoff.report import cost_figures, cost_tables
 
     source = sorted((REPO_ROOT / "reference" / "cpu-arch").glob("govreport_led-base_L1024_*.json"))
     if not source:
@@ -509,8 +509,8 @@ def test_measured_speed_reads_each_run_beside_its_counted_flops(tmp_path):
     per_sample = data["efficiency"]["infer_time_s"] / data["inference"]["samples"]
     assert row["achieved_infer_gflops"] == pytest.approx(count.inference_flops / per_sample / 1e9)
     assert math.isnan(speed.iloc[1]["achieved_train_gflops"])  # no count at 64 generated tokens
-    assert isinstance(cost_report.measured_figure(speed), Figure)
-    assert list(cost_report.measured_table(speed)["timed steps"]) == [len(timed)] * 2
+    assert isinstance(cost_figures.measured_figure(speed), Figure)
+    assert list(cost_tables.measured_table(speed)["timed steps"]) == [len(timed)] * 2
 
 
 @pytest.mark.parametrize("bigbird, led, verdict", [
@@ -541,16 +541,16 @@ def test_measured_training_time_verdict_reads_the_step_times(bigbird, led, verdi
 def test_cost_figures_and_tables_never_raise_on_missing_rows():
     from matplotlib.figure import Figure
 
-    from tradeoff.report import cost as cost_report
+    from tradeoff.report import cost_figures, cost_tables, gpu
 
     empty = ref.cost_frame([])
-    for figure in (cost_report.flops_figure(empty), cost_report.attention_figure(empty),
-                   cost_report.memory_figure(empty, empty), cost_report.linearity_figure(empty)):
+    for figure in (cost_figures.flops_figure(empty), cost_figures.attention_figure(empty),
+                   cost_figures.memory_figure(empty, empty), cost_figures.linearity_figure(empty)):
         assert isinstance(figure, Figure)
         assert any("no cost rows" in t.get_text() or "fewer than two" in t.get_text()
                    for ax in figure.axes for t in ax.texts)
-    assert cost_report.cost_table(empty).empty and cost_report.fits_table(empty).empty
-    assert cost_report.measured_records("/nonexistent/folder") == []
+    assert cost_tables.cost_table(empty).empty and cost_tables.fits_table(empty).empty
+    assert gpu.measured_records("/nonexistent/folder") == []
 
 
 @pytest.mark.parametrize("kwargs,name", [

@@ -23,6 +23,7 @@ import gpu_session  # noqa: E402
 from tradeoff.config import Cell, load_profile  # noqa: E402
 from tradeoff.records.reference import load_cost_reference  # noqa: E402
 from tradeoff.report import cost as cost_report  # noqa: E402
+from tradeoff.report import cost_tables  # noqa: E402
 from tradeoff.report import gpu as gpu_report  # noqa: E402
 from tradeoff.records import save_record  # noqa: E402
 
@@ -191,7 +192,7 @@ def test_without_records_each_chapter_says_so_in_one_line(tmp_path):
                                       target_length=1024, released_target_length=128,
                                       gpu_dir=str(tmp_path / "runs"))
     assert view.gpu_speed.empty
-    assert gpu_report.labelled(cost_report.gpu_table(view.gpu_speed), view.gpu).data == \
+    assert gpu_report.labelled(cost_tables.gpu_table(view.gpu_speed), view.gpu).data == \
         gpu_report.NO_RECORDS
     assert gpu_report.meter_table(gpu.meter).empty
 
@@ -203,7 +204,7 @@ def test_a_gpu_record_shows_as_a_labelled_table_of_measured_against_predicted(tm
     view = cost_report.open_reference(reference_file=None, models=PAPER_MODELS, lengths=[1024],
                                       target_length=1024, released_target_length=128,
                                       gpu_dir=str(tmp_path / "runs"))
-    table = cost_report.gpu_table(view.gpu_speed)
+    table = cost_tables.gpu_table(view.gpu_speed)
     assert len(table) == 1  # the failed run has no row
     (row,) = table.to_dict("records")
     (count,) = [r for r in load_cost_reference(None).select(128, ["led-large"], [4096])
