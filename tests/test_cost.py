@@ -343,8 +343,8 @@ def _entry(path):
 @pytest.mark.parametrize("change,message", [
     (lambda d: d.update(schema="other/1"), "schema 'other/1'"),
     (lambda d: d["rows"][0].pop("train_step_flops"), "rows.0.train_step_flops: Field required"),
-    (lambda d: d["rows"][0].update(length="1024"), "rows.0.length: Input should be a valid integer"),
-    (lambda d: d["rows"][0].update(length=1024.0), "rows.0.length: Input should be a valid integer"),
+    (lambda d: d["rows"][0].update(length="1024"), "rows.0.length: Input should be a valid int"),
+    (lambda d: d["rows"][0].update(length=1024.0), "rows.0.length: Input should be a valid int"),
     (lambda d: d["rows"][0].update(surprise=1), "rows.0.surprise: Extra inputs are not permitted"),
     (lambda d: d["rows"][0]["counted_with"].pop("torch"), "counted_with must name torch"),
     (lambda d: d["rows"][1].update(length=d["rows"][0]["length"],

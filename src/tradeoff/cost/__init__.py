@@ -7,5 +7,7 @@
 - :mod:`.knob_memory`: the memory knobs' counts -> knob-memory rows.
 
 This package builds torch models; :mod:`tradeoff.analysis` never imports it and reads the rows
-it writes instead.
+it writes instead. :mod:`.depth` and :mod:`.reference_file` are modules of their own so that the
+knobs' counts share the architectures' builds and extrapolation without importing the
+architectures' rows, and so that no module passes a few hundred lines.
 """

@@ -5,7 +5,9 @@ BART-base and LED-base at several input lengths; LongT5 and PEGASUS-X at one len
 row per (model, input length, dataset, split, metric), each with the paper, arXiv id and table
 it was read in. Only numbers read in a source are stored. The file is read as every reference
 file is (:func:`.reference.read_reference`); :mod:`tradeoff.analysis.published` sets the scores
-beside the counted costs.
+beside the counted costs. A module of its own rather than a part of :mod:`.reference`: the
+schema and its cross-checks are a third of that module's size again, and would take it past
+600 lines.
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ checked first, then pydantic; any fault is one :class:`~tradeoff.errors.Referenc
 line naming the first bad field and the fix) and written by :func:`write_reference_file`
 (validated, then atomically). The memory model that the rows' batch columns follow
 (:func:`max_batch`) and the sentences saying how the cost rows were obtained are defined here
-too, once, because the producer writes them into the files and the book quotes them.
+too, once: the producer (:mod:`tradeoff.cost`) writes them into the files, the book quotes them,
+and :mod:`tradeoff.analysis.cost_claims`, which does not import the producer, sizes measured
+runs' batches with the same model.
 """
 
 from __future__ import annotations
@@ -202,11 +204,14 @@ class CostEntry(CostRow):
     def _in_file_order(self, handler) -> dict:
         # The row's own fields (memory_per_sample_bytes last), then what it was counted with.
         data = handler(self)
-        return data | {k: data.pop(k) for k in ("counted_with", "written")}
+        extras = {k: data.pop(k) for k in ("counted_with", "written")}
+        return data | extras
 
     def row(self) -> CostRow:
         """The counted row alone."""
-        return CostRow.model_construct(**{name: getattr(self, name) for name in CostRow.model_fields})
+        # The fields were validated with the entry.
+        return CostRow.model_construct(**{name: getattr(self, name)
+                                          for name in CostRow.model_fields})
 
 
 class ExtrapolationCheck(BaseModel):
