@@ -126,9 +126,13 @@ def plan_session(profile: Profile) -> list[PlannedCell]:
         ConfigError: a cell that cannot run, a missing counted row (the estimate and the
             finder's start need one), or a profile the session cannot use.
     """
-    from tradeoff.analysis.cost import load_reference, max_batch
+    from tradeoff.records.reference import (
+        TRAIN_STATE_BYTES_PER_PARAM,
+        load_cost_reference,
+        load_memory_reference,
+        max_batch,
+    )
     from tradeoff.analysis.hardware import matmul_precision
-    from tradeoff.analysis.knob_cost import load_memory_reference
     from tradeoff.grid import validate_cells
 
     if profile.batch_size != "auto" or not profile.gpu_memory_gb or not profile.max_steps:
@@ -136,7 +140,7 @@ def plan_session(profile: Profile) -> list[PlannedCell]:
                           f"gpu_memory_gb cap and max_steps (fixed steps)")
     cells = session_cells(profile)
     validate_cells(profile, [c for _, c in cells], here=False)
-    reference = load_reference(None)
+    reference = load_cost_reference(None)
     knob_memory = load_memory_reference()
     generated = profile.max_new_tokens[profile.datasets[0]]
     planned = []
@@ -151,7 +155,8 @@ def plan_session(profile: Profile) -> list[PlannedCell]:
                 f"{profile.max_target_length} --new-tokens {generated} --write-reference`")
         row = rows[0]
         per_sample = row.memory_per_sample_bytes / _knob_ratio(knob_memory, cell)
-        predicted = max(max_batch(row.params, int(per_sample), profile.gpu_memory_gb), 1)
+        predicted = max(max_batch(TRAIN_STATE_BYTES_PER_PARAM * row.params, int(per_sample),
+                                  profile.gpu_memory_gb), 1)
         precision = matmul_precision(cell.variant, profile.tf32)
         recompute = 4 / 3 if cell.variant == "grad-checkpointing" else 1.0
         train_s = (profile.max_steps * predicted * row.train_step_flops * recompute
@@ -434,10 +439,10 @@ def run_session(profile: Profile, plan: list[PlannedCell], out: Path, budget_s: 
 
     import torch
 
-    from tradeoff.analysis.cost import load_reference
+    from tradeoff.records.reference import load_cost_reference
     from tradeoff.pipeline import preflight_data, prepare_environment, run_cell
 
-    reference = load_reference(None)
+    reference = load_cost_reference(None)
     prepare_environment(profile)
     data = preflight_data(profile, profile.datasets)
     records, ratios = [], []
@@ -471,8 +476,9 @@ def run_session(profile: Profile, plan: list[PlannedCell], out: Path, budget_s: 
 def summary_table(records: list, reference) -> list[str]:
     """One line per finished cell: batch against the model, memory, throughput, MFU, energy."""
     from tradeoff.analysis.cost_claims import measured_speed
+    from tradeoff.models import PRESETS
 
-    speed = measured_speed(records, reference)
+    speed = measured_speed(records, reference, PRESETS)
     lines = [f"{len(speed)} of {len(records)} cells finished",
              f"{'model':<14} {'L':>5} {'knob':<18} {'batch':>5} {'model':>5} {'peak GiB':>8} "
              f"{'model GiB':>9} {'samples/s':>9} {'TFLOP/s':>7} {'MFU %':>6}"]

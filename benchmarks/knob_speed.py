@@ -31,11 +31,11 @@ import time
 import torch
 
 from tradeoff import knobs
-from tradeoff.analysis.cost import build_counting_model, random_inputs
-from tradeoff.analysis.knob_cost import SpeedRow, load_speed_reference, write_speed_row
+from tradeoff.cost.depth import build_counting_model, random_inputs
 from tradeoff.errors import ConfigError
 from tradeoff.env import describe_environment
 from tradeoff.models import build_config, check_length, guard_block_sparse, is_led
+from tradeoff.records.reference import SpeedRow, load_speed_reference, write_speed_row
 
 
 def full_model(name: str):

@@ -247,7 +247,7 @@ def test_no_page_prints_a_number_in_scientific_notation(built):
 
 @pytest.mark.parametrize("chapter", ["govreport", "summscreenfd", "qmsum", "qasper"])
 def test_dataset_chapters_open_with_published_accuracy_against_counted_compute(built, chapter):
-    from tradeoff.analysis.published import load_published
+    from tradeoff.records.published import load_published
 
     text = _page_words(built, "notebooks", f"{chapter}.html")
     published = text.index("Published accuracy against counted compute")
@@ -690,9 +690,12 @@ def test_chromium_shows_the_energy_audit_and_the_method_comparison(built, tmp_pa
 def test_chromium_shows_what_the_architectures_cost(built, tmp_path):
     """The cost chapter: its five figures, and numbers and verdicts read from the reference
     counts and the committed measured runs."""
-    from tradeoff.analysis import cost, cost_claims, findings
+    from tradeoff.analysis import cost_claims, findings
     from tradeoff.analysis.table import tidy
+    from tradeoff.models import PRESETS
+    from tradeoff.records.reference import load_cost_reference
     from tradeoff.report import cost as cost_report
+    from tradeoff.report import gpu
 
     page = built.html / "notebooks" / "cost.html"
     dom = chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", page.as_uri())
@@ -701,11 +704,12 @@ def test_chromium_shows_what_the_architectures_cost(built, tmp_path):
                if re.search(r'<img[^>]+src="[^"]*_images/[^"]+\.png"', f)]
     assert len(figures) == 5, "compute, attention, memory, linearity and measured speed"
     assert "Counted not measured" in text  # the provenance banner
-    rows = cost.reference_rows(1024)
+    reference = load_cost_reference(None)
+    rows = reference.select(1024)
     base = next(r for r in rows if (r.model, r.length) == ("led-base", 1024))
     assert f"the memory model fits at most {base.max_batch_48gb} with 1024 token targets" in text
-    records = cost_report.measured_records(cost_report.MEASURED_DIR)
-    speed = cost_claims.measured_speed(records, cost.load_reference(None))
+    records = gpu.measured_records(cost_report.MEASURED_DIR)
+    speed = cost_claims.measured_speed(records, reference, PRESETS)
     tested = findings.architecture_findings(rows, tidy(records) if records else None, speed)
     assert [f.finding for f in tested][:3] == ["5, speed", "6, its explanation", "7, compute"]
     for finding in tested:  # each row of the table: finding, statement, evidence, verdict

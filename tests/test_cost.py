@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 import re
@@ -11,10 +10,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tradeoff.analysis import cost
+from tradeoff.analysis import fits
 from tradeoff.cli import main
 from tradeoff.config import load_profile
-from tradeoff.tasks import COST_TARGET_TOKENS, DATASETS
+from tradeoff.cost import architecture, depth, instruments, reference_file
+from tradeoff.errors import ReferenceFileError
+from tradeoff.records import reference as ref
+from tradeoff.tasks import COST_TARGET_TOKENS, DATASETS, H100_MEMORY_GB, paper_batch
 from tradeoff.models import PRESETS
 
 # Mini architectures at lengths that keep each family's attention pattern: LED's window is 256
@@ -44,11 +46,11 @@ def one_thread():
 @pytest.fixture(autouse=True)
 def isolated_cache(cache_dir, monkeypatch):
     # One cache for the whole module: the CLI test reuses the counts of the extrapolation test.
-    monkeypatch.setattr(cost, "COST_CACHE_DIR", cache_dir)
+    monkeypatch.setattr(architecture, "COST_CACHE_DIR", cache_dir)
 
 
 def _count(model, depth, length):
-    return cost.cached_count(model, *depth, length, TARGET, NEW_TOKENS,
+    return architecture.cached_count(model, *depth, length, TARGET, NEW_TOKENS,
                              load_profile("paper").dropout, scale="mini")
 
 
@@ -57,10 +59,10 @@ def test_extrapolation_matches_an_independent_full_depth_count(model, length):
     arch = PRESETS[model].mini
     full = (arch["encoder_layers"], arch["decoder_layers"])
     assert full[0] > 2 and full[1] > 2  # otherwise the test would not extrapolate
-    counts = {depth: _count(model, depth, length) for depth in cost.DEPTHS}
+    counts = {depth: _count(model, depth, length) for depth in depth.DEPTHS}
     counted = _count(model, full, length)
-    extrapolated = cost.extrapolate(counts, *full)
-    for field in cost.DepthCount.additive_fields():
+    extrapolated = architecture.extrapolate_counts(counts, *full)
+    for field in architecture.DepthCount.additive_fields():
         value, reference = getattr(extrapolated, field), getattr(counted, field)
         assert value == pytest.approx(reference, rel=0.02), field
     # Depth must really change the counts, or the comparison above would hold trivially.
@@ -77,10 +79,10 @@ def test_the_architectures_the_paper_did_not_study_are_counted_like_its_own(mode
     # LongT5 names its layers and attention modules as T5 does; Pegasus-X as BART does. Their
     # minis have two layers each side: depth (2, 2) is extrapolated from both single steps.
     length = 256
-    counts = {depth: _count(model, depth, length) for depth in cost.DEPTHS}
+    counts = {depth: _count(model, depth, length) for depth in depth.DEPTHS}
     counted = _count(model, (2, 2), length)
-    extrapolated = cost.extrapolate(counts, 2, 2)
-    for field in cost.DepthCount.additive_fields():
+    extrapolated = architecture.extrapolate_counts(counts, 2, 2)
+    for field in architecture.DepthCount.additive_fields():
         assert getattr(extrapolated, field) == pytest.approx(getattr(counted, field), rel=0.02)
     for field in ("train_step_flops", "inference_flops"):
         assert getattr(counts[(1, 2)], field) > getattr(counts[(1, 1)], field), field
@@ -117,12 +119,12 @@ def test_linear_layer_flops_and_saved_bytes():
     m, k, n = 8, 16, 32
     linear = torch.nn.Linear(k, n)
     x = torch.randn(m, k)
-    step, _ = cost.count_training_step(lambda: linear(x).sum(), exclude=linear.parameters())
+    step, _ = instruments.count_training_step(lambda: linear(x).sum(), exclude=linear.parameters())
     assert step.forward_flops == 2 * m * k * n
     assert step.step_flops == 4 * m * k * n  # backward: the weight gradient only
     assert step.saved_bytes == m * k * 4  # the input; the weight is excluded
     x.requires_grad_(True)
-    step, _ = cost.count_training_step(lambda: linear(x).sum())
+    step, _ = instruments.count_training_step(lambda: linear(x).sum())
     assert step.step_flops == 6 * m * k * n  # and the input gradient
     assert step.saved_bytes == m * k * 4 + n * k * 4  # weight included when not excluded
 
@@ -146,20 +148,20 @@ def test_saved_bytes_count_each_storage_once():
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         _SavesViews()(x)
     assert sum(sizes) == 8000  # a naive sum: the full result and two half views
-    _, nbytes = cost.saved_tensor_bytes(_SavesViews(), x)
+    _, nbytes = instruments.saved_tensor_bytes(_SavesViews(), x)
     assert nbytes == 4000
 
 
 def test_dropout_masks_count_at_the_gpu_size():
     x = torch.randn(1000, requires_grad=True)
     original = F.dropout
-    with cost.gpu_dropout():
-        _, masked = cost.saved_tensor_bytes(F.dropout, x, p=0.1, training=True)
-        _, unmasked = cost.saved_tensor_bytes(F.dropout, x, p=0.0, training=True)
+    with instruments.gpu_dropout():
+        _, masked = instruments.saved_tensor_bytes(F.dropout, x, p=0.1, training=True)
+        _, unmasked = instruments.saved_tensor_bytes(F.dropout, x, p=0.0, training=True)
     assert masked == 1000  # CUDA's fused kernel keeps a bool mask, 1 byte an element
     assert unmasked == 0
     assert F.dropout is original  # restored after the block
-    _, cpu = cost.saved_tensor_bytes(F.dropout, x, p=0.1, training=True)
+    _, cpu = instruments.saved_tensor_bytes(F.dropout, x, p=0.1, training=True)
     assert cpu != masked  # outside the block, CPU's float noise tensor (4 bytes an element)
 
 
@@ -167,31 +169,31 @@ def test_sdpa_is_never_silently_zero():
     b, h, s, d = 1, 2, 64, 16
     q, k, v = (torch.randn(b, h, s, d) for _ in range(3))
     eager = 2 * (2 * b * h * s * s * d)  # q @ k^T and probabilities @ v
-    flops, _, _ = cost.count_flops(lambda: torch.softmax(q @ k.transpose(-1, -2), -1) @ v)
+    flops, _, _ = instruments.count_flops(lambda: torch.softmax(q @ k.transpose(-1, -2), -1) @ v)
     assert flops == eager
     with torch.utils.flop_counter.FlopCounterMode(display=False) as plain:
         F.scaled_dot_product_attention(q, k, v)
     if plain.get_total_flops() == 0:  # the CPU fused kernel has no formula: refuse, not 0
         with pytest.raises(RuntimeError, match="without a FLOP formula"):
-            cost.count_flops(lambda: F.scaled_dot_product_attention(q, k, v))
+            instruments.count_flops(lambda: F.scaled_dot_product_attention(q, k, v))
     else:
         assert plain.get_total_flops() == eager
 
 
 def test_max_batch_and_length_exponent():
-    params = 2**30 // cost.TRAIN_STATE_BYTES_PER_PARAM  # 1 GiB of weights, grads and AdamW
-    assert cost.max_batch(params, 2**30, 48.0) == 47
-    assert cost.max_batch(params * 60, 2**30, 48.0) == 0
+    state = 2**30  # 1 GiB of weights, grads and AdamW
+    assert ref.max_batch(state, 2**30, 48.0) == 47
+    assert ref.max_batch(state * 60, 2**30, 48.0) == 0
     import pandas as pd
 
     lengths = [1024, 2048, 3072, 4096]
     frame = pd.DataFrame({"model": ["a"] * 4 + ["b"] * 4, "length": lengths * 2,
                           "flops": [5 * n**1.5 for n in lengths] + [7 * n for n in lengths]})
-    fits = cost.fit_length_exponent(frame, "flops")
-    assert fits["a"].exponent == pytest.approx(1.5, abs=1e-9)
-    assert fits["b"].exponent == pytest.approx(1.0, abs=1e-9)
-    assert fits["a"].prefactor == pytest.approx(5.0, rel=1e-9)
-    assert fits["a"].exponent_stderr < 1e-9 and fits["a"].n_lengths == 4
+    power = fits.fit_length_exponent(frame, "flops")
+    assert power["a"].exponent == pytest.approx(1.5, abs=1e-9)
+    assert power["b"].exponent == pytest.approx(1.0, abs=1e-9)
+    assert power["a"].prefactor == pytest.approx(5.0, rel=1e-9)
+    assert power["a"].exponent_stderr < 1e-9 and power["a"].n_lengths == 4
 
 
 def test_cli_json_rows(capsys):
@@ -201,7 +203,7 @@ def test_cli_json_rows(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1
     row = json.loads(lines[0])
-    expected, = cost.cost_rows([model], [length], TARGET, NEW_TOKENS, scale="mini", progress=False)
+    expected, = architecture.cost_rows([model], [length], TARGET, NEW_TOKENS, scale="mini", progress=False)
     for field in ("model", "length", "target_length", "params", "encoder_forward_flops",
                   "train_step_flops", "inference_flops", "generated_tokens",
                   "saved_activation_bytes", "attention_flops_share", "max_batch_48gb",
@@ -250,7 +252,7 @@ def test_cli_bad_input_exits_2_before_counting(argv, message, capsys, cache_dir)
 
 
 def test_reference_file_validates_and_covers_the_paper_grid():
-    reference = cost.load_reference()
+    reference = ref.load_cost_reference()
     paper = load_profile("paper")
     rows = reference.select(paper.max_target_length)
     # The paper's three and two architectures it did not study, at the paper's lengths.
@@ -258,8 +260,8 @@ def test_reference_file_validates_and_covers_the_paper_grid():
         (m, n) for m in CHAPTER_MODELS for n in paper.lengths)
     for row in rows:
         assert row.method == "extrapolated from depths (1,1),(2,1),(1,2)"
-        assert row.generated_tokens == cost.DEFAULT_NEW_TOKENS and row.dropout == paper.dropout
-        assert row.flops_note == cost.FLOPS_NOTE
+        assert row.generated_tokens == architecture.DEFAULT_NEW_TOKENS and row.dropout == paper.dropout
+        assert row.flops_note == ref.FLOPS_NOTE
     assert all(set(c) >= {"torch", "transformers", "count_version"} for c in reference.counted_with)
     assert all(len(when) == 10 for when in reference.written)  # ISO dates
     check = next(c for c in reference.checks
@@ -269,7 +271,7 @@ def test_reference_file_validates_and_covers_the_paper_grid():
 
 
 def test_reference_rows_are_consistent_with_the_cost_model():
-    reference = cost.load_reference()
+    reference = ref.load_cost_reference()
     memory_gb = load_profile("paper").gpu_memory_gb
     for row in reference.rows:
         # Every matmul has an input and a weight gradient: backward is twice the forward. Not
@@ -288,12 +290,13 @@ def test_reference_rows_are_consistent_with_the_cost_model():
         else:
             assert row.train_step_flops == 3 * row.forward_flops, row
         assert row.inference_flops > row.encoder_forward_flops > 0
-        assert row.train_state_bytes == cost.TRAIN_STATE_BYTES_PER_PARAM * row.params
+        assert row.train_state_bytes == ref.TRAIN_STATE_BYTES_PER_PARAM * row.params
         per_sample = row.saved_activation_bytes + row.output_logits_bytes
-        assert row.max_batch_48gb == cost.max_batch(row.params, per_sample, memory_gb)
-        assert row.max_batch_80gb == cost.max_batch(row.params, per_sample, cost.H100_MEMORY_GB)
+        assert row.max_batch_48gb == ref.max_batch(row.train_state_bytes, per_sample, memory_gb)
+        assert row.max_batch_80gb == ref.max_batch(row.train_state_bytes, per_sample,
+                                                   H100_MEMORY_GB)
         assert 0 < row.attention_core_flops_share < row.attention_flops_share < 1
-        assert row.paper_batch == cost.paper_batch(row.model, row.length)
+        assert row.paper_batch == paper_batch(row.model, row.length)
     for model in {r.model for r in reference.rows}:
         for target in reference.target_lengths:
             series = sorted((r.length, r) for r in reference.select(target, [model]))
@@ -304,44 +307,46 @@ def test_reference_rows_are_consistent_with_the_cost_model():
 
 
 def test_reference_parameters_are_the_architectures():
-    reference = cost.load_reference()
+    reference = ref.load_cost_reference()
     for model in {r.model for r in reference.rows}:
         params = {r.params for r in reference.rows if r.model == model}
-        assert params == {cost.parameter_count(model)}, model
+        assert params == {architecture.parameter_count(model)}, model
 
 
 def test_written_reference_equals_a_fresh_count(tmp_path):
     model, length = CASES[0]
-    rows = cost.cost_rows([model], [length], TARGET, NEW_TOKENS, scale="mini", progress=False)
-    check = cost.check_extrapolation(model, length, TARGET, NEW_TOKENS, scale="mini")
+    rows = architecture.cost_rows([model], [length], TARGET, NEW_TOKENS, scale="mini", progress=False)
+    check = reference_file.check_extrapolation(model, length, TARGET, NEW_TOKENS, scale="mini")
     path = tmp_path / "reference.json"
-    written = cost.write_reference(rows, path, checks=[check])
+    written = reference_file.write_reference(rows, path, checks=[check])
     assert list(written.rows) == rows
-    assert cost.load_reference(path).rows == written.rows
+    assert ref.load_cost_reference(path).rows == written.rows
     assert written.checks[0].largest <= 0.02 and written.checks[0].model == model
-    recounted = cost.cost_rows([model], [length], TARGET, NEW_TOKENS, scale="mini",
+    recounted = architecture.cost_rows([model], [length], TARGET, NEW_TOKENS, scale="mini",
                                use_cache=False, progress=False)
-    assert cost.reference_rows(TARGET, path) == recounted
+    assert ref.load_cost_reference(path).select(TARGET) == recounted
     # Merging: a row of another target length is added, the same key replaced, not duplicated.
-    other = dataclasses.replace(rows[0], target_length=TARGET // 2)
-    cost.write_reference([other], path)
-    cost.write_reference(rows, path)
-    merged = cost.load_reference(path)
+    other = rows[0].model_copy(update={"target_length": TARGET // 2})
+    reference_file.write_reference([other], path)
+    reference_file.write_reference(rows, path)
+    merged = ref.load_cost_reference(path)
     assert merged.target_lengths == [TARGET // 2, TARGET] and len(merged.rows) == 2
     assert len(merged.checks) == 1
 
 
 def _entry(path):
-    data = json.loads(cost.REFERENCE_FILE.read_text())
+    data = json.loads(ref.COST_FILE.read_text())
     data["rows"] = data["rows"][:2]
     return data
 
 
 @pytest.mark.parametrize("change,message", [
     (lambda d: d.update(schema="other/1"), "schema 'other/1'"),
-    (lambda d: d["rows"][0].pop("train_step_flops"), "missing field(s) ['train_step_flops']"),
-    (lambda d: d["rows"][0].update(length="1024"), "field 'length' is '1024', expected int"),
-    (lambda d: d["rows"][0].update(surprise=1), "unknown field(s) ['surprise']"),
+    (lambda d: d["rows"][0].pop("train_step_flops"), "rows.0.train_step_flops: Field required"),
+    (lambda d: d["rows"][0].update(length="1024"), "rows.0.length: Input should be a valid int"),
+    (lambda d: d["rows"][0].update(length=1024.0), "rows.0.length: Input should be a valid int"),
+    (lambda d: d["rows"][0].update(surprise=1), "rows.0.surprise: Extra inputs are not permitted"),
+    (lambda d: d["rows"][0]["counted_with"].pop("torch"), "counted_with must name torch"),
     (lambda d: d["rows"][1].update(length=d["rows"][0]["length"],
                                    target_length=d["rows"][0]["target_length"],
                                    model=d["rows"][0]["model"]), "a second row"),
@@ -352,10 +357,11 @@ def test_load_reference_rejects_a_malformed_file(tmp_path, change, message):
     change(data)
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(data))
-    with pytest.raises(cost.ReferenceError, match=re.escape(message)):
-        cost.load_reference(path)
-    with pytest.raises(cost.ReferenceError, match="--write-reference"):
-        cost.load_reference(tmp_path / "missing.json")
+    with pytest.raises(ReferenceFileError, match=re.escape(message)) as err:
+        ref.load_cost_reference(path)
+    assert "\n" not in str(err.value) and "--write-reference" in str(err.value)
+    with pytest.raises(ReferenceFileError, match="--write-reference"):
+        ref.load_cost_reference(tmp_path / "missing.json")
 
 
 def test_cli_writes_the_reference(tmp_path, capsys):
@@ -365,7 +371,7 @@ def test_cli_writes_the_reference(tmp_path, capsys):
                  "--target-length", str(TARGET), "--new-tokens", str(NEW_TOKENS),
                  "--write-reference", "--reference", str(path)]) == 0
     assert "wrote 1 row(s)" in capsys.readouterr().err
-    reference = cost.load_reference(path)
+    reference = ref.load_cost_reference(path)
     assert [(r.model, r.length, r.target_length) for r in reference.rows] == [
         (model, length, TARGET)]
     assert [(c.model, c.length) for c in reference.checks] == [(model, length)]
@@ -374,7 +380,7 @@ def test_cli_writes_the_reference(tmp_path, capsys):
                  "--target-length", str(TARGET // 2), "--new-tokens", str(NEW_TOKENS),
                  "--write-reference", "--reference", str(path), "--skip-check"]) == 0
     assert "no new extrapolation check" in capsys.readouterr().err
-    reference = cost.load_reference(path)
+    reference = ref.load_cost_reference(path)
     assert len(reference.rows) == 2 and len(reference.checks) == 1
 
 
@@ -384,13 +390,13 @@ def test_affine_fit_hand_values():
     lengths = [1024, 2048, 3072, 4096]
     frame = pd.DataFrame({"model": ["a"] * 4, "length": lengths,
                           "cost": [100 + 2 * n for n in lengths]})
-    fit = cost.fit_length_affine(frame, "cost")["a"]
+    fit = fits.fit_length_affine(frame, "cost")["a"]
     assert fit.intercept == pytest.approx(100) and fit.slope == pytest.approx(2)
     assert fit.max_relative_residual < 1e-12 and fit.n_lengths == 4
     assert fit.fixed_share(1024) == pytest.approx(100 / 2148)
     assert fit.local_exponent(4096) == pytest.approx(8192 / 8292)
     # The power law fits the same affine cost with an exponent below 1 and a residual.
-    power = cost.fit_length_exponent(frame, "cost")["a"]
+    power = fits.fit_length_exponent(frame, "cost")["a"]
     assert power.exponent < 1 and power.max_relative_residual > 0
 
 
@@ -429,7 +435,7 @@ def test_architecture_verdicts_follow_the_counts():
 
     speed = cost_claims.speed_verdict(holds)
     assert speed.verdict == "inconclusive" and "measured times" in speed.evidence
-    empty = cost.cost_frame([])
+    empty = ref.cost_frame([])
     assert [v.verdict for v in cost_claims.architecture_verdicts(empty)] == ["inconclusive"] * 3
 
 
@@ -478,21 +484,21 @@ def test_measured_speed_reads_each_run_beside_its_counted_flops(tmp_path):
     from tradeoff.analysis import cost_claims
     from tradeoff.config import REPO_ROOT
     from tradeoff.records import load_records
-    from tradeoff.report import cost as cost_report
+    from tradeoff.report import cost_figures, cost_tables
 
     source = sorted((REPO_ROOT / "reference" / "cpu-arch").glob("govreport_led-base_L1024_*.json"))
     if not source:
         pytest.skip("no committed cpu-arch record of LED-base at 1024 tokens")
     data = json.loads(source[0].read_text())
     timed = data["train"]["step_times_s"][data["params"]["measure_after_steps"]:]
-    (count,) = [r for r in cost.load_reference(None).select(128, ["led-base"], [1024])
+    (count,) = [r for r in ref.load_cost_reference(None).select(128, ["led-base"], [1024])
                 if r.generated_tokens == 128]
     shutil.copy(source[0], tmp_path / "ok.json")
     other = dict(data, inference=dict(data["inference"], generated_tokens=2 * 64))  # 64 a sample
     other["params"] = dict(data["params"], length=2048)
     (tmp_path / "fewer-tokens.json").write_text(json.dumps(other))
     (tmp_path / "oom.json").write_text(json.dumps(dict(data, status="oom", reason="RuntimeError")))
-    speed = cost_claims.measured_speed(load_records(tmp_path), cost.load_reference(None))
+    speed = cost_claims.measured_speed(load_records(tmp_path), ref.load_cost_reference(None))
     assert len(speed) == 2
     row = speed.iloc[0]
     assert (row["model"], row["length"], row["timed_steps"]) == ("led-base", 1024, len(timed))
@@ -503,8 +509,8 @@ def test_measured_speed_reads_each_run_beside_its_counted_flops(tmp_path):
     per_sample = data["efficiency"]["infer_time_s"] / data["inference"]["samples"]
     assert row["achieved_infer_gflops"] == pytest.approx(count.inference_flops / per_sample / 1e9)
     assert math.isnan(speed.iloc[1]["achieved_train_gflops"])  # no count at 64 generated tokens
-    assert isinstance(cost_report.measured_figure(speed), Figure)
-    assert list(cost_report.measured_table(speed)["timed steps"]) == [len(timed)] * 2
+    assert isinstance(cost_figures.measured_figure(speed), Figure)
+    assert list(cost_tables.measured_table(speed)["timed steps"]) == [len(timed)] * 2
 
 
 @pytest.mark.parametrize("bigbird, led, verdict", [
@@ -535,16 +541,16 @@ def test_measured_training_time_verdict_reads_the_step_times(bigbird, led, verdi
 def test_cost_figures_and_tables_never_raise_on_missing_rows():
     from matplotlib.figure import Figure
 
-    from tradeoff.report import cost as cost_report
+    from tradeoff.report import cost_figures, cost_tables, gpu
 
-    empty = cost.cost_frame([])
-    for figure in (cost_report.flops_figure(empty), cost_report.attention_figure(empty),
-                   cost_report.memory_figure(empty, empty), cost_report.linearity_figure(empty)):
+    empty = ref.cost_frame([])
+    for figure in (cost_figures.flops_figure(empty), cost_figures.attention_figure(empty),
+                   cost_figures.memory_figure(empty, empty), cost_figures.linearity_figure(empty)):
         assert isinstance(figure, Figure)
         assert any("no cost rows" in t.get_text() or "fewer than two" in t.get_text()
                    for ax in figure.axes for t in ax.texts)
-    assert cost_report.cost_table(empty).empty and cost_report.fits_table(empty).empty
-    assert cost_report.measured_records("/nonexistent/folder") == []
+    assert cost_tables.cost_table(empty).empty and cost_tables.fits_table(empty).empty
+    assert gpu.measured_records("/nonexistent/folder") == []
 
 
 @pytest.mark.parametrize("kwargs,name", [

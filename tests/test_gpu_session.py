@@ -20,9 +20,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import gpu_session  # noqa: E402
 
-from tradeoff.analysis.cost import load_reference  # noqa: E402
 from tradeoff.config import Cell, load_profile  # noqa: E402
+from tradeoff.records.reference import load_cost_reference  # noqa: E402
 from tradeoff.report import cost as cost_report  # noqa: E402
+from tradeoff.report import cost_tables  # noqa: E402
 from tradeoff.report import gpu as gpu_report  # noqa: E402
 from tradeoff.records import save_record  # noqa: E402
 
@@ -58,7 +59,7 @@ def test_the_dry_run_plans_the_required_cells_first_and_prints_the_device_call(t
     assert cells[12:] == [f"govreport/led-base/L{n}/s0/{k}" for k in ("bf16", "grad-checkpointing")
                           for n in (1024, 4096)]
     # The finder starts above the memory model's bound at 128-token targets and 48 GB.
-    reference = {(r.model, r.length): r.max_batch_48gb for r in load_reference(None).select(128)
+    reference = {(r.model, r.length): r.max_batch_48gb for r in load_cost_reference(None).select(128)
                  if r.generated_tokens == 128}
     for _, cell, predicted, start, _ in rows[:12]:
         _, model, length, _ = cell.split("/")
@@ -191,7 +192,7 @@ def test_without_records_each_chapter_says_so_in_one_line(tmp_path):
                                       target_length=1024, released_target_length=128,
                                       gpu_dir=str(tmp_path / "runs"))
     assert view.gpu_speed.empty
-    assert gpu_report.labelled(cost_report.gpu_table(view.gpu_speed), view.gpu).data == \
+    assert gpu_report.labelled(cost_tables.gpu_table(view.gpu_speed), view.gpu).data == \
         gpu_report.NO_RECORDS
     assert gpu_report.meter_table(gpu.meter).empty
 
@@ -203,10 +204,10 @@ def test_a_gpu_record_shows_as_a_labelled_table_of_measured_against_predicted(tm
     view = cost_report.open_reference(reference_file=None, models=PAPER_MODELS, lengths=[1024],
                                       target_length=1024, released_target_length=128,
                                       gpu_dir=str(tmp_path / "runs"))
-    table = cost_report.gpu_table(view.gpu_speed)
+    table = cost_tables.gpu_table(view.gpu_speed)
     assert len(table) == 1  # the failed run has no row
     (row,) = table.to_dict("records")
-    (count,) = [r for r in load_reference(None).select(128, ["led-large"], [4096])
+    (count,) = [r for r in load_cost_reference(None).select(128, ["led-large"], [4096])
                 if r.generated_tokens == 128]
     assert row["largest batch (memory model)"] == count.max_batch_48gb
     predicted = (16 * count.params + 3 * count.memory_per_sample_bytes) / 2**30

@@ -5,7 +5,7 @@ import torch
 from transformers import AutoModelForSeq2SeqLM
 
 from tradeoff import knobs
-from tradeoff.analysis.cost import saved_tensor_bytes
+from tradeoff.cost.instruments import saved_tensor_bytes
 from tradeoff.config import Cell, load_profile
 from tradeoff.errors import ConfigError
 from tradeoff.models import build_config, global_attention_mask
@@ -147,11 +147,11 @@ def test_a_knob_cell_runs_end_to_end_and_records_what_took_effect(tmp_path, vari
 
 
 # --------------------------------------------------------------------------------------------
-# The memory knobs, counted (tradeoff.analysis.knob_cost)
+# The memory knobs, counted (tradeoff.cost.knob_memory)
 
 
 def test_memory_knobs_change_what_a_training_sample_holds():
-    from tradeoff.analysis.knob_cost import FROZEN_BYTES, TRAINABLE_BYTES, memory_rows
+    from tradeoff.cost.knob_memory import FROZEN_BYTES, TRAINABLE_BYTES, memory_rows
 
     rows = {r.variant: r for r in memory_rows(["led-base"], [512], scale="mini",
                                                 target_length=32)}
@@ -173,7 +173,8 @@ def test_memory_knobs_change_what_a_training_sample_holds():
 
 
 def test_max_batch_is_what_fits_after_the_state():
-    from tradeoff.analysis.knob_cost import GIB, max_batch
+    from tradeoff.records.reference import max_batch
+    from tradeoff.tasks import GIB
 
     assert max_batch(state_bytes=8 * GIB, per_sample_bytes=2 * GIB, memory_gb=48.0) == 20
     assert max_batch(state_bytes=8 * GIB, per_sample_bytes=3 * GIB, memory_gb=48.0) == 13
@@ -182,9 +183,9 @@ def test_max_batch_is_what_fits_after_the_state():
 
 def test_the_committed_memory_rows_back_what_the_chapter_says():
     """The knobs chapter's prose reads these rows; its qualitative claims must hold in them."""
-    from tradeoff.analysis.knob_cost import MEMORY_REFERENCE, load_memory_reference
+    from tradeoff.records.reference import MEMORY_FILE, load_memory_reference
 
-    assert MEMORY_REFERENCE.is_file(), "reference/knobs-full/memory.json is committed reference data"
+    assert MEMORY_FILE.is_file(), "reference/knobs-full/memory.json is committed reference data"
     memory = load_memory_reference()
     for (model, length), rows in memory.groupby(["model", "length"]):
         by = rows.set_index("variant")

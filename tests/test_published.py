@@ -4,7 +4,6 @@ from published scores and counted costs (on small hand-made tables)."""
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 import re
 
@@ -13,7 +12,9 @@ import pytest
 import yaml
 
 from tradeoff.analysis import published as pub
-from tradeoff.analysis.cost import CostRow, load_reference
+from tradeoff.errors import ReferenceFileError
+from tradeoff.records import published as scores_file
+from tradeoff.records.reference import CostRow, load_cost_reference
 from tradeoff.analysis.findings import (
     FAMILIES,
     NEEDS_RUNS,
@@ -30,7 +31,7 @@ SOURCE = {"id": "hand", "paper": "Hand et al. 2024, A hand-made table", "arxiv":
 
 
 def _table(rows: list[dict], sources: list[dict] | None = None) -> dict:
-    return copy.deepcopy({"schema": pub.SCHEMA, "sources": sources or [SOURCE], "rows": rows})
+    return copy.deepcopy({"schema": scores_file.SCHEMA, "sources": sources or [SOURCE], "rows": rows})
 
 
 def _write(tmp_path, data: dict):
@@ -45,13 +46,13 @@ def _row(model, length, dataset, metric, value, source="hand"):
 
 
 def _summary(model, length, dataset, r1, r2, rl):
-    return [_row(model, length, dataset, m, v) for m, v in zip(pub.ROUGE_PARTS, (r1, r2, rl))]
+    return [_row(model, length, dataset, m, v) for m, v in zip(scores_file.ROUGE_PARTS, (r1, r2, rl))]
 
 
 def _cost(model: str, length: int, dataset: str, train: float, infer: float | None = None):
     """A counted row with only the fields the published analysis reads set meaningfully."""
-    fields = {f.name: 0 for f in dataclasses.fields(CostRow)
-              if f.name not in ("flops_note", "memory_error_sources")}
+    fields = {name: 0 for name in CostRow.model_fields
+              if name not in ("flops_note", "memory_error_sources")}
     fields |= {"model": model, "length": length, "target_length": COST_TARGET_TOKENS[dataset],
                "generated_tokens": COST_TARGET_TOKENS[dataset], "dropout": 0.1,
                "train_step_flops": int(train), "inference_flops": int(infer or train / 10),
@@ -67,7 +68,7 @@ def _cost(model: str, length: int, dataset: str, train: float, infer: float | No
 def test_loads_a_valid_table_and_computes_the_rouge_geometric_mean(tmp_path):
     path = _write(tmp_path, _table(_summary("led-base", 1024, "govreport", 40.0, 10.0, 25.0)
                                    + [_row("led-base", 1024, "qasper", "f1", 24.4)]))
-    scores = pub.load_published(path)
+    scores = scores_file.load_published(path)
     points = pub.headline_points(scores).set_index("dataset")
     assert points.loc["govreport", "score"] == pytest.approx((40.0 * 10.0 * 25.0) ** (1 / 3))
     assert bool(points.loc["govreport", "computed"]) is True
@@ -80,7 +81,7 @@ def test_loads_a_valid_table_and_computes_the_rouge_geometric_mean(tmp_path):
 
 def test_a_summarization_point_needs_all_three_rouge_scores(tmp_path):
     rows = _summary("led-base", 1024, "govreport", 40.0, 10.0, 25.0)[:2]
-    scores = pub.load_published(_write(tmp_path, _table(rows)))
+    scores = scores_file.load_published(_write(tmp_path, _table(rows)))
     assert pub.headline_points(scores).empty
 
 
@@ -99,14 +100,14 @@ def test_a_summarization_point_needs_all_three_rouge_scores(tmp_path):
 def test_a_malformed_table_is_one_clear_error(tmp_path, change, message):
     data = _table(_summary("led-base", 1024, "govreport", 40.0, 10.0, 25.0))
     change(data)
-    with pytest.raises(pub.PublishedError, match=message) as err:
-        pub.load_published(_write(tmp_path, data))
+    with pytest.raises(ReferenceFileError, match=message) as err:
+        scores_file.load_published(_write(tmp_path, data))
     assert "\n" not in str(err.value)
 
 
 def test_a_missing_file_is_one_clear_error(tmp_path):
-    with pytest.raises(pub.PublishedError, match="no published scores at"):
-        pub.load_published(tmp_path / "absent.yaml")
+    with pytest.raises(ReferenceFileError, match="no published scores at"):
+        scores_file.load_published(tmp_path / "absent.yaml")
 
 
 # ------------------------------------------------------------------------ the committed table
@@ -114,7 +115,7 @@ def test_a_missing_file_is_one_clear_error(tmp_path):
 
 @pytest.fixture(scope="module")
 def committed():
-    return pub.load_published()
+    return scores_file.load_published()
 
 
 def test_the_committed_table_has_scrolls_led_and_bart_rows_for_every_dataset(committed):
@@ -123,7 +124,7 @@ def test_the_committed_table_has_scrolls_led_and_bart_rows_for_every_dataset(com
     wanted = {(model, length, dataset, metric)
               for model, lengths in (("led-base", (1024, 4096, 16384)), ("bart-base", (256, 512, 1024)))
               for length in lengths for dataset in DATASETS
-              for metric in (("f1",) if dataset == "qasper" else pub.ROUGE_PARTS)}
+              for metric in (("f1",) if dataset == "qasper" else scores_file.ROUGE_PARTS)}
     assert sorted(wanted - have) == []
 
 
@@ -131,7 +132,7 @@ def test_every_committed_row_names_where_it_was_read(committed):
     for row in committed.rows:
         source = committed.source(row)
         assert source.read_in.strip() and source.table.strip() and source.arxiv
-        assert pub.METRIC_RANGE[0] <= row.value <= pub.METRIC_RANGE[1]
+        assert scores_file.METRIC_RANGE[0] <= row.value <= scores_file.METRIC_RANGE[1]
 
 
 def test_the_committed_scores_match_the_values_quoted_in_paper_md(committed):
@@ -142,14 +143,14 @@ def test_the_committed_scores_match_the_values_quoted_in_paper_md(committed):
     values = {(r.input_length, r.dataset, r.metric): r.value for r in committed.rows
               if r.model == "led-base"}
     for (length, dataset), numbers in quoted.items():
-        metrics = ("f1",) if dataset == "qasper" else pub.ROUGE_PARTS
+        metrics = ("f1",) if dataset == "qasper" else scores_file.ROUGE_PARTS
         assert tuple(values[(length, dataset, m)] for m in metrics) == numbers
 
 
 def test_every_committed_configuration_has_a_counted_cost_at_every_dataset_target(committed):
     # Training target and generated tokens both at the dataset's mean reference length.
     counted = {(r.model, r.length, r.target_length, r.generated_tokens)
-               for r in load_reference().rows}
+               for r in load_cost_reference().rows}
     missing = sorted({(r.model, r.input_length, *[COST_TARGET_TOKENS[r.dataset]] * 2)
                       for r in committed.rows
                       if (r.model, r.input_length) not in pub.NOT_COUNTED_HERE} - counted)
@@ -170,7 +171,7 @@ def _points(scores: dict[tuple[str, int, str], float], flops: dict[tuple[str, in
         else:
             rows.extend(_summary(model, length, dataset, value, value, value))
         costs.append(_cost(model, length, dataset, flops[(model, length)]))
-    scores_table = pub.PublishedScores.model_validate(_table(rows))
+    scores_table = scores_file.PublishedScores.model_validate(_table(rows))
     return pub.published_points(scores_table, costs)
 
 
@@ -185,7 +186,7 @@ def test_points_carry_the_cost_counted_at_their_datasets_target():
 
 
 def test_a_point_without_a_counted_cost_keeps_nan_and_is_never_chosen():
-    scores = pub.PublishedScores.model_validate(
+    scores = scores_file.PublishedScores.model_validate(
         _table([_row("led-base", 1024, "qasper", "f1", 20.0),
                 _row("led-base", 4096, "qasper", "f1", 30.0)]))
     points = pub.published_points(scores, [_cost("led-base", 1024, "qasper", 1e12)])
@@ -269,7 +270,7 @@ def test_an_uncounted_point_is_named_with_the_command_that_counts_it(capsys):
     from tradeoff.cli import main
     from tradeoff.report.published import PublishedView, uncounted_text
 
-    scores = pub.PublishedScores.model_validate(
+    scores = scores_file.PublishedScores.model_validate(
         _table([_row("led-base", 1024, "qasper", "f1", 20.0),
                 _row("longt5-large", 16384, "qasper", "f1", 50.0)]))
     points = pub.published_points(scores, [_cost("led-base", 1024, "qasper", 1e12)])
@@ -287,7 +288,7 @@ def test_an_uncounted_point_is_named_with_the_command_that_counts_it(capsys):
 def test_a_configuration_that_does_not_count_here_says_why():
     from tradeoff.report.published import PublishedView, uncounted_text
 
-    scores = pub.PublishedScores.model_validate(_table([_row("longt5-xl", 16384, "qasper", "f1", 53.1)]))
+    scores = scores_file.PublishedScores.model_validate(_table([_row("longt5-xl", 16384, "qasper", "f1", 53.1)]))
     text = uncounted_text(PublishedView(scores, None, pub.published_points(scores, []), "qasper"))
     assert text.startswith("LongT5-XL (not in paper) at 16384 is not counted: its 1-layer count")
     assert "python -m tradeoff cost" not in text

@@ -173,6 +173,7 @@ def test_styled_reads_the_kinds_a_table_declares():
 
 def test_every_table_of_a_real_chapter_reads_without_an_exponent():
     from tradeoff.report import cost as cost_report
+    from tradeoff.report import cost_tables
     from tradeoff.report import published
 
     real = published.open_published(dataset="govreport")
@@ -181,9 +182,9 @@ def test_every_table_of_a_real_chapter_reads_without_an_exponent():
                                       released_target_length=128,
                                       measured_dir=str(cost_report.MEASURED_DIR))
     for table in (published.points_table(real), published.gains_table(real),
-                  published.recommendation_table(real), cost_report.cost_table(view.frame),
-                  cost_report.fits_table(view.frame), cost_report.measured_table(view.speed),
-                  cost_report.batch_comparison_table(view)):
+                  published.recommendation_table(real), cost_tables.cost_table(view.frame),
+                  cost_tables.fits_table(view.frame), cost_tables.measured_table(view.speed),
+                  cost_tables.batch_comparison_table(view)):
         html = Tb.styled(table).to_html()
         assert not EXPONENT.search(html), EXPONENT.search(html)
     points = Tb.styled(published.points_table(real)).to_html()

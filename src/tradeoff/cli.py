@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import sys
@@ -62,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--dry-run", action="store_true",
                       help="validate the profile and the book's sources; list the pages")
 
-    from .analysis.cost import DEFAULT_NEW_TOKENS
+    from .cost.architecture import DEFAULT_NEW_TOKENS
     from .tasks import MODELS
 
     cost = sub.add_parser("cost", help="counted FLOPs, saved activations and batch fit of the "
@@ -214,7 +213,7 @@ def _dry_run(profile, cells: list[Cell], force: bool) -> int:
 
 
 def _cost(args) -> int:
-    from .analysis.cost import cost_rows, format_table
+    from .cost.architecture import cost_rows, format_table
 
     def split(values: list[str]) -> list[str]:
         return [v for value in values for v in value.split(",") if v]
@@ -229,20 +228,19 @@ def _cost(args) -> int:
             except ValueError:
                 raise ConfigError(f"input length '{value}' is not a whole number of tokens") from None
     if args.dry_run:
-        from .analysis.cost import _paper_defaults, _validate
-        from .analysis.knob_cost import MEMORY_KNOBS, MEMORY_LENGTHS
+        from .cost.architecture import paper_defaults, validate_request
+        from .cost.knob_memory import MEMORY_KNOBS, MEMORY_LENGTHS
         from .models import check_length
 
-        lengths = lengths or (list(MEMORY_LENGTHS) if args.knobs else _paper_defaults()[0])
+        lengths = lengths or (list(MEMORY_LENGTHS) if args.knobs else paper_defaults()[0])
         if args.knobs:
             for model in split(args.models):
                 for length in lengths:
                     check_length(model, args.scale, length)
             what, target = f"memory knobs {', '.join(MEMORY_KNOBS)}", ""
         else:
-            target_length = _paper_defaults()[1] if target_length is None else target_length
-            # The checks cost_rows makes before counting: models, lengths, target, new tokens.
-            _validate(split(args.models), lengths, args.scale, target_length, new_tokens)
+            target_length = paper_defaults()[1] if target_length is None else target_length
+            validate_request(split(args.models), lengths, args.scale, target_length, new_tokens)
             what = "FLOPs and memory"
             target = (f" with {target_length}-token targets and {new_tokens} generated tokens"
                       f"{f' ({args.dataset})' if args.dataset else ''}")
@@ -256,12 +254,11 @@ def _cost(args) -> int:
                      new_tokens=new_tokens, scale=args.scale)
     if args.json:
         for row in rows:
-            print(json.dumps(dataclasses.asdict(row)
-                             | {"memory_per_sample_bytes": row.memory_per_sample_bytes}))
+            print(json.dumps(row.model_dump()))
     else:
         print(format_table(rows))
     if args.write_reference:
-        from .analysis.cost import check_extrapolation, write_reference
+        from .cost.reference_file import check_extrapolation, write_reference
 
         if args.skip_check:
             reference = write_reference(rows, args.reference)
@@ -281,7 +278,7 @@ def _cost(args) -> int:
 
 def _cost_targets(args) -> tuple[int | None, int]:
     """``cost``'s target and generated tokens: ``--dataset``'s, or the flags (or defaults)."""
-    from .analysis.cost import DEFAULT_NEW_TOKENS
+    from .cost.architecture import DEFAULT_NEW_TOKENS
 
     if args.dataset is None:
         return args.target_length, (DEFAULT_NEW_TOKENS if args.new_tokens is None
@@ -297,8 +294,8 @@ def _cost_targets(args) -> tuple[int | None, int]:
 
 def _knob_memory(models: list[str], lengths: list[int] | None, target_length: int | None,
                  args) -> int:
-    """``cost --knobs``: the memory knobs counted on the architectures (analysis.knob_cost)."""
-    from .analysis.knob_cost import MEMORY_LENGTHS, memory_rows, update_memory_reference
+    """``cost --knobs``: the memory knobs counted on the architectures (cost.knob_memory)."""
+    from .cost.knob_memory import MEMORY_LENGTHS, memory_rows, update_memory_reference
 
     lengths = lengths or list(MEMORY_LENGTHS)
     if args.write_reference:
@@ -307,7 +304,7 @@ def _knob_memory(models: list[str], lengths: list[int] | None, target_length: in
     rows = memory_rows(models, lengths, target_length=target_length or 1024,
                        scale=args.scale)
     for row in rows:
-        print(json.dumps(dataclasses.asdict(row)) if args.json else
+        print(json.dumps(row.model_dump()) if args.json else
               f"{row.model} L{row.length} {row.variant}: "
               f"{row.memory_per_sample_bytes / 2**30:.2f} GiB a sample, batch "
               f"{row.max_batch_48gb} (48 GB) / {row.max_batch_80gb} (80 GB)")

@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .config import REPO_ROOT
+# The label of an environment this module describes; defined beside the record that stores it.
 
 _LIBRARIES = ("torch", "transformers", "datasets", "evaluate", "accelerate", "tokenizers",
               "nvidia-ml-py", "rouge_score", "papermill", "jupyter-book")
@@ -79,10 +80,3 @@ def describe_environment() -> dict:
         env["gpu_memory_gib"] = round(torch.cuda.get_device_properties(0).total_memory / 2**30, 1)
     env |= {f"version_{name}": _version(name) for name in _LIBRARIES}
     return env
-
-
-def hardware_label(env: dict) -> str:
-    """A short human label, e.g. ``'1 x NVIDIA H100'`` or ``'CPU: 2 cores (Intel Xeon ...)'``."""
-    if env.get("gpu_count"):
-        return f"{env['gpu_count']} x {env['gpu']}"
-    return f"CPU only: {env.get('cpu_cores')} cores ({env.get('cpu')})"

@@ -24,3 +24,8 @@ class ParameterError(ValueError):
     def _render_traceback_(self) -> list[str]:
         # IPython prints this instead of a traceback (papermill reports it the same way).
         return [f"ParameterError: {self}"]
+
+
+class ReferenceFileError(ValueError):
+    """A committed reference file (counted cost rows, knob memory or speed rows, published
+    scores) that is missing, unreadable or breaks its schema; one line, with the fix."""

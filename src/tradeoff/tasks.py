@@ -3,8 +3,9 @@
 One row per SCROLLS dataset (:class:`Task`) holds its names, its task kind and headline metric,
 SCROLLS' learning rates and generation budget, and the mean reference length the cost model
 uses. The dictionaries below the table are views of it, kept for the code that indexes by name.
-The paper's three models, in the paper's order, and the memory budgets of the cards the cost
-model sizes batches for, live here too. This module imports nothing from the package.
+The paper's three models, in the paper's order, the memory budgets of the cards the cost
+model sizes batches for, and the batch sizes the paper reports, live here too. This module
+imports nothing from the package.
 """
 
 from __future__ import annotations
@@ -94,3 +95,30 @@ JOULES_PER_KWH = 3.6e6
 PAPER_CARD_GB = 48.0
 H100_MEMORY_GB = 80.0
 CARDS_GB = {"48gb": PAPER_CARD_GB, "80gb": H100_MEMORY_GB}
+
+
+@dataclass(frozen=True)
+class PaperBatch:
+    """A batch size the paper or its released code reports."""
+
+    model: str
+    length: int
+    dataset: str
+    batch_size: int
+    gpus: int
+    source: str
+
+
+# From ../shared/PAPER.md: the only batch sizes the paper and its code state.
+PAPER_BATCHES = (
+    PaperBatch("led-base", 1024, "govreport", 24, 1,
+               "released code, run_training.sh (the one batch size it shows)"),
+    PaperBatch("led-base", 1024, "qasper", 24, 1,
+               "paper, preliminary study: batch 24 on one GPU gave F1 17.68"),
+)
+
+
+def paper_batch(model: str, length: int) -> int | None:
+    """The paper's batch at a cell when PAPER.md states one (and its sources agree)."""
+    sizes = {b.batch_size for b in PAPER_BATCHES if b.model == model and b.length == length}
+    return sizes.pop() if len(sizes) == 1 else None

@@ -1,9 +1,10 @@
 """The paper's findings that depend only on the architecture, tested on counted costs.
 
 The verdicts of :mod:`tradeoff.analysis.claims` read run records; the ones here read the cost
-model's rows (:mod:`tradeoff.analysis.cost`: FLOPs counted by ``FlopCounterMode``, saved
-activations and the batch-fit memory model) of the paper's *full* architectures, and, for
-speed, measured run records of those architectures when they exist. They use the same
+model's reference rows (:mod:`tradeoff.records.reference`: FLOPs counted by ``FlopCounterMode``,
+saved activations and the batch-fit memory model, written by :mod:`tradeoff.cost`) of the
+paper's *full* architectures, and, for speed, measured run records of those architectures when
+they exist. They use the same
 :class:`~tradeoff.analysis.claims.Verdict` and the same rules: a part tested over several
 comparisons holds when at least 75% agree with the paper and does not hold at 25% or less;
 missing rows make a verdict inconclusive, never an error. A chapter shows them beside the
@@ -17,6 +18,15 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ..records.reference import (
+    TRAIN_STATE_BYTES_PER_PARAM,
+    CostReference,
+    CostRow,
+    cost_frame,
+    max_batch,
+)
+from ..records.run import RunRecord, hardware_label
+from ..tasks import GIB, MODELS
 from .claims import (
     BIGBIRD,
     FAR_LONGER_RATIO,
@@ -27,7 +37,7 @@ from .claims import (
     _share_verdict,
     claim_5_speed_falls_with_length,
 )
-from .cost import CostRow, cost_frame
+from .hardware import matmul_precision, peak_rate
 from .table import ok_rows
 
 BATCH_STATEMENT = ("LED-base fits a larger batch than LED-large under the paper's 48 GB card "
@@ -61,7 +71,7 @@ def batch_fit_verdict(rows: Sequence[CostRow] | pd.DataFrame) -> Verdict:
     Test: at each input length with rows of both models, LED-base's largest batch under the
     48 GB memory model (``max_batch_48gb``) exceeds LED-large's; the part holds when at least
     75% of the lengths agree, does not hold at 25% or less. Both batches are upper bounds of the
-    same memory model, whose unmodelled overheads (see ``tradeoff.analysis.cost.max_batch``)
+    same memory model, whose unmodelled overheads (see ``tradeoff.records.reference.max_batch``)
     lower both.
 
     Args:
@@ -242,7 +252,8 @@ SPEED_COLUMNS = ("model", "length", "target_length", "generated_tokens", "timed_
                  "precision", "peak_tflops", "peak_name", "mfu")
 
 
-def measured_speed(records: Sequence, reference) -> pd.DataFrame:
+def measured_speed(records: Sequence[RunRecord], reference: CostReference,
+                   order: Sequence[str] = MODELS) -> pd.DataFrame:
     """Measured time of the full architectures beside their counted FLOPs, one row per run.
 
     A finished run (``status`` ok) gives its timed training steps (``train.step_times_s``
@@ -262,16 +273,14 @@ def measured_speed(records: Sequence, reference) -> pd.DataFrame:
 
     Args:
         records: run records (:class:`tradeoff.records.RunRecord`) of the full architectures.
-        reference: the cost reference (:class:`tradeoff.analysis.cost.CostReference`).
+        reference: the cost reference (:class:`tradeoff.records.reference.CostReference`).
+        order: the models' order in the frame (the chapters pass the presets'); models not in
+            it follow, by name.
 
     Returns:
-        A frame with ``SPEED_COLUMNS``, sorted by model, length and knob (``none`` first).
+        A frame with ``SPEED_COLUMNS``, sorted by model (``order``), length and knob (``none``
+        first).
     """
-    from ..env import hardware_label
-    from .cost import max_batch, TRAIN_STATE_BYTES_PER_PARAM
-    from ..tasks import GIB
-    from .hardware import matmul_precision, peak_rate
-
     rows = []
     for record in records:
         if record.status != "ok":
@@ -293,8 +302,8 @@ def measured_speed(records: Sequence, reference) -> pd.DataFrame:
         # The memory model holds for the paper's setting at the dropout it was counted with.
         modelled = (counted[0] if counted and p.variant == "none"
                     and counted[0].dropout == p.dropout else None)
-        predicted_batch = (max_batch(modelled.params, modelled.memory_per_sample_bytes,
-                                     p.gpu_memory_gb)
+        predicted_batch = (max_batch(TRAIN_STATE_BYTES_PER_PARAM * modelled.params,
+                                     modelled.memory_per_sample_bytes, p.gpu_memory_gb)
                            if modelled and p.gpu_memory_gb else np.nan)
         predicted_memory = ((TRAIN_STATE_BYTES_PER_PARAM * modelled.params
                              + batch * modelled.memory_per_sample_bytes) / GIB
@@ -314,7 +323,7 @@ def measured_speed(records: Sequence, reference) -> pd.DataFrame:
                      peak.tflops if peak else np.nan, peak.name if peak else "",
                      steady_gflops / (peak.tflops * 1e3) if peak else np.nan])
     frame = pd.DataFrame(rows, columns=list(SPEED_COLUMNS))
-    return frame.sort_values(["model", "length", "variant"], key=_model_order
+    return frame.sort_values(["model", "length", "variant"], key=_sort_key(order)
                              ).reset_index(drop=True)
 
 
@@ -326,17 +335,18 @@ def _gib(mib: float | None) -> float:
     return mib / 1024 if mib is not None else np.nan
 
 
-def _model_order(column: pd.Series) -> pd.Series:
-    """The presets' order (the paper's three first), as the cost rows are ordered; the paper's
-    setting before the knobs."""
-    from ..models import PRESETS
+def _sort_key(order: Sequence[str]):
+    """Models in ``order`` (others after it, by name); the paper's setting before the knobs."""
+    rank = {name: i for i, name in enumerate(order)}
 
-    order = {name: i for i, name in enumerate(PRESETS)}
-    if column.name == "model":
-        return column.map(lambda v: order.get(v, len(order)))
-    if column.name == "variant":
-        return column.map(lambda v: "" if v == "none" else v)
-    return column
+    def key(column: pd.Series) -> pd.Series:
+        if column.name == "model":
+            return column.map(lambda v: f"{rank.get(v, len(rank)):04d} {v}")
+        if column.name == "variant":
+            return column.map(lambda v: "" if v == "none" else v)
+        return column
+
+    return key
 
 
 def measured_training_time_verdict(speed: pd.DataFrame, length: int | None = None) -> Verdict:

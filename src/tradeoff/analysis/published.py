@@ -1,43 +1,30 @@
 """Published SCROLLS scores beside the counted cost of the same configurations.
 
-The study's first real accuracy numbers are other papers' test scores (SCROLLS' Table 2 for
-BART-base and LED-base at several input lengths; LongT5 and PEGASUS-X at one length each). They
-live in ``reference/published/scores.yaml``, one row per (model, input length, dataset, split,
-metric), each with the paper, arXiv id and table it was read in; :class:`PublishedScores` is
-that file's schema. What this project can do exactly is count the cost of those same
-configurations (:mod:`tradeoff.analysis.cost`): :func:`published_points` sets the two side by
-side, per dataset, at the dataset's counted target length. The frontier, the marginal gains and
-the verdicts below read nothing else.
+Other papers' test scores (:mod:`tradeoff.records.published`: the file's schema and reader) are
+the study's first real accuracy numbers. What this project can do exactly is count the cost of
+those same configurations (the cost reference rows, :mod:`tradeoff.records.reference`):
+:func:`published_points` sets the two side by side, per dataset, at the dataset's counted target
+length. The frontier, the marginal gains and the verdicts below read nothing else.
 
-Only numbers read in a source are stored. The headline score of a summarization set, the
-geometric mean of ROUGE-1/2/L that SCROLLS ranks by, is computed here from the published three
-and says so (``computed``).
+The headline score of a summarization set, the geometric mean of ROUGE-1/2/L that SCROLLS ranks
+by, is computed here from the published three and says so (``computed``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..config import Dataset, REPO_ROOT
+from ..records.published import ROUGE_PARTS, PublishedScores, Score
+from ..records.reference import CostRow
 from ..tasks import COST_TARGET_TOKENS, HEADLINE, TASKS
 from .claims import LARGE_COST_RATIO, SMALL_GAIN_RELATIVE, Verdict, _pct, _share_verdict
 from .recommend import non_dominated
 
-PUBLISHED_FILE = REPO_ROOT / "reference" / "published" / "scores.yaml"
-SCHEMA = "tradeoff.published-scores/1"
-
-Metric = Literal["rouge1", "rouge2", "rougeL", "f1", "exact_match"]
-ROUGE_PARTS = ("rouge1", "rouge2", "rougeL")
-# Every published metric is a percentage.
-METRIC_RANGE = (0.0, 100.0)
 # The cost a published point is set against: counted, per training example or per inference.
 TRAIN_FLOPS, INFER_FLOPS = "train_step_flops", "inference_flops"
 COST_LABEL = {TRAIN_FLOPS: "training FLOPs per example (counted)",
@@ -51,154 +38,6 @@ NOT_COUNTED_HERE = {
                           "machine the reference was counted on (the allocator refused 2.8 GiB "
                           "more at 17 GiB resident)",
 }
-
-
-class PublishedError(ValueError):
-    """The published-scores file is missing or malformed (one line, what to fix)."""
-
-
-class Protocol(BaseModel):
-    """How a source trained and scored, in the facts that differ from this study's protocol."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    split: str
-    epochs: str | None = None
-    precision: str | None = None
-    batch: str | None = None
-    decoding: str | None = None
-    hardware: str | None = None
-    notes: str | None = None
-
-
-class Source(BaseModel):
-    """One table of one paper that published scores."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    paper: str = Field(min_length=1)
-    arxiv: str = Field(pattern=r"^\d{4}\.\d{4,5}(v\d+)?$")
-    table: str = Field(min_length=1)
-    read_in: str = Field(min_length=1, description="what was read, and its address")
-    agrees_with: str | None = Field(None, description="a second source giving the same numbers")
-    protocol: Protocol
-
-    @property
-    def cite(self) -> str:
-        """``"<first author> et al. <year>, arXiv <id>"``: the paper's authors up to the first
-        colon or comma."""
-        return f"{self.paper.split(':')[0].split(',')[0]}, arXiv {self.arxiv}"
-
-    @property
-    def label(self) -> str:
-        """:attr:`cite` and the table: where a number stands in print."""
-        return f"{self.cite}, {self.table}"
-
-    @property
-    def protocol_text(self) -> str:
-        """The source's protocol facts that it states, in one line."""
-        facts = self.protocol.model_dump(exclude_none=True)
-        return "; ".join(f"{name}: {value}" for name, value in facts.items())
-
-
-class Score(BaseModel):
-    """One published number: a model at an input length, on a dataset, split and metric."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    model: str = Field(min_length=1)
-    input_length: int = Field(gt=0)
-    dataset: Dataset
-    metric: Metric
-    value: float
-    source: str
-    split: str | None = Field(None, description="when it differs from the source's protocol")
-    agrees_with: str | None = None
-    disagreement: str | None = None
-    note: str | None = None
-
-    @model_validator(mode="after")
-    def _in_range(self) -> Score:
-        low, high = METRIC_RANGE
-        if not (low <= self.value <= high) or math.isnan(self.value):
-            raise ValueError(f"{self.metric} {self.value} lies outside [{low:g}, {high:g}]")
-        if TASKS[self.dataset] == "qa" and self.metric in ROUGE_PARTS:
-            raise ValueError(f"{self.dataset} is scored by F1, not {self.metric}")
-        if TASKS[self.dataset] == "summarization" and self.metric not in ROUGE_PARTS:
-            raise ValueError(f"{self.dataset} is scored by ROUGE, not {self.metric}")
-        return self
-
-
-class PublishedScores(BaseModel):
-    """The file ``reference/published/scores.yaml``: its sources and their rows."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    schema_: Literal["tradeoff.published-scores/1"] = Field(alias="schema")
-    sources: tuple[Source, ...]
-    rows: tuple[Score, ...]
-
-    @model_validator(mode="after")
-    def _consistent(self) -> PublishedScores:
-        ids = [s.id for s in self.sources]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"source ids repeat: {sorted({i for i in ids if ids.count(i) > 1})}")
-        seen = set()
-        for row in self.rows:
-            if row.source not in ids:
-                raise ValueError(f"row {self.key(row)} names source '{row.source}', which is not "
-                                 f"among the sources ({', '.join(ids)})")
-            if self.key(row) in seen:
-                raise ValueError(f"two rows for {self.key(row)}")
-            seen.add(self.key(row))
-        return self
-
-    def source(self, row: Score) -> Source:
-        """The source a row was read in."""
-        return next(s for s in self.sources if s.id == row.source)
-
-    def split(self, row: Score) -> str:
-        """The row's split: its own when given, else its source's."""
-        return row.split or self.source(row).protocol.split
-
-    def key(self, row: Score) -> tuple:
-        """(model, input length, dataset, split, metric): what makes a row unique."""
-        return row.model, row.input_length, row.dataset, row.split or "", row.metric
-
-    @property
-    def configurations(self) -> list[tuple[str, int]]:
-        """Every (model, input length) with a published score, in file order."""
-        return list(dict.fromkeys((r.model, r.input_length) for r in self.rows))
-
-
-def load_published(path: Path | str | None = None) -> PublishedScores:
-    """Read and validate the published scores.
-
-    Args:
-        path: the YAML file (default :data:`PUBLISHED_FILE`).
-
-    Returns:
-        The sources and rows.
-
-    Raises:
-        PublishedError: the file is missing or not YAML, or a row or source breaks the schema
-            (a missing source, a value outside its metric's range, a duplicate row).
-    """
-    path = Path(PUBLISHED_FILE if path is None else path)
-    if not path.is_file():
-        raise PublishedError(f"no published scores at {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise PublishedError(f"{path} is not YAML: {err}") from None
-    try:
-        return PublishedScores.model_validate(data)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise PublishedError(f"{path}: {where}: {first['msg']} ({len(err.errors())} "
-                             f"error(s) in all)") from None
 
 
 # ------------------------------------------------------------------------------ headline points
@@ -250,7 +89,7 @@ def headline_points(scores: PublishedScores) -> pd.DataFrame:
     return pd.DataFrame(out, columns=list(POINT_COLUMNS))
 
 
-def published_points(scores: PublishedScores, cost_rows: Sequence,
+def published_points(scores: PublishedScores, cost_rows: Sequence[CostRow],
                      datasets: Sequence[str] | None = None) -> pd.DataFrame:
     """Headline scores joined to the counted cost of the same (model, length).
 

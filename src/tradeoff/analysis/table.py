@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..knobs import NO_KNOB
 from ..tasks import DATASETS
-from ..env import hardware_label
+from ..records.run import hardware_label
 from ..records import (
     EFFICIENCY_COLUMNS,
     CeilingRecord,

@@ -2,7 +2,12 @@
 
 - :mod:`.run`: a grid cell's :class:`RunRecord` and its :class:`Efficiency`;
 - :mod:`.ceiling`: a ceiling or baseline's :class:`CeilingRecord`;
+- :mod:`.reference`: the committed reference rows (counted cost, knob memory and speed), their
+  memory model, and the one reader and writer of every file under ``reference/``;
+- :mod:`.published`: the published scores' schema, read by that same reader;
 - :mod:`.io`: atomic writes and validated reads, shared by every kind.
+
+:mod:`.reference` and :mod:`.published` are imported by their full names (they need pandas).
 """
 
 from .ceiling import (

@@ -37,6 +37,14 @@ CPU_UTIL = "train_cpu_util_mean_pct"
 RSS = "train_rss_mean_mib"
 
 
+def hardware_label(env: dict) -> str:
+    """A short human label of a record's ``env``, e.g. ``'1 x NVIDIA H100'`` or
+    ``'CPU only: 2 cores (Intel Xeon ...)'``."""
+    if env.get("gpu_count"):
+        return f"{env['gpu_count']} x {env['gpu']}"
+    return f"CPU only: {env.get('cpu_cores')} cores ({env.get('cpu')})"
+
+
 def _per(amount: float, per: float) -> float:
     """``amount / per``, NaN when ``per`` is zero or unmeasured (never a division error)."""
     return amount / per if per > 0 else math.nan

@@ -3,11 +3,11 @@
 ``benchmarks/gpu_session.py`` measures the paper's full architectures with random weights on a
 lent H200 or H100 (one visit, the ``gpu-session`` profile) and, back on this machine, its
 ``--import`` writes what came back here: the run records in ``runs/`` (read through the same
-code as the CPU's ``reference/cpu-arch``: :func:`tradeoff.report.cost.measured_records` and
+code as the CPU's ``reference/cpu-arch``: :func:`measured_records` and
 :func:`tradeoff.analysis.cost_claims.measured_speed`), the meter's own checks in ``meter.json``
 and the device's environment in ``env.json``. Efficiency only: random weights carry no accuracy.
 The cost chapter's table (measured against predicted memory and FLOP/s) is
-:func:`tradeoff.report.cost.gpu_table`; the energy chapter's, :func:`energy_table`.
+:func:`tradeoff.report.cost_tables.gpu_table`; the energy chapter's, :func:`energy_table`.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ import pandas as pd
 from IPython.display import Markdown
 
 from ..config import REPO_ROOT
-from ..env import hardware_label
-from ..records import RunRecord
+from ..records.run import hardware_label
+from ..records import RunRecord, load_records
 from .style import MODEL_LABELS
+from .tables import styled
 
 GPU_DIR = REPO_ROOT / "reference" / "gpu"
 RUNS_DIR = GPU_DIR / "runs"
@@ -65,7 +66,7 @@ class GpuRecords:
             return NO_RECORDS
         reasons = "; ".join(f"{r.label}: {r.status}" for r in self.records)
         return (f"No finished GPU runs: the {len(self.records)} records in "
-                f"{_display(self.folder)} ended without finishing ({reasons}).")
+                f"{display_path(self.folder)} ended without finishing ({reasons}).")
 
 
 def open_gpu(folder: str | Path | None = None, meter_file: str | Path | None = None) -> GpuRecords:
@@ -73,18 +74,21 @@ def open_gpu(folder: str | Path | None = None, meter_file: str | Path | None = N
 
     A missing or empty folder means no records yet, never an error.
     """
-    from .cost import measured_records
-
     folder = Path(RUNS_DIR if folder is None else folder)
     meter_path = Path(METER_FILE if meter_file is None else meter_file)
     meter = json.loads(meter_path.read_text()) if meter_path.is_file() else {}
     return GpuRecords(measured_records(folder), meter, str(folder))
 
 
+def measured_records(folder: Path | str) -> list[RunRecord]:
+    """The run records in ``folder`` (the GPU's here, the CPU's ``reference/cpu-arch`` for the
+    cost chapter); none when it has no record."""
+    folder = Path(folder)
+    return load_records(folder) if folder.is_dir() and any(folder.glob("*.json")) else []
+
+
 def labelled(table: pd.DataFrame, gpu: GpuRecords):
     """The table, styled and captioned with :attr:`GpuRecords.label`, or the one-line note."""
-    from .tables import styled
-
     if table.empty:
         return Markdown(gpu.note)
     return styled(table).set_caption(f"Measured on {gpu.label}.")
@@ -134,7 +138,8 @@ def _num(value) -> float:
     return float(value) if value is not None else math.nan
 
 
-def _display(path: str) -> str:
+def display_path(path: str) -> str:
+    """``path`` relative to the repository when it lies inside it."""
     try:
         return str(Path(path).resolve().relative_to(REPO_ROOT))
     except ValueError:

@@ -8,7 +8,7 @@ Three sources, each shown apart with what it is:
   what the knob changed in the model as its record says (:func:`effects`), drawn one panel
   per quantity (:func:`effects_figure`) above the table;
 * **counted memory** of the paper's full architectures with the memory knobs
-  (:mod:`tradeoff.analysis.knob_cost`): bytes per sample and the largest batch (:func:`memory_table`);
+  (:mod:`tradeoff.cost.knob_memory`): bytes per sample and the largest batch (:func:`memory_table`);
 * **measured speed** of two knobs on the full architectures on this CPU
   (``benchmarks/knob_speed.py``): int8 inference and bf16 training against fp32 (:func:`speed_table`).
 """
@@ -23,13 +23,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..analysis.knob_cost import load_memory_reference, load_speed_reference
 from ..tasks import GIB
 from ..analysis.table import configurations
 from ..config import REPO_ROOT
-from ..knobs import NO_KNOB
-from ..knobs import knob
+from ..knobs import KNOBS, NO_KNOB, knob
 from ..records import ENERGY_KWH, INFER_SPEED, POWER_EFFICIENCY, TRAIN_SPEED, RunRecord
+from ..records.reference import load_memory_reference, load_speed_reference
 from .chapter import Chapter, open_chapter
 from ..numbers import column_unit, fmt
 from .style import MODEL_COLORS, MODEL_LABELS, MODEL_MARKERS, new_figure, no_data, signal_label
@@ -247,8 +246,6 @@ def speed_table(speed: pd.DataFrame) -> pd.DataFrame:
 
 def knob_list() -> pd.DataFrame:
     """Every knob the grid takes, with what it does and where it acts."""
-    from ..knobs import KNOBS
-
     rows = [(k.name, k.summary, k.acts_on) for k in KNOBS.values()]
     pruned = knob("pruned-50")
     rows.append(("pruned-N", pruned.summary.replace("50%", "N%"), pruned.acts_on))

@@ -15,10 +15,17 @@ import pandas as pd
 from IPython.display import Markdown
 
 from ..analysis.table import accuracy_signal, ok_rows
-from ..config import load_profile, Profile
+from ..config import REPO_ROOT, load_profile, Profile
 from ..errors import ConfigError
-from ..env import hardware_label
+from ..records.run import hardware_label
 from ..numbers import fmt
+from ..records.reference import (
+    DEPTHS_NOTE,
+    FLOPS_NOTE,
+    MEMORY_ERROR_SOURCES,
+    SAVED_BYTES_NOTE,
+    TRAIN_STATE_BYTES_PER_PARAM,
+)
 from ..tasks import DATASET_LABELS
 
 if TYPE_CHECKING:
@@ -378,21 +385,12 @@ def cost_banner(reference, rows) -> Markdown:
     Give the notebook cell the metadata ``{"mystnb": {"markdown_format": "myst"}}``.
 
     Args:
-        reference: the :class:`tradeoff.analysis.cost.CostReference` read.
+        reference: the :class:`tradeoff.records.reference.CostReference` read.
         rows: the rows shown (``CostRow``s or their ``cost_frame``).
 
     Returns:
         An ``IPython.display.Markdown``; its ``.data`` is the MyST text.
     """
-    from ..analysis.cost import (
-        DEPTHS_NOTE,
-        FLOPS_NOTE,
-        MEMORY_ERROR_SOURCES,
-        SAVED_BYTES_NOTE,
-        TRAIN_STATE_BYTES_PER_PARAM,
-    )
-    from ..config import REPO_ROOT
-
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(
         [{"model": r.model, "params": r.params, "attention": r.attention, "method": r.method,
           "dropout": r.dropout} for r in rows])

@@ -1,8 +1,8 @@
 """The dataset chapters' first section: published accuracy against counted compute.
 
 Every point is a configuration some paper fine-tuned and scored on SCROLLS' test split (its
-score read in that paper, :mod:`tradeoff.analysis.published`) and whose compute this project
-counted (FlopCounterMode on the full architecture, :mod:`tradeoff.analysis.cost`). The figure
+score read in that paper, :mod:`tradeoff.records.published`) and whose compute this project
+counted (FlopCounterMode on the full architecture, :mod:`tradeoff.records.reference`). The figure
 draws score against training FLOPs per example and against inference FLOPs per sample, with the
 Pareto frontier; the tables give every point's source and what each longer input or bigger model
 bought per doubling of compute.
@@ -19,7 +19,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..analysis import published as pub
-from ..analysis.cost import CostReference, ReferenceError, load_reference
+from ..records.published import PublishedScores, load_published
+from ..records.reference import CostReference, load_cost_reference
 from ..tasks import SUMMARIZATION
 from ..analysis.findings import (
     COUNTED,
@@ -32,7 +33,7 @@ from ..analysis.findings import (
 )
 from ..tasks import COST_TARGET_TOKENS, DATASETS, TASKS
 from .chapter import _fail, check_choice
-from ..errors import ParameterError
+from ..errors import ParameterError, ReferenceFileError
 from ..numbers import fmt
 from .style import MODEL_COLORS, MODEL_LABELS, MODEL_MARKERS, new_figure, no_data, NOT_IN_PAPER
 from ..tasks import DATASET_LABELS, HEADLINE, HEADLINE_LABEL
@@ -49,7 +50,7 @@ class PublishedView:
         dataset: the chapter's dataset (None: every dataset, as in the conclusions).
     """
 
-    scores: pub.PublishedScores
+    scores: PublishedScores
     reference: CostReference
     points: pd.DataFrame
     dataset: str | None
@@ -88,12 +89,12 @@ def open_published(*, published_file: str | None = None, reference_file: str | N
         if value is not None and (not isinstance(value, str) or not value):
             raise _fail(name, value, "a path or None", f"With papermill: -p {name} PATH.")
     try:
-        scores = pub.load_published(published_file)
-    except pub.PublishedError as err:
+        scores = load_published(published_file)
+    except ReferenceFileError as err:
         raise ParameterError(f"parameter `published_file`: {err}") from None
     try:
-        reference = load_reference(reference_file)
-    except ReferenceError as err:
+        reference = load_cost_reference(reference_file)
+    except ReferenceFileError as err:
         raise ParameterError(f"parameter `reference_file`: {err}") from None
     points = pub.published_points(scores, reference.rows)
     return PublishedView(scores, reference, points, dataset)

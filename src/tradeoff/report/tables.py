@@ -23,7 +23,7 @@ from ..analysis.recommend import recommend
 from ..analysis.table import KEYS, configurations, ok_rows
 from ..config import load_profile, Profile
 from ..tasks import DATASETS
-from ..env import hardware_label
+from ..records.run import hardware_label
 from ..records import ENERGY_KWH, INFER_SPEED, POWER_EFFICIENCY, TRAIN_SPEED
 from .provenance import can_bear_verdicts, energy_method_text, unique_values
 from ..numbers import column_kind, fmt, fmt_column, KINDS, NA, NAME_KINDS, with_unit

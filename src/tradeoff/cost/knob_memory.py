@@ -2,13 +2,13 @@
 
 Gradient checkpointing, bf16 autocast and LoRA change what training holds in memory, and that
 does not depend on trained weights, so it is counted here on the *full* LED-base, LED-large and
-BigBird-Pegasus-large with the cost model's tools (:mod:`tradeoff.analysis.cost`):
+BigBird-Pegasus-large with the cost model's instruments (:mod:`.instruments`):
 
 * **Saved activations** per sample: the bytes autograd keeps for backward at the end of a
   training forward pass (``saved_tensors_hooks``, once per storage, parameters excluded, dropout
   masks at the GPU's 1 byte), at encoder/decoder depths (1, 1), (2, 1) and (1, 2) and
-  extrapolated linearly per layer, as the cost model does; plus the output logits, alive until
-  backward ends.
+  extrapolated per layer by the architectures' own extrapolation
+  (:func:`tradeoff.cost.depth.extrapolate`); plus the output logits, alive until backward ends.
 * **Checkpointing** keeps only each layer's input; backward then recomputes one layer at a
   time, so its peak adds the largest single layer's activations (from the same count without
   the knob) to what the forward kept.
@@ -21,76 +21,62 @@ BigBird-Pegasus-large with the cost model's tools (:mod:`tradeoff.analysis.cost`
   (16 bytes a parameter). Frozen layers still save the activations that the adapters' and the
   inputs' gradients need, and the count sees exactly those.
 
-The largest batch is ``(memory - state) // per_sample`` (:func:`max_batch`), with the cost
-model's known error sources (allocator, workspaces, temporary peaks), all of which make the real
-batch smaller. Counts take a few minutes, so the rows are committed in
-``reference/knobs-full/memory.json`` (:data:`MEMORY_REFERENCE`, written by
-:func:`update_memory_reference`) and the book reads them.
+The largest batch is the architectures' memory model
+(:func:`tradeoff.records.reference.max_batch`) with its known error sources (allocator,
+workspaces, temporary peaks), all of which make the real batch smaller. Counts take a few
+minutes, so the rows are committed in ``reference/knobs-full/memory.json``
+(:data:`tradeoff.records.reference.MEMORY_FILE`, written by :func:`update_memory_reference`)
+and the book reads them.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
+import contextlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
-from ..config import REPO_ROOT
+from .. import knobs
+from ..models import build_config, guard_block_sparse, is_led, layer_counts
+from ..records.reference import (
+    MEMORY_FILE,
+    MEMORY_FIX,
+    TRAIN_STATE_BYTES_PER_PARAM,
+    KnobMemoryRow,
+    MemoryFile,
+    max_batch,
+    read_reference,
+    write_reference_file,
+)
 from ..tasks import CARDS_GB, GIB, MODELS
-from ..records import write_atomically
-from .cost import MINI_VOCAB_SIZE
+from .depth import (
+    DEPTHS,
+    MINI_VOCAB_SIZE,
+    build_counting_model,
+    depth_config,
+    extrapolate,
+    random_inputs,
+)
+from .instruments import gpu_dropout, saved_tensor_bytes
 
 log = logging.getLogger(__name__)
 
 MEMORY_KNOBS = ("none", "grad-checkpointing", "bf16", "lora")
 MEMORY_LENGTHS = (1024, 4096)
-MEMORY_REFERENCE = REPO_ROOT / "reference" / "knobs-full" / "memory.json"
-MEMORY_SCHEMA = "tradeoff.knob-memory/1"
-# Training state per parameter: fp32 weights, gradients and two AdamW moments (16 bytes);
-# bf16 autocast adds its cached bf16 weight copies (2 bytes); a frozen LoRA base keeps 4.
-STATE_BYTES = {"none": 16, "grad-checkpointing": 16, "bf16": 18}
-FROZEN_BYTES, TRAINABLE_BYTES = 4, 16
-
-
-@dataclass(frozen=True)
-class KnobMemoryRow:
-    """One model x length x knob: counted bytes of one training sample and the batch that fits."""
-
-    model: str
-    length: int
-    variant: str
-    target_length: int
-    parameters: int
-    trainable_parameters: int
-    state_bytes: int
-    saved_bytes_per_sample: int
-    recompute_peak_bytes: int
-    logits_bytes: int
-    memory_per_sample_bytes: int
-    max_batch_48gb: int
-    max_batch_80gb: int
-    method: str
-
-
-def max_batch(state_bytes: int, per_sample_bytes: int, memory_gb: float) -> int:
-    """Largest batch whose training memory fits ``memory_gb`` GiB (0 when none does)."""
-    free = memory_gb * GIB - state_bytes
-    return int(free // per_sample_bytes) if free > 0 and per_sample_bytes > 0 else 0
+# Training state per parameter: fp32 weights, gradients and two AdamW moments (as without a
+# knob); bf16 autocast adds its cached bf16 weight copies (2 bytes); a frozen LoRA base keeps
+# its fp32 weights only.
+STATE_BYTES = {"none": TRAIN_STATE_BYTES_PER_PARAM,
+               "grad-checkpointing": TRAIN_STATE_BYTES_PER_PARAM,
+               "bf16": TRAIN_STATE_BYTES_PER_PARAM + 2}
+FROZEN_BYTES, TRAINABLE_BYTES = 4, TRAIN_STATE_BYTES_PER_PARAM
 
 
 def _saved(model_name: str, variant: str, depth: tuple[int, int], length: int,
            target_length: int, dropout: float, scale: str) -> tuple[int, int, int, int]:
     """(saved bytes, logits bytes, parameters, trainable parameters) of one build at a depth."""
-    import contextlib
-
     import torch
-
-    from .. import knobs
-    from ..models import guard_block_sparse, is_led
-    from .cost import (build_counting_model, depth_config, gpu_dropout, random_inputs,
-                       saved_tensor_bytes)
 
     config = depth_config(model_name, scale, *depth, dropout, vocab_size=MINI_VOCAB_SIZE)
     model = build_counting_model(config)
@@ -112,12 +98,6 @@ def _saved(model_name: str, variant: str, depth: tuple[int, int], length: int,
             sum(p.numel() for p in params if p.requires_grad))
 
 
-def _extrapolate(counts: dict[tuple[int, int], int], layers: tuple[int, int]) -> int:
-    base = counts[(1, 1)]
-    return (base + (layers[0] - 1) * (counts[(2, 1)] - base)
-            + (layers[1] - 1) * (counts[(1, 2)] - base))
-
-
 def memory_rows(models: Sequence[str] = MODELS, lengths: Sequence[int] = MEMORY_LENGTHS,
                 variants: Sequence[str] = MEMORY_KNOBS, target_length: int = 1024,
                 dropout: float = 0.1, scale: str = "full") -> list[KnobMemoryRow]:
@@ -134,9 +114,6 @@ def memory_rows(models: Sequence[str] = MODELS, lengths: Sequence[int] = MEMORY_
     Returns:
         One row per model x length x knob.
     """
-    from .. import knobs
-    from ..models import build_config, layer_counts
-
     for variant in variants:
         if variant not in MEMORY_KNOBS:
             knobs.knob(variant)  # an unknown name: the knob's own error
@@ -148,10 +125,12 @@ def memory_rows(models: Sequence[str] = MODELS, lengths: Sequence[int] = MEMORY_
             plain_layers = None
             for variant in ("none", *[v for v in variants if v != "none"]):
                 counts = {d: _saved(model, variant, d, length, target_length, dropout, scale)
-                          for d in ((1, 1), (2, 1), (1, 2))}
-                saved = _extrapolate({d: c[0] for d, c in counts.items()}, layers)
-                full_params = _extrapolate({d: c[2] for d, c in counts.items()}, layers)
-                trainable = _extrapolate({d: c[3] for d, c in counts.items()}, layers)
+                          for d in DEPTHS}
+
+                def full(i: int) -> int:
+                    return extrapolate({d: c[i] for d, c in counts.items()}, *layers)
+
+                saved, full_params, trainable = full(0), full(2), full(3)
                 logits = counts[(1, 1)][1]
                 per_layer = {d: c[0] - counts[(1, 1)][0] for d, c in counts.items()}
                 if variant == "none":
@@ -178,7 +157,8 @@ def memory_rows(models: Sequence[str] = MODELS, lengths: Sequence[int] = MEMORY_
 
 
 def update_memory_reference(models: Sequence[str] = MODELS,
-                            lengths: Sequence[int] = MEMORY_LENGTHS, path=MEMORY_REFERENCE) -> None:
+                            lengths: Sequence[int] = MEMORY_LENGTHS,
+                            path: Path | str = MEMORY_FILE) -> None:
     """Count the rows of each model and length that the reference lacks, and add them.
 
     The file is rewritten (atomically) after each model and length, so an interrupted run
@@ -188,85 +168,16 @@ def update_memory_reference(models: Sequence[str] = MODELS,
     import transformers
     from tqdm.auto import tqdm
 
+    path = Path(path)
     bar = tqdm([(m, n) for m in models for n in lengths], desc="knob memory", unit="cell")
     for model, length in bar:
         bar.set_postfix_str(f"{model} L{length}")
-        kept = load_memory_reference(path)
-        have = kept[(kept["model"] == model) & (kept["length"] == length)]
-        if set(have["variant"]) >= set(MEMORY_KNOBS):
+        kept = read_reference(path, MemoryFile, "", MEMORY_FIX).rows if path.exists() else ()
+        here = [r for r in kept if (r.model, r.length) == (model, length)]
+        if {r.variant for r in here} >= set(MEMORY_KNOBS):
             continue
-        rows = [*kept[(kept["model"] != model) | (kept["length"] != length)].to_dict("records"),
-                *map(dataclasses.asdict, memory_rows([model], [length]))]
-        payload = {"schema": MEMORY_SCHEMA,
-                   "written": datetime.now(UTC).isoformat(timespec="seconds"),
-                   "torch": torch.__version__, "transformers": transformers.__version__,
-                   "rows": rows}
-        write_atomically(path, json.dumps(payload, indent=1) + "\n")
-
-
-def load_memory_reference(path=MEMORY_REFERENCE):
-    """The committed rows as a DataFrame (empty, with the columns, when there are none)."""
-    import pandas as pd
-
-    columns = [f.name for f in dataclasses.fields(KnobMemoryRow)]
-    try:
-        payload = json.loads(path.read_text())
-    except FileNotFoundError:
-        return pd.DataFrame(columns=columns)
-    if payload.get("schema") != MEMORY_SCHEMA:
-        raise ValueError(f"{path}: schema {payload.get('schema')!r}, expected {MEMORY_SCHEMA}")
-    frame = pd.DataFrame(payload["rows"], columns=columns)
-    frame.attrs |= {k: payload[k] for k in ("written", "torch", "transformers")}
-    return frame
-
-
-# ------------------------------------------------------------------------- measured speed
-
-SPEED_REFERENCE = REPO_ROOT / "reference" / "knobs-full" / "speed.json"
-SPEED_SCHEMA = "tradeoff.knob-speed/1"
-
-
-@dataclass(frozen=True)
-class SpeedRow:
-    """A knob's measured time against its baseline's on one full architecture, in one process.
-
-    Written by ``benchmarks/knob_speed.py``: each arm warmed up once, then A-B-B-A blocks;
-    ``ratio`` is the knob's median time over the baseline's (below 1: the knob is faster).
-    """
-
-    model: str
-    length: int
-    kind: str  # "inference" (greedy generation) or "train" (one AdamW step)
-    baseline: str
-    variant: str
-    baseline_s: list[float]
-    variant_s: list[float]
-    ratio: float
-    new_tokens: int
-    target_length: int
-    threads: int
-    env: dict
-    # The machine's 1-minute load average at the pair's start and end (os.getloadavg): on a
-    # shared machine, how much else ran; above the core count, the arms shared the cores.
-    load_average: list[float] = dataclasses.field(default_factory=list)
-
-
-def load_speed_reference(path=SPEED_REFERENCE):
-    """The measured rows as a DataFrame (empty, with the columns, when there are none)."""
-    import pandas as pd
-
-    columns = [f.name for f in dataclasses.fields(SpeedRow)]
-    if not path.exists():
-        return pd.DataFrame(columns=columns)
-    payload = json.loads(path.read_text())
-    if payload.get("schema") != SPEED_SCHEMA:
-        raise ValueError(f"{path}: schema {payload.get('schema')!r}, expected {SPEED_SCHEMA}")
-    return pd.DataFrame(payload["rows"], columns=columns)
-
-
-def write_speed_row(row: SpeedRow, path=SPEED_REFERENCE) -> None:
-    """Add (or replace) one measured row, atomically: finished pairs are never lost."""
-    rows = [r for r in load_speed_reference(path).to_dict("records")
-            if (r["model"], r["length"], r["kind"]) != (row.model, row.length, row.kind)]
-    rows.append(dataclasses.asdict(row))
-    write_atomically(path, json.dumps({"schema": SPEED_SCHEMA, "rows": rows}, indent=1) + "\n")
+        rows = (*[r for r in kept if (r.model, r.length) != (model, length)],
+                *memory_rows([model], [length]))
+        write_reference_file(path, MemoryFile(
+            written=datetime.now(UTC).isoformat(timespec="seconds"),
+            torch=torch.__version__, transformers=transformers.__version__, rows=rows))
