@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .config import REPO_ROOT
+from .records import EnvInfo
 
 _LIBRARIES = ("torch", "transformers", "datasets", "evaluate", "accelerate", "tokenizers",
               "nvidia-ml-py", "rouge_score", "papermill", "jupyter-book")
@@ -82,7 +83,7 @@ def describe_environment() -> dict:
 
 
 def hardware_label(env: dict) -> str:
-    """A short human label, e.g. ``'1 x NVIDIA H100'`` or ``'CPU: 2 cores (Intel Xeon ...)'``."""
-    if env.get("gpu_count"):
-        return f"{env['gpu_count']} x {env['gpu']}"
-    return f"CPU only: {env.get('cpu_cores')} cores ({env.get('cpu')})"
+    """A short human label of an environment dict (:func:`describe_environment`, a ceiling
+    record's ``env``), e.g. ``'1 x NVIDIA H100'``: the label a run record's
+    :attr:`tradeoff.records.EnvInfo.hardware` gives."""
+    return EnvInfo.model_validate(env).hardware

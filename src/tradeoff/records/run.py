@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, model_serializer
 
@@ -80,7 +80,7 @@ class Efficiency(BaseModel):
     train_rss_peak_mib: float | None = None
 
     @classmethod
-    def from_windows(cls, train, steady, training: dict, infer, n_inferred: int,
+    def from_windows(cls, train, steady, training: TrainSummary, infer, n_inferred: int,
                      generated_tokens: int, trace_stats: dict | None = None) -> Efficiency:
         """The paper's efficiency measures from the meter's windows.
 
@@ -101,8 +101,8 @@ class Efficiency(BaseModel):
         Returns:
             The measures; NaN where a window lacks what a measure needs.
         """
-        train_speed = _per(training["samples_trained"], train.time_s)
-        steady_samples = (training["steady_steps"] or 0) * training["effective_batch_size"]
+        train_speed = _per(training.samples_trained, train.time_s)
+        steady_samples = (training.steady_steps or 0) * training.effective_batch_size
         stats = dict(trace_stats or {})
         values = {
             "train_time_s": train.time_s,
@@ -383,17 +383,18 @@ class RunRecord(BaseModel):
     accuracy_metric: str = ""
     accuracy: dict[str, float | None] = {}
     efficiency: Efficiency = Efficiency()
-    # Each energy window's Measurement.to_dict() ("train", "steady", "inference"): the raw
-    # numbers the efficiency measures were derived from.
-    measurements: dict[str, dict[str, Any]] = {}
+    # Each energy window by name ("train", "steady", "inference", "teacher_forced").
+    measurements: dict[str, EnergyWindow] = {}
     energy_method: str = "none"
     energy_reason: str = ""
-    train: dict[str, Any] = {}
-    inference: dict[str, Any] = {}
-    model: dict[str, Any] = {}
-    data: dict[str, Any] = {}
+    train: TrainSummary = TrainSummary()
+    inference: InferenceSummary = InferenceSummary()
+    model: ModelInfo = ModelInfo()
+    data: DataInfo = DataInfo()
+    # Decimated meter traces by window ("train", "inference"): rows of "t_s" and the sampled
+    # columns ("gpu0_power_w", "cpu_util_pct", ...), which depend on the hardware.
     traces: dict[str, list[dict[str, float | None]]] = {}
-    env: dict[str, Any] = {}
+    env: EnvInfo = EnvInfo()
     started_at: str = ""
     wall_time_s: float | None = None
 
