@@ -147,6 +147,10 @@ EFFICIENCY_COLUMNS = tuple(Efficiency.model_fields)
 # keys it was given and no others (:class:`_Section`), so a record reads and writes back key for
 # key what the untyped dicts held; old records load unchanged (tests/test_records.py loads
 # every committed one).
+#
+# Unknown keys: every part but the environment is closed (extra="forbid"): this code alone
+# writes it, so an unknown key is a writer's typo, caught where the record is built rather than
+# left as a silent gap in the book. The environment is open (EnvInfo says why).
 
 
 class _Section(BaseModel):
