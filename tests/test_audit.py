@@ -11,6 +11,7 @@ import pytest
 
 from tradeoff.analysis import audit
 from tradeoff.config import load_profile
+from tradeoff.energy import Measurement
 from tradeoff.records import RunRecord
 
 
@@ -79,8 +80,10 @@ def test_own_records_use_the_measured_gpu0_energy_as_reference():
     trace = [{"t_s": float(t), "gpu0_power_w": 250.0, "gpu1_power_w": 100.0} for t in range(0, 7201, 60)]
     record = RunRecord(profile="paper-code", label="x", params_hash=params.digest, params=params,
                        status="ok", traces={"train": trace},
-                       measurements={"train": {"gpu_energy_j": {"0": 250.0 * 7200, "1": 1.0},
-                                               "gpu_method": "nvml-counter"}})
+                       measurements={"train": Measurement(
+                           key="train", time_s=7200.0, gpu_energy_j={0: 250.0 * 7200, 1: 1.0},
+                           cpu_energy_j=0.0, gpu_method="nvml-counter", cpu_method="none"
+                       ).to_dict()})
     table = audit.record_audit([record])
     assert len(table) == 1
     row = table.iloc[0]

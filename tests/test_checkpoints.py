@@ -57,12 +57,12 @@ def test_longt5_and_pegasus_x_by_checkpoint_run_a_smoke_cell_offline(tmp_path, c
     assert [r.status for r in records] == ["ok", "ok"], [r.reason for r in records]
     longt5, pegasus_x = (r.model for r in records)
     # Random init from the written configs: their sizes, the trained tokenizer's vocabulary.
-    assert (longt5["model_type"], longt5["d_model"], longt5["encoder_layers"]) == ("longt5", 16, 1)
-    assert longt5["attention"] == "transient-global" and longt5["position_limit"] is None
-    assert (pegasus_x["model_type"], pegasus_x["block_size"]) == ("pegasus_x", 32)
-    assert pegasus_x["position_limit"] == 512
+    assert (longt5.model_type, longt5.d_model, longt5.encoder_layers) == ("longt5", 16, 1)
+    assert longt5.attention == "transient-global" and longt5.position_limit is None
+    assert (pegasus_x.model_type, pegasus_x.block_size) == ("pegasus_x", 32)
+    assert pegasus_x.position_limit == 512
     # The vocabulary is the tokenizer's trained for the random-init model, not the config's.
-    assert all(m["by_checkpoint"] and m["vocab_size"] <= profile.vocab_size == 1000
+    assert all(m.by_checkpoint and m.vocab_size <= profile.vocab_size == 1000
                for m in (longt5, pegasus_x))
     # The checkpoint string is part of the cell's parameters, and so of its hash.
     assert [r.params.checkpoint for r in records] == list(checkpoints.values())

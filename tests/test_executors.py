@@ -90,11 +90,11 @@ def test_local_jobs_are_separate_processes_that_write_the_grids_records(local_gr
         assert record.status == "ok", record.reason
         assert record.params_hash == cell.resolve(profile).digest
         assert record.params == cell.resolve(profile)
-        assert record.train["steps"] == 2 and record.efficiency.train_energy_j > 0
+        assert record.train.steps == 2 and record.efficiency.train_energy_j > 0
     # The QA cell trained data-parallel on its job's two tasks (gloo here), as under torchrun.
     qa = load_record(grid.cell_record_path(profile, QA)).train
-    assert qa["world_size"] == 2 and qa["effective_batch_size"] == 2 * qa["batch_size"]
-    assert load_record(grid.cell_record_path(profile, SUMM)).train["world_size"] == 1
+    assert qa.world_size == 2 and qa.effective_batch_size == 2 * qa.batch_size
+    assert load_record(grid.cell_record_path(profile, SUMM)).train.world_size == 1
     # The run records of the folder are exactly the two cells' (job files are not records).
     assert sorted(p.name for p in profile.results_path.glob("*.json")) == sorted(
         grid.cell_record_path(profile, c).name for c in (QA, SUMM))

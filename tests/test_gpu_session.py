@@ -25,7 +25,7 @@ from tradeoff.records.reference import load_cost_reference  # noqa: E402
 from tradeoff.report import cost as cost_report  # noqa: E402
 from tradeoff.report import cost_tables  # noqa: E402
 from tradeoff.report import gpu as gpu_report  # noqa: E402
-from tradeoff.records import save_record  # noqa: E402
+from tradeoff.records import InferenceSummary, TrainSummary, save_record  # noqa: E402
 
 PAPER_MODELS = ["led-base", "led-large", "bigbird-large"]
 
@@ -177,10 +177,10 @@ def gpu_record(model="led-large", length=4096, variant="none", **train):
         "infer_energy_per_sample_j": 12.0, "infer_time_s": 8.0})
     return base.model_copy(update={
         "efficiency": efficiency,
-        "train": {"batch_size": 3, "effective_batch_size": 3, "samples_trained": 36,
-                  "step_times_s": [5.0, 2.0, 1.2, 1.1, 1.3], "max_memory_allocated_gib": 30.0}
-        | train,
-        "inference": {"samples": 32, "generated_tokens": 32 * 128}})
+        "train": TrainSummary(**{"batch_size": 3, "effective_batch_size": 3,
+                                 "samples_trained": 36, "step_times_s": [5.0, 2.0, 1.2, 1.1, 1.3],
+                                 "max_memory_allocated_gib": 30.0} | train),
+        "inference": InferenceSummary(samples=32, generated_tokens=32 * 128)})
 
 
 def test_without_records_each_chapter_says_so_in_one_line(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from tradeoff import grid, pipeline
 from tradeoff.config import Cell, load_profile
 from tradeoff.errors import ConfigError
-from tradeoff.records import Efficiency, load_record
+from tradeoff.records import Efficiency, TrainSummary, load_record
 
 CELL = Cell("qasper", "led-base", 1024)
 
@@ -31,22 +31,23 @@ def test_cell_runs_end_to_end_and_labels_its_energy_method(finished):
     assert record.status == "ok", record.reason
     assert record.energy_method == "cpu-time-estimate"  # no NVML, no RAPL on the test machines
     assert "ESTIMATE" in record.energy_reason
-    assert record.train["steps"] == 2 and record.train["batch_size"] == 2
+    assert record.train.steps == 2 and record.train.batch_size == 2
     assert record.accuracy_metric == "f1" and 0 <= record.accuracy["f1"] <= 100
     assert record.accuracy["val_loss"] > 0
     # Teacher-forced task scores beside the generated-text ones, timed in a window of their own.
     assert 0 <= record.accuracy["tf_f1"] <= 100 and 0 <= record.accuracy["tf_token_accuracy"] <= 100
-    assert record.measurements["teacher_forced"]["time_s"] > 0
+    assert record.measurements["teacher_forced"].time_s > 0
     eff = record.efficiency
     assert eff.train_energy_j > 0 and eff.train_samples_per_s > 0
     assert eff.power_efficiency_samples_per_s_per_w == pytest.approx(
         eff.train_samples_per_s / eff.train_avg_power_w)
     # The raw windows behind the efficiency are kept, in the meter's own schema.
-    assert record.measurements["train"]["total_energy_j"] == pytest.approx(eff.train_energy_j)
-    assert record.data["stand_in"] is True
+    assert record.measurements["train"].total_energy_j == pytest.approx(eff.train_energy_j)
+    assert record.data.stand_in is True
     # The saved file validates and matches what was returned.
     saved = load_record(grid.cell_record_path(profile, CELL))
     assert saved.accuracy == record.accuracy
+    assert saved.model_dump_json() == record.model_dump_json()  # every typed part, key for key
 
 
 def test_summarization_cell_records_teacher_forced_rouge(tmp_path):
@@ -71,7 +72,7 @@ def test_same_seed_same_metrics(finished, tmp_path):
     again = pipeline.run_cell(load_profile("smoke", results_dir=str(tmp_path)), CELL,
                           show_progress=False)
     assert again.accuracy == record.accuracy
-    losses = lambda r: [h["loss"] for h in r.train["log_history"] if "loss" in h]
+    losses = lambda r: [h["loss"] for h in r.train.log_history if "loss" in h]
     assert losses(again) == losses(record)
 
 
@@ -180,8 +181,8 @@ def test_cell_runs_unchanged_under_torchrun_with_two_gloo_processes(tmp_path):
     [path] = tmp_path.glob("*.json")  # only rank 0 writes
     record = load_record(path)
     assert record.status == "ok"
-    assert record.train["world_size"] == 2
-    assert record.train["effective_batch_size"] == 2 * record.train["batch_size"]
+    assert record.train.world_size == 2
+    assert record.train.effective_batch_size == 2 * record.train.batch_size
 
 
 def test_accumulation_does_not_scale_the_loss(finished):
@@ -189,7 +190,7 @@ def test_accumulation_does_not_scale_the_loss(finished):
     # not one summed over the accumulation steps.
     profile, record = finished
     accumulated = pipeline.run_cell(profile, CELL._replace(grad_accum=2), show_progress=False)
-    first = lambda r: next(h["loss"] for h in r.train["log_history"] if "loss" in h)
+    first = lambda r: next(h["loss"] for h in r.train.log_history if "loss" in h)
     assert first(accumulated) == pytest.approx(first(record), rel=0.2)
 
 
@@ -199,7 +200,7 @@ def test_a_window_without_energy_gives_nan_efficiency_not_a_failed_cell():
 
     nothing = Measurement(key="train", time_s=2.0, gpu_energy_j={}, cpu_energy_j=0.0,
                           gpu_method="none", cpu_method="cpu-time-estimate")
-    training = {"samples_trained": 8, "steady_steps": 4, "effective_batch_size": 2}
+    training = TrainSummary(samples_trained=8, steady_steps=4, effective_batch_size=2)
     eff = Efficiency.from_windows(nothing, nothing, training, nothing, n_inferred=4,
                                   generated_tokens=0)
     assert eff.train_samples_per_s == 4.0

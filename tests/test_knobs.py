@@ -133,17 +133,17 @@ def test_a_knob_cell_runs_end_to_end_and_records_what_took_effect(tmp_path, vari
                       show_progress=False)
     assert record.status == "ok", record.reason
     assert record.params.variant == variant and record.label.endswith(f"/{variant}")
-    steps = record.train["step_times_s"]  # each optimizer step's wall time: the spread
-    assert len(steps) == record.train["steps"] and all(t > 0 for t in steps)
-    knob = record.model["knob"]
+    steps = record.train.step_times_s  # each optimizer step's wall time: the spread
+    assert len(steps) == record.train.steps and all(t > 0 for t in steps)
+    knob = record.model.knob
     if variant == "bf16":
-        assert knob["training"]["logits_dtype"] == ["bfloat16"]
-        assert knob["inference"]["logits_dtype"] == ["bfloat16"]
+        assert knob.training.logits_dtype == ["bfloat16"]
+        assert knob.inference.logits_dtype == ["bfloat16"]
     if variant == "int8-dynamic":
-        assert knob["training"]["int8_linear_layers"] == 0
-        assert knob["inference"]["int8_linear_layers"] > 0
+        assert knob.training.int8_linear_layers == 0
+        assert knob.inference.int8_linear_layers > 0
     if variant == "lora":
-        assert knob["training"]["trainable_parameters"] < 0.1 * record.model["parameters"]
+        assert knob.training.trainable_parameters < 0.1 * record.model.parameters
 
 
 # --------------------------------------------------------------------------------------------
@@ -209,7 +209,7 @@ def test_effects_are_ratios_to_the_same_configuration_without_the_knob():
 
     from tradeoff.analysis.table import tidy
     from tradeoff.energy import Measurement
-    from tradeoff.records import Efficiency, RunRecord
+    from tradeoff.records import Efficiency, RunRecord, TrainSummary
     from tradeoff.report.chapter import Chapter
     from tradeoff.report.knobs import KnobsView, effects
 
@@ -218,8 +218,9 @@ def test_effects_are_ratios_to_the_same_configuration_without_the_knob():
                             gpu_method="none", cpu_method="rapl")
         infer = Measurement(key="inference", time_s=1.0, gpu_energy_j={}, cpu_energy_j=10.0,
                             gpu_method="none", cpu_method="rapl")
-        eff = Efficiency.from_windows(train, None, {"samples_trained": 8, "effective_batch_size": 1,
-                                                    "steady_steps": None},
+        eff = Efficiency.from_windows(train, None, TrainSummary(samples_trained=8,
+                                                                effective_batch_size=1,
+                                                                steady_steps=None),
                                       infer, 4, 16)
         params = Cell("govreport", "led-base", 1024, variant=variant).resolve(
             load_profile("smoke"))

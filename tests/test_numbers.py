@@ -22,10 +22,10 @@ from tradeoff.analysis.table import tidy
 from tradeoff.config import Cell, CellParams, Profile, Settings, load_profile
 from tradeoff.energy import Measurement
 from tradeoff.grid import cell_record_path, run_grid
-from tradeoff.records import Efficiency, RunRecord, load_record, save_record
+from tradeoff.records import Efficiency, RunRecord, TrainSummary, load_record, save_record
 
 CELL = Cell("govreport", "led-base", 1024)
-TRAINING = {"samples_trained": 8, "steady_steps": 4, "effective_batch_size": 2}
+TRAINING = TrainSummary(samples_trained=8, steady_steps=4, effective_batch_size=2)
 
 
 def window(key: str, time_s: float, cpu_j: float, gpu_j: dict | None = None) -> Measurement:
@@ -317,7 +317,7 @@ def test_labels_are_the_target_cut_to_its_length_with_padding_ignored(tokenizer,
 
 def test_steady_speed_counts_only_the_steps_after_warm_up():
     train, steady = window("train", 10.0, cpu_j=100.0), window("steady", 0.5, cpu_j=5.0)
-    training = {"samples_trained": 12, "steady_steps": 4, "effective_batch_size": 3}
+    training = TrainSummary(samples_trained=12, steady_steps=4, effective_batch_size=3)
     stats = {"n_samples": 7.0, "cpu_util_mean_pct": 150.0}
     eff = Efficiency.from_windows(train, steady, training, window("inference", 2.0, 1.0), 4, 8,
                                   stats)
@@ -329,5 +329,5 @@ def test_steady_speed_counts_only_the_steps_after_warm_up():
     zero = window("steady", 0.0, cpu_j=0.0)
     assert Efficiency.from_windows(train, zero, training, train, 4, 8).steady_samples_per_s is None
     # A steady window that saw no optimizer step trained no sample in it.
-    none = training | {"steady_steps": None}
+    none = training.model_copy(update={"steady_steps": None})
     assert Efficiency.from_windows(train, steady, none, train, 4, 8).steady_samples_per_s == 0.0

@@ -142,23 +142,23 @@ def test_paper_profile_runs_offline_from_the_hub_cache(offline_cache, tmp_path, 
     for record in records:
         # The pretrained branch: the checkpoint the preset names, read from the cache.
         model = record.model
-        assert (model["init"], model["d_model"]) == ("pretrained", 16)
-        assert model["parameters"] == sizes[model["checkpoint"]]
+        assert (model.init, model.d_model) == ("pretrained", 16)
+        assert model.parameters == sizes[model.checkpoint]
         assert record.params.convergence_metric == "task" and record.params.patience == PATIENCE
         # Validations scored the generated text with the SCROLLS metric: F1 20 each time, so
         # the first is the best and the rule stops after PATIENCE more, long before max_steps.
-        history = [h for h in record.train["log_history"] if "eval_f1" in h]
+        history = [h for h in record.train.log_history if "eval_f1" in h]
         assert [h["eval_f1"] for h in history] == [pytest.approx(EXPECTED_F1)] * (PATIENCE + 1)
-        assert record.train["steps"] == PATIENCE + 1 < record.params.max_steps
-        assert record.train["stopped_early"] and record.train["best_step"] == 1
+        assert record.train.steps == PATIENCE + 1 < record.params.max_steps
+        assert record.train.stopped_early and record.train.best_step == 1
         # The final inference, grouped by question id, scored the same way.
         assert record.accuracy["f1"] == pytest.approx(EXPECTED_F1)
-        assert [e["prediction"].split() for e in record.inference["examples"]] == \
+        assert [e.prediction.split() for e in record.inference.examples] == \
             [[ANSWER] * NEW_TOKENS] * 2
-        assert record.inference["generated_tokens"] == 2 * NEW_TOKENS
-        assert record.data["source"] == "scrolls" and record.data["validation_ids"] == 2
+        assert record.inference.generated_tokens == 2 * NEW_TOKENS
+        assert record.data.source == "scrolls" and record.data.validation_ids == 2
     bigbird = records[0].model
-    assert bigbird["attention_types_ran"] == ["block_sparse"]  # 128 > (5 + 2 x 1) x 8 tokens
+    assert bigbird.attention_types_ran == ["block_sparse"]  # 128 > (5 + 2 x 1) x 8 tokens
 
 
 def test_paper_code_profile_runs_offline_with_teacher_forced_selection(offline_cache, tmp_path,
@@ -167,12 +167,12 @@ def test_paper_code_profile_runs_offline_with_teacher_forced_selection(offline_c
     profile = _profile(tmp_path, "paper-code", scrolls, models=["led-base"])
     record, = _grid(profile, hf_home, monkeypatch)
     assert record.status == "ok", record.reason
-    assert record.model["parameters"] == sizes["allenai/led-base-16384"]
+    assert record.model.parameters == sizes["allenai/led-base-16384"]
     # The released code selects on the task metric of the teacher-forced argmax; it too
     # plateaus at learning rate 0, and the rule stops the run.
-    history = [h for h in record.train["log_history"] if "eval_tf_f1" in h]
+    history = [h for h in record.train.log_history if "eval_tf_f1" in h]
     assert len(history) == PATIENCE + 1 and len({h["eval_tf_f1"] for h in history}) == 1
-    assert record.train["steps"] == PATIENCE + 1 and record.train["stopped_early"]
+    assert record.train.steps == PATIENCE + 1 and record.train.stopped_early
     # Its generation setting no_repeat_ngram_size 2 forbids the bigram "yes yes" a second time.
-    words = record.inference["examples"][0]["prediction"].split()
+    words = record.inference.examples[0].prediction.split()
     assert words[0] == ANSWER and words != [ANSWER] * NEW_TOKENS

@@ -128,7 +128,7 @@ def test_cells_go_through_queued_running_done_with_valid_records(drill):
         assert record.status == "ok", record.reason
         assert record.params == cell.resolve(profile)
         assert record.params_hash == cell.resolve(profile).digest
-        assert record.train["steps"] == 2
+        assert record.train.steps == 2
 
 
 def test_jobs_ask_for_gpus_only_on_a_cluster_that_has_them(drill, slurm_cluster):

@@ -10,7 +10,6 @@ from importlib import metadata
 from pathlib import Path
 
 from .config import REPO_ROOT
-# The label of an environment this module describes; defined beside the record that stores it.
 
 _LIBRARIES = ("torch", "transformers", "datasets", "evaluate", "accelerate", "tokenizers",
               "nvidia-ml-py", "rouge_score", "papermill", "jupyter-book")

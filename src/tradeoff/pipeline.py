@@ -20,7 +20,23 @@ from pathlib import Path
 from .config import CACHE_DIR, Cell, CellParams, Profile
 from .errors import ConfigError
 from .tasks import HEADLINE
-from .records import Efficiency, RunRecord, load_record, record_path, save_record
+from .records import (
+    DataInfo,
+    Efficiency,
+    EnergyWindow,
+    EnvInfo,
+    Example,
+    InferenceSummary,
+    KnobEffect,
+    KnobInfo,
+    ModelInfo,
+    RunRecord,
+    TeacherForcedPass,
+    TrainSummary,
+    load_record,
+    record_path,
+    save_record,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +105,7 @@ def run_cell(profile: Profile, cell: Cell, *, data=None, force: bool = False,
         status = "oom" if _is_oom(err) else "failed"
         log.error("%s %s: %s", cell.label, status, err)
         record = RunRecord(status=status, reason=f"{type(err).__name__}: {err}".splitlines()[0],
-                           **base, train={"traceback": traceback.format_exc(limit=8)})
+                           **base, train=TrainSummary(traceback=traceback.format_exc(limit=8)))
     record.wall_time_s = time.perf_counter() - clock
     if int(os.environ.get("RANK", "0")) == 0:
         save_record(record, path)
@@ -180,8 +196,8 @@ def _execute(params: CellParams, data, show_progress: bool) -> dict:
         training = summarize_training(trainer, train_metrics, energy)
         # The allocator's peak over training (the batch finder's last attempt: EnergyCallback
         # restarts it with each), beside the cost model's counted bytes.
-        training["max_memory_allocated_gib"] = (torch.cuda.max_memory_allocated() / 2**30
-                                                if use_cuda else None)
+        training.max_memory_allocated_gib = (torch.cuda.max_memory_allocated() / 2**30
+                                             if use_cuda else None)
         knob_training["logits_dtype"] = sorted(logits_dtypes)
         trained = describe_model(trainer.model, params.model, params.init, params.scale,
                                  params.checkpoint)
@@ -231,27 +247,33 @@ def _execute(params: CellParams, data, show_progress: bool) -> dict:
         efficiency=Efficiency.from_windows(train_m, windows["steady"], training, infer_m,
                                            len(predictions), generated,
                                            summarize_trace(train_trace)),
-        measurements={key: m.to_dict() for key, m in windows.items() if m is not None},
+        measurements={key: EnergyWindow(**m.to_dict()) for key, m in windows.items()
+                      if m is not None},
         energy_method=train_m.method,
         energy_reason=train_m.reason,
         train=training,
-        inference={"samples": len(predictions), "batch_size": params.infer_batch_size,
-                   "max_new_tokens": params.max_new_tokens, "generated_tokens": generated,
-                   # The teacher-forced validation (window "teacher_forced"): one forward pass
-                   # per validation row, as the released code's evaluation.
-                   "teacher_forced": {"rows": len(eval_set), "batch_size": params.infer_batch_size,
-                                      "time_s": tf_m.time_s},
-                   "examples": [{"input": grouped["input"][i][:400],
-                                 "references": grouped["references"][i][:3],
-                                 "prediction": predictions[i]}
-                                for i in range(min(3, len(predictions)))]},
-        model=trained | {"knob": {"training": knob_training, "inference": knob_inference}},
-        data=describe_source(params.dataset, params.source)
-        | {"train_rows": len(data["train"]), "validation_rows": len(data["validation"]),
-           "validation_ids": len(grouped)},
+        inference=InferenceSummary(
+            samples=len(predictions), batch_size=params.infer_batch_size,
+            max_new_tokens=params.max_new_tokens, generated_tokens=generated,
+            # The teacher-forced validation (window "teacher_forced"): one forward pass per
+            # validation row, as the released code's evaluation.
+            teacher_forced=TeacherForcedPass(rows=len(eval_set),
+                                             batch_size=params.infer_batch_size,
+                                             time_s=tf_m.time_s),
+            examples=[Example(input=grouped["input"][i][:400],
+                              references=grouped["references"][i][:3],
+                              prediction=predictions[i])
+                      for i in range(min(3, len(predictions)))]),
+        # describe_model and describe_variant return dicts (config, which the records import,
+        # imports models.py and knobs.py); the closed schemas check their keys here.
+        model=ModelInfo(**trained, knob=KnobInfo(training=KnobEffect(**knob_training),
+                                                 inference=KnobEffect(**knob_inference))),
+        data=DataInfo(**describe_source(params.dataset, params.source),
+                      train_rows=len(data["train"]), validation_rows=len(data["validation"]),
+                      validation_ids=len(grouped)),
         traces={"train": decimate(train_trace).to_dict("records"),
                 "inference": decimate(infer_trace).to_dict("records")},
         # The machine's load when the cell ended (1, 5 and 15 min): on a shared machine, whether
         # other work ran beside the measured windows.
-        env=describe_environment() | {"load_average": list(os.getloadavg())},
+        env=EnvInfo(**describe_environment(), load_average=list(os.getloadavg())),
     )

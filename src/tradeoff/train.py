@@ -29,6 +29,7 @@ from .config import CellParams
 from .errors import ConfigError
 from .tasks import HEADLINE
 from .models import global_attention_mask
+from .records import TrainSummary
 
 log = logging.getLogger(__name__)
 
@@ -303,7 +304,7 @@ def build_trainer(model, tokenizer, train_set, eval_set, params: CellParams, met
     return trainer, energy
 
 
-def summarize_training(trainer, train_metrics: dict, energy: EnergyCallback) -> dict:
+def summarize_training(trainer, train_metrics: dict, energy: EnergyCallback) -> TrainSummary:
     """What the run did: batch, steps, samples, convergence and the loss curve."""
     state, args = trainer.state, trainer.args
     batch = state.train_batch_size or args.per_device_train_batch_size
@@ -312,23 +313,23 @@ def summarize_training(trainer, train_metrics: dict, energy: EnergyCallback) -> 
         {k: float(v) for k, v in entry.items() if isinstance(v, (int, float))}
         for entry in state.log_history if "loss" in entry or "eval_loss" in entry
     ]
-    return {
-        "batch_size": batch,
-        "gradient_accumulation_steps": args.gradient_accumulation_steps,
-        "world_size": args.world_size,
-        "effective_batch_size": effective,
-        "steps": state.global_step,
-        "epochs": float(state.epoch or 0.0),
-        "samples_trained": state.global_step * effective,
-        "trainer_samples_per_s": float(train_metrics.get("train_samples_per_second", math.nan)),
-        "trainer_runtime_s": float(train_metrics.get("train_runtime", math.nan)),
-        "best_step": _best_step(state),
-        "best_metric": state.best_metric,
-        "stopped_early": state.global_step < state.max_steps,
-        "steady_steps": energy.measurements.get("steady_steps"),
-        "step_times_s": energy.step_times_s,
-        "log_history": history,
-    }
+    return TrainSummary(
+        batch_size=batch,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        world_size=args.world_size,
+        effective_batch_size=effective,
+        steps=state.global_step,
+        epochs=float(state.epoch or 0.0),
+        samples_trained=state.global_step * effective,
+        trainer_samples_per_s=float(train_metrics.get("train_samples_per_second", math.nan)),
+        trainer_runtime_s=float(train_metrics.get("train_runtime", math.nan)),
+        best_step=_best_step(state),
+        best_metric=state.best_metric,
+        stopped_early=state.global_step < state.max_steps,
+        steady_steps=energy.measurements.get("steady_steps"),
+        step_times_s=energy.step_times_s,
+        log_history=history,
+    )
 
 
 def _best_step(state) -> int | None:

@@ -252,14 +252,14 @@ def record_audit(records: Iterable, phase: str = "train",
         trace = pd.DataFrame(r.traces.get(phase) or [])
         if r.status != "ok" or power_column not in trace or trace[power_column].notna().sum() < 2:
             continue
-        window = r.measurements.get(phase, {})
-        gpu0_j = (window.get("gpu_energy_j") or {}).get("0")
+        window = r.measurements.get(phase)
+        gpu0_j = window.gpu_energy_j.get(0) if window else None
         measured = gpu0_j is not None and math.isfinite(gpu0_j) and gpu0_j > 0
         res = energy_as_released(trace, power_column=power_column,
                                  true_energy_kwh=gpu0_j / JOULES_PER_KWH if measured else None,
                                  **kwargs)
         rows.append({"label": r.label, "dataset": r.params.dataset, "model": r.params.model,
                      "length": r.params.length,
-                     "reference": f"{window.get('gpu_method', 'gpu')} (GPU 0)" if measured
+                     "reference": f"{window.gpu_method} (GPU 0)" if measured
                      else "trace integral (GPU 0)", **res.to_dict()})
     return pd.DataFrame(rows, columns=columns)

@@ -25,7 +25,7 @@ from ..records.reference import (
     cost_frame,
     max_batch,
 )
-from ..records.run import RunRecord, hardware_label
+from ..records.run import RunRecord
 from ..tasks import GIB, MODELS
 from .claims import (
     BIGBIRD,
@@ -286,19 +286,20 @@ def measured_speed(records: Sequence[RunRecord], reference: CostReference,
         if record.status != "ok":
             continue
         p = record.params
-        steps = np.asarray(record.train.get("step_times_s", [])[p.measure_after_steps:], float)
-        samples = max(int(record.inference.get("samples", 0)), 1)
-        generated = int(record.inference.get("generated_tokens", 0)) // samples
+        steps = np.asarray(record.train.step_times_s[p.measure_after_steps:], float)
+        samples = max(record.inference.samples or 0, 1)
+        generated = (record.inference.generated_tokens or 0) // samples
         counted = [r for r in reference.select(p.max_target_length, [p.model], [p.length])
                    if r.generated_tokens == generated]
-        per_step = record.train.get("effective_batch_size", p.batch_size)
+        per_step = (p.batch_size if record.train.effective_batch_size is None
+                    else record.train.effective_batch_size)
         train_flops = counted[0].train_step_flops * per_step if counted else np.nan
         infer_flops = counted[0].inference_flops if counted else np.nan
         median, fastest, slowest = ((float(np.median(steps)), float(steps.min()),
                                      float(steps.max())) if len(steps) else (np.nan,) * 3)
         infer_s = record.efficiency.infer_time_s / samples
-        load = record.env.get("load_average", [np.nan] * 3)
-        batch = record.train.get("batch_size", np.nan)
+        load = record.env.load_average or [np.nan] * 3
+        batch = np.nan if record.train.batch_size is None else record.train.batch_size
         # The memory model holds for the paper's setting at the dropout it was counted with.
         modelled = (counted[0] if counted and p.variant == "none"
                     and counted[0].dropout == p.dropout else None)
@@ -312,13 +313,13 @@ def measured_speed(records: Sequence[RunRecord], reference: CostReference,
         steady_gflops = (counted[0].train_step_flops * steady / 1e9
                          if counted and steady is not None else np.nan)
         precision = matmul_precision(p.variant, p.tf32)
-        peak = peak_rate(record.env.get("gpu"), precision) if record.env.get("gpu_count") else None
+        peak = peak_rate(record.env.gpu, precision) if record.env.gpu_count else None
         rows.append([p.model, p.length, p.max_target_length, generated, len(steps), median,
                      fastest, slowest, infer_s, train_flops,
                      train_flops / median / 1e9, infer_flops, infer_flops / infer_s / 1e9,
                      _gib(record.efficiency.train_rss_peak_mib), load[1],
-                     hardware_label(record.env), p.variant, batch, predicted_batch,
-                     _number(record.train.get("max_memory_allocated_gib")), predicted_memory,
+                     record.env.hardware, p.variant, batch, predicted_batch,
+                     _number(record.train.max_memory_allocated_gib), predicted_memory,
                      _number(steady), steady_gflops, precision,
                      peak.tflops if peak else np.nan, peak.name if peak else "",
                      steady_gflops / (peak.tflops * 1e3) if peak else np.nan])

@@ -55,6 +55,11 @@ def _number(value) -> float:
     return math.nan if value is None else float(value)
 
 
+def _count(value: int | None) -> int | float:
+    """A count as recorded (an int), NaN where the record has none (a failed cell)."""
+    return math.nan if value is None else value
+
+
 def load(results_dir: str | Path, *, models: Iterable[str] | None = None,
          lengths: Iterable[int] | None = None, datasets: Iterable[str] | None = None,
          ) -> tuple[list[RunRecord], pd.DataFrame]:
@@ -101,17 +106,17 @@ def _row(r: RunRecord) -> dict:
         "tf_accuracy": _number(r.accuracy.get(f"tf_{r.accuracy_metric}")),
         "convergence_metric": p.convergence_metric,
         "energy_method": r.energy_method,
-        "batch_size": r.train.get("batch_size", math.nan),
-        BATCH: r.train.get(BATCH, math.nan),
-        "train_steps": r.train.get("steps", math.nan),
-        "parameters": r.model.get("parameters", math.nan),
+        "batch_size": _count(r.train.batch_size),
+        BATCH: _count(r.train.effective_batch_size),
+        "train_steps": _count(r.train.steps),
+        "parameters": _count(r.model.parameters),
         "params_hash": r.params_hash,
         # Provenance, for banners and captions.
-        "hardware": hardware_label(r.env) if r.env else "unknown",
-        "on_gpu": bool(r.env.get("gpu_count")),
+        "hardware": r.env.hardware if r.env.recorded else "unknown",
+        "on_gpu": bool(r.env.gpu_count),
         "energy_reason": r.energy_reason,
-        "stand_in": bool(r.data.get("stand_in", p.source == "aclsum")),
-        "data_description": r.data.get("description", ""),
+        "stand_in": (p.source == "aclsum") if r.data.stand_in is None else r.data.stand_in,
+        "data_description": r.data.description,
         "cpu_watts_per_core": p.cpu_watts_per_core,
         "record_profile": r.profile,
     }
@@ -129,7 +134,7 @@ def tidy(records: Sequence[RunRecord]) -> pd.DataFrame:
     Returns:
         A DataFrame sorted by dataset, model, length, seed and accumulation. Every column of
         :data:`NUMERIC` exists (NaN when nothing measured it), even for no records; provenance
-        columns: ``hardware`` (:func:`tradeoff.env.hardware_label`), ``on_gpu``,
+        columns: ``hardware`` (:attr:`tradeoff.records.EnvInfo.hardware`), ``on_gpu``,
         ``energy_reason``, ``stand_in``, ``data_description``, ``cpu_watts_per_core``,
         ``record_profile``.
     """

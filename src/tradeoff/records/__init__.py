@@ -1,6 +1,8 @@
 """The study's record schemas and their files: one owner for every schema.
 
-- :mod:`.run`: a grid cell's :class:`RunRecord` and its :class:`Efficiency`;
+- :mod:`.run`: a grid cell's :class:`RunRecord`, its :class:`Efficiency` and its typed parts
+  (:class:`TrainSummary`, :class:`InferenceSummary`, :class:`ModelInfo`, :class:`DataInfo`,
+  :class:`EnvInfo`, :class:`EnergyWindow`);
 - :mod:`.ceiling`: a ceiling or baseline's :class:`CeilingRecord`;
 - :mod:`.reference`: the committed reference rows (counted cost, knob memory and speed), their
   memory model, and the one reader and writer of every file under ``reference/``;
@@ -35,8 +37,18 @@ from .run import (
     TRAIN_ENERGY_J,
     TRAIN_SPEED,
     TRAIN_TIME,
+    DataInfo,
     Efficiency,
+    EnergyWindow,
+    EnvInfo,
+    Example,
+    InferenceSummary,
+    KnobEffect,
+    KnobInfo,
+    ModelInfo,
     RunRecord,
+    TeacherForcedPass,
+    TrainSummary,
     load_record,
     load_records,
     record_path,
@@ -48,13 +60,21 @@ __all__ = [
     "CEILING_SCHEMA_VERSION",
     "CPU_UTIL",
     "CeilingRecord",
+    "DataInfo",
     "EFFICIENCY_COLUMNS",
     "ENERGY_KWH",
     "Efficiency",
+    "EnergyWindow",
+    "EnvInfo",
+    "Example",
     "GPU_MEM",
     "GPU_POWER_EFFICIENCY",
     "GPU_UTIL",
     "INFER_SPEED",
+    "InferenceSummary",
+    "KnobEffect",
+    "KnobInfo",
+    "ModelInfo",
     "POWER_EFFICIENCY",
     "RSS",
     "RunRecord",
@@ -63,6 +83,8 @@ __all__ = [
     "TRAIN_ENERGY_J",
     "TRAIN_SPEED",
     "TRAIN_TIME",
+    "TeacherForcedPass",
+    "TrainSummary",
     "ceiling_record_path",
     "load_ceiling_record",
     "load_ceiling_records",

@@ -21,7 +21,6 @@ import pandas as pd
 from IPython.display import Markdown
 
 from ..config import REPO_ROOT
-from ..records.run import hardware_label
 from ..records import RunRecord, load_records
 from .style import MODEL_LABELS
 from .tables import styled
@@ -56,7 +55,7 @@ class GpuRecords:
     def label(self) -> str:
         """Where the numbers come from, e.g. ``1 x NVIDIA H100 80GB HBM3, random weights:
         efficiency only``."""
-        hardware = ", ".join(sorted({hardware_label(r.env) for r in self.records}))
+        hardware = ", ".join(sorted({r.env.hardware for r in self.records}))
         return f"{hardware or 'H200 or H100'}, {EFFICIENCY_ONLY}"
 
     @property
@@ -105,9 +104,9 @@ def energy_table(records: list[RunRecord]) -> pd.DataFrame:
         if r.status != "ok":
             continue
         e = r.efficiency
-        samples = r.train.get("samples_trained") or math.nan
+        samples = r.train.samples_trained or math.nan
         rows.append([MODEL_LABELS.get(r.params.model, r.params.model), r.params.length,
-                     r.params.variant, r.train.get("batch_size"), r.energy_method,
+                     r.params.variant, r.train.batch_size, r.energy_method,
                      _num(e.train_gpu_energy_j), _num(e.train_gpu_energy_j) / samples,
                      _num(e.train_gpu_energy_j) / _num(e.train_time_s),
                      _num(e.train_gpu_util_mean_pct), _num(e.train_gpu_mem_peak_mib),

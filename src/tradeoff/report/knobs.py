@@ -27,7 +27,14 @@ from ..tasks import GIB
 from ..analysis.table import configurations
 from ..config import REPO_ROOT
 from ..knobs import KNOBS, NO_KNOB, knob
-from ..records import ENERGY_KWH, INFER_SPEED, POWER_EFFICIENCY, TRAIN_SPEED, RunRecord
+from ..records import (
+    ENERGY_KWH,
+    INFER_SPEED,
+    POWER_EFFICIENCY,
+    TRAIN_SPEED,
+    KnobInfo,
+    RunRecord,
+)
 from ..records.reference import load_memory_reference, load_speed_reference
 from .chapter import Chapter, open_chapter
 from ..numbers import column_unit, fmt
@@ -58,23 +65,25 @@ def open_knobs(*, profile: str, results_dir: str) -> KnobsView:
 
 def _took_effect(record: RunRecord) -> str:
     """What the record says the knob changed in the model, in words."""
-    knob_info = record.model.get("knob", {})
-    train, infer = knob_info.get("training", {}), knob_info.get("inference", {})
+    knob_info = record.model.knob or KnobInfo()
+    train, infer = knob_info.training, knob_info.inference
     variant = record.params.variant
-    total = record.model.get("parameters") or math.nan
+    total = record.model.parameters or math.nan
     if variant in ("bf16", "fp16"):
-        return (f"logits in {', '.join(train.get('logits_dtype', [])) or '?'} (training), "
-                f"{', '.join(infer.get('logits_dtype', [])) or '?'} (inference)")
+        return (f"logits in {', '.join(train.logits_dtype) or '?'} (training), "
+                f"{', '.join(infer.logits_dtype) or '?'} (inference)")
     if variant == "int8-dynamic":
-        return f"{infer.get('int8_linear_layers', 0)} Linear layers int8 at inference"
+        return f"{infer.int8_linear_layers or 0} Linear layers int8 at inference"
     if variant == "lora":
-        return (f"{fmt(train.get('trainable_parameters', 0), 'count')} trainable parameters "
-                f"({fmt(train.get('trainable_parameters', 0) / total, 'percent', digits=2)} "
+        trainable = train.trainable_parameters or 0
+        return (f"{fmt(trainable, 'count')} trainable parameters "
+                f"({fmt(trainable / total, 'percent', digits=2)} "
                 f"of {fmt(total, 'count')})")
     if variant == "student":
-        return f"{train.get('decoder_layers', '?')} decoder layers"
+        return f"{'?' if train.decoder_layers is None else train.decoder_layers} decoder layers"
     if variant.startswith("pruned-"):
-        return f"Linear weight sparsity {fmt(infer.get('linear_weight_sparsity', 0), 'percent')}"
+        sparsity = 0 if infer.linear_weight_sparsity is None else infer.linear_weight_sparsity
+        return f"Linear weight sparsity {fmt(sparsity, 'percent')}"
     if variant == "grad-checkpointing":
         return "activations recomputed in backward"
     return ""

@@ -45,7 +45,7 @@ def lab_status(records):
             "cell": short_label(r), "status": r.status, "reason": r.reason,
             r.accuracy_metric or "accuracy": acc.get(r.accuracy_metric),
             "validation loss": acc.get("val_loss"),
-            "batch": r.train.get("effective_batch_size"),
+            "batch": r.train.effective_batch_size,
             "training time (s)": eff.train_time_s,
             "training (samples/s)": eff.train_samples_per_s,
             "training energy (J)": eff.train_energy_j,
@@ -84,7 +84,7 @@ def plot_lab(records):
     trace_label = ""
     for i, r in enumerate(records):
         color, name = f"C{i % 10}", short_label(r)
-        history = r.train.get("log_history", [])
+        history = r.train.log_history
         train = [(h["step"], h["loss"]) for h in history if "loss" in h and "step" in h]
         evals = [(h["step"], h["eval_loss"]) for h in history if "eval_loss" in h and "step" in h]
         if train:
@@ -92,8 +92,8 @@ def plot_lab(records):
         if evals:
             ax_loss.plot(*zip(*evals), color=color, ls="--", marker="s")
         val = r.accuracy.get("val_loss")
-        if val is not None and r.train.get("steps"):
-            ax_loss.scatter([r.train["steps"]], [val], color=color, marker="*", s=120, zorder=3)
+        if val is not None and r.train.steps:
+            ax_loss.scatter([r.train.steps], [val], color=color, marker="*", s=120, zorder=3)
         t, values, label = _trace_series(r.traces.get("train", []))
         if t:
             ax_trace.plot(t, values, color=color, label=name)
@@ -121,10 +121,10 @@ def lab_examples(records):
 
     rows = []
     for r in records:
-        for ex in r.inference.get("examples", []):
-            refs = ex.get("references") or [""]
-            rows.append({"cell": short_label(r), "input (start)": ex.get("input", "")[:160] + " ...",
-                         "reference": refs[0][:200], "prediction": ex.get("prediction", "")[:200]})
+        for ex in r.inference.examples:
+            refs = ex.references or [""]
+            rows.append({"cell": short_label(r), "input (start)": ex.input[:160] + " ...",
+                         "reference": refs[0][:200], "prediction": ex.prediction[:200]})
     return pd.DataFrame(rows, columns=["cell", "input (start)", "reference", "prediction"])
 
 
@@ -135,5 +135,5 @@ def lab_notes(records) -> str:
         lines.append(f"energy method {method}: {reason or 'measured'}")
     for r in records:
         if r.status != "ok":
-            lines += ["", f"{r.label} {r.status}: {r.reason}", r.train.get("traceback", "")]
+            lines += ["", f"{r.label} {r.status}: {r.reason}", r.train.traceback]
     return "\n".join(lines)

@@ -17,7 +17,6 @@ from IPython.display import Markdown
 from ..analysis.table import accuracy_signal, ok_rows
 from ..config import REPO_ROOT, load_profile, Profile
 from ..errors import ConfigError
-from ..records.run import hardware_label
 from ..numbers import fmt
 from ..records.reference import (
     DEPTHS_NOTE,
@@ -67,7 +66,7 @@ def figure_provenance(records: list[RunRecord]) -> str:
         return "no records"
     r = done[0]
     parts = short_parts(r.params.source, r.params.init, r.params.scale,
-                        [x.energy_method for x in done], hardware_label(r.env) if r.env else None)
+                        [x.energy_method for x in done], r.env.hardware if r.env.recorded else None)
     return " | ".join([f"profile {r.profile}", *parts])
 
 
@@ -78,14 +77,15 @@ def lab_provenance(profile: Profile, dataset: str, model: str, records: list[Run
     ok = [r for r in records if r.status == "ok"] or list(records)
     if ok:
         r = ok[0]
-        if r.data:
-            lines.append(f"data: {r.params.source} - {r.data.get('description', '')}")
-        if r.model:
+        if r.data.recorded:
+            lines.append(f"data: {r.params.source} - {r.data.description}")
+        if r.model.recorded:
+            parameters = "?" if r.model.parameters is None else r.model.parameters
             lines.append(f"weights: {r.params.init} init, {r.params.scale} scale "
-                         f"({r.model.get('checkpoint', '')}), "
-                         f"{r.model.get('parameters', '?')} parameters")
-        if r.env:
-            lines.append(f"hardware: {hardware_label(r.env)}; git {r.env.get('git_commit', '?')}")
+                         f"({r.model.checkpoint}), {parameters} parameters")
+        if r.env.recorded:
+            commit = "?" if r.env.git_commit is None else r.env.git_commit
+            lines.append(f"hardware: {r.env.hardware}; git {commit}")
         lines.append(f"energy method: {energy_method_text(r.energy_method, r.params.cpu_watts_per_core)}")
     return "\n".join(lines)
 
