@@ -24,3 +24,7 @@ class ParameterError(ValueError):
     def _render_traceback_(self) -> list[str]:
         # IPython prints this instead of a traceback (papermill reports it the same way).
         return [f"ParameterError: {self}"]
+
+
+class BookError(RuntimeError):
+    """The book cannot be built (missing sources, failed notebooks in strict mode, Sphinx)."""
