@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..analysis.claims import Verdict
+from ..analysis.verdict import Verdict
 from ..analysis.cost import (
     cost_frame,
     CostReference,
