@@ -26,7 +26,8 @@ import yaml
 from page_scan import VERDICT, verdict_leaks
 
 from tradeoff import book
-from tradeoff.config import PARAMS_DIR, Cell, load_profile
+from tradeoff.book import build, cache, execute, schedule, stage
+from tradeoff.config import PARAMS_DIR, REPO_ROOT, Cell, load_profile
 from tradeoff.grid import cell_record_path, run_grid
 from tradeoff.records import RunRecord, save_record
 
@@ -114,14 +115,14 @@ def test_every_chapter_and_lab_page_exists(built):
         assert (built.html / "notebooks" / f"{chapter}.html").is_file(), chapter
     for page in ("method", "reproducing", "lab", "references"):
         assert (built.html / "book" / f"{page}.html").is_file(), page
-    groups = book.lab_names(book._groups(built.profile, built.profile.cells()))
+    groups = book.lab_names(book.lab_groups(built.profile, built.profile.cells()))
     assert len(groups) == 12
     for name in groups.values():
         assert (built.html / "lab" / f"{name}.html").is_file(), name
 
 
 def test_lab_page_shows_each_cell_with_status_and_figure(built):
-    names = book.lab_names(book._groups(built.profile, built.profile.cells()))
+    names = book.lab_names(book.lab_groups(built.profile, built.profile.cells()))
     page = (built.html / "lab" / f"{names['govreport', 'led-large']}.html").read_text()
     assert "Lab record: govreport × led-large" in html.unescape(page)
     assert "L1024/s0" in page and ">ok<" in page
@@ -130,7 +131,7 @@ def test_lab_page_shows_each_cell_with_status_and_figure(built):
 
 
 def test_failed_cell_is_shown_with_its_reason(built):
-    names = book.lab_names(book._groups(built.profile, built.profile.cells()))
+    names = book.lab_names(book.lab_groups(built.profile, built.profile.cells()))
     page = html.unescape(
         (built.html / "lab" / f"{names['qasper', 'bigbird-large']}.html").read_text())
     assert ">failed<" in page
@@ -377,15 +378,15 @@ def test_cache_key_follows_records_notebook_and_parameters(tmp_path):
     notebook = _tiny_notebook(tmp_path / "nb.ipynb", "print(value)")
     record = tmp_path / "r.json"
     record.write_text("{}")
-    key = book._cache_key(notebook, {"a": 1}, profile, "code", [record])
-    assert key == book._cache_key(notebook, {"a": 1}, profile, "code", [record])
-    assert key != book._cache_key(notebook, {"a": 2}, profile, "code", [record])
-    assert key != book._cache_key(notebook, {"a": 1}, profile, "code2", [record])
+    key = cache.notebook_key(notebook, {"a": 1}, profile, "code", [record])
+    assert key == cache.notebook_key(notebook, {"a": 1}, profile, "code", [record])
+    assert key != cache.notebook_key(notebook, {"a": 2}, profile, "code", [record])
+    assert key != cache.notebook_key(notebook, {"a": 1}, profile, "code2", [record])
     record.write_text('{"changed": 1}')
-    changed = book._cache_key(notebook, {"a": 1}, profile, "code", [record])
+    changed = cache.notebook_key(notebook, {"a": 1}, profile, "code", [record])
     assert changed != key
     record.unlink()
-    assert book._cache_key(notebook, {"a": 1}, profile, "code", [record]) not in (key, changed)
+    assert cache.notebook_key(notebook, {"a": 1}, profile, "code", [record]) not in (key, changed)
 
 
 def test_failed_notebook_is_kept_with_its_error_and_retried(tmp_path):
@@ -394,30 +395,30 @@ def test_failed_notebook_is_kept_with_its_error_and_retried(tmp_path):
     source = _tiny_notebook(tmp_path / "bad.ipynb", "raise ValueError('broken on purpose')")
     out = tmp_path / "out" / "bad.ipynb"
     out.parent.mkdir()
-    run = book._execute_cached("bad", source, out, {"value": 2}, key=lambda: "k", title=None,
-                               build_dir=tmp_path)
+    run = execute.execute_cached("bad", source, out, {"value": 2}, key=lambda: "k", title=None,
+                                  build_dir=tmp_path)
     assert run.status == "failed" and "broken on purpose" in run.reason
     nb = nbformat.read(out, as_version=4)
     assert nb.cells[0].source.startswith("# Tiny")  # the page keeps its title
     assert "{error}" in nb.cells[1].source and "broken on purpose" in nb.cells[1].source
     assert nb.metadata["tradeoff"]["status"] == "failed"
     # A failed execution is not cached: the next build tries again.
-    again = book._execute_cached("bad", source, out, {"value": 2}, key=lambda: "k",
-                                 title=None, build_dir=tmp_path)
+    again = execute.execute_cached("bad", source, out, {"value": 2}, key=lambda: "k",
+                                    title=None, build_dir=tmp_path)
     assert again.status == "failed"
 
     good = _tiny_notebook(tmp_path / "good.ipynb", "print(value * 10)")
     target = tmp_path / "out" / "good.ipynb"
-    first = book._execute_cached("good", good, target, {"value": 3}, key=lambda: "k1",
-                                 title="Renamed", build_dir=tmp_path)
+    first = execute.execute_cached("good", good, target, {"value": 3}, key=lambda: "k1",
+                                    title="Renamed", build_dir=tmp_path)
     assert first.status == "executed"
     executed = nbformat.read(target, as_version=4)
     assert executed.cells[0].source.startswith("# Renamed")
     assert any("30" in o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
-    assert book._execute_cached("good", good, target, {"value": 3}, key=lambda: "k1",
-                                title="Renamed", build_dir=tmp_path).status == "cached"
-    assert book._execute_cached("good", good, target, {"value": 3}, key=lambda: "k2",
-                                title="Renamed", build_dir=tmp_path).status == "executed"
+    assert execute.execute_cached("good", good, target, {"value": 3}, key=lambda: "k1",
+                                   title="Renamed", build_dir=tmp_path).status == "cached"
+    assert execute.execute_cached("good", good, target, {"value": 3}, key=lambda: "k2",
+                                   title="Renamed", build_dir=tmp_path).status == "executed"
 
 
 def test_staging_writes_only_changed_files(tmp_path):
@@ -427,28 +428,28 @@ def test_staging_writes_only_changed_files(tmp_path):
     (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\n")
     (root / "book" / "intro.md").write_text("# Intro\n")
     src = tmp_path / "src"
-    assert book._stage(root, src, "banner") == 3
+    assert stage.stage_sources(root, src, "banner") == 3
     assert yaml.safe_load((src / "_config.yml").read_text())["html"]["announcement"] == "banner"
-    assert book._stage(root, src, "banner") == 0
+    assert stage.stage_sources(root, src, "banner") == 0
     (root / "book" / "intro.md").write_text("# Intro, changed\n")
     (src / "book" / "stale.md").write_text("# Gone\n")
-    assert book._stage(root, src, "banner") == 2  # one copied, one removed
+    assert stage.stage_sources(root, src, "banner") == 2  # one copied, one removed
     assert not (src / "book" / "stale.md").exists()
 
 
 def test_ceilings_key_follows_profile_code_data_and_records(tmp_path):
     profile = load_profile("smoke", results_dir=str(tmp_path / "results"))
-    key = book._ceilings_key(profile, "code")
-    assert key == book._ceilings_key(profile, "code")
-    assert key != book._ceilings_key(profile, "code2")
-    assert key != book._ceilings_key(profile.model_copy(update={"lengths": [1024]}), "code")
+    key = cache.ceilings_key(profile, "code")
+    assert key == cache.ceilings_key(profile, "code")
+    assert key != cache.ceilings_key(profile, "code2")
+    assert key != cache.ceilings_key(profile.model_copy(update={"lengths": [1024]}), "code")
     record = tmp_path / "results" / "ceilings" / "qasper-L1024-oracle-t.json"
     record.parent.mkdir(parents=True)
     record.write_text("{}")
-    with_record = book._ceilings_key(profile, "code")
+    with_record = cache.ceilings_key(profile, "code")
     assert with_record != key
     record.write_text('{"changed": 1}')
-    assert book._ceilings_key(profile, "code") not in (key, with_record)
+    assert cache.ceilings_key(profile, "code") not in (key, with_record)
     assert record in book.chapter_inputs(profile)  # and the chapters' keys hash it too
 
 
@@ -464,7 +465,7 @@ def test_ceilings_step_runs_once_and_reports_a_failure(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ceilings, "ceiling_records", fail)
     report = book.BuildReport(profile=profile.name)
-    book._ceilings_step(profile, tmp_path, "code", report, show_progress=False)
+    build._ceilings_step(profile, tmp_path, "code", report, show_progress=False)
     assert report.ceilings == "failed: OSError: SCROLLS is not available offline"
     assert "ceilings failed" in report.summary()
     assert not (tmp_path / "ceilings-key.txt").exists()  # a failure is tried again
@@ -475,10 +476,10 @@ def test_ceilings_step_runs_once_and_reports_a_failure(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ceilings, "ceiling_records", succeed)
     report = book.BuildReport(profile=profile.name)
-    book._ceilings_step(profile, tmp_path, "code", report, show_progress=False)
+    build._ceilings_step(profile, tmp_path, "code", report, show_progress=False)
     assert (report.ceilings, report.ceilings_computed) == ("up to date", 3)
     again = book.BuildReport(profile=profile.name)
-    book._ceilings_step(profile, tmp_path, "code", again, show_progress=False)
+    build._ceilings_step(profile, tmp_path, "code", again, show_progress=False)
     assert (again.ceilings, again.ceilings_computed) == ("cached", 0)
     assert calls == ["fail", "ok"]  # the third step found its inputs unchanged
 
@@ -503,15 +504,15 @@ def test_a_lab_page_with_a_cell_to_run_executes_alone(tmp_path, monkeypatch):
             spans[name] = (start, time.perf_counter())
         return book.NotebookRun(name, "executed")
 
-    monkeypatch.setattr(book, "_execute_cached", fake_execute)
-    monkeypatch.setattr(book, "_ceilings_step", lambda *args, **kwargs: None)
-    monkeypatch.setattr(book, "_jupyter_book", lambda src, build_dir, strict: src / "index.html")
+    monkeypatch.setattr(schedule, "execute_cached", fake_execute)
+    monkeypatch.setattr(build, "_ceilings_step", lambda *args, **kwargs: None)
+    monkeypatch.setattr(build, "_jupyter_book", lambda src, build_dir, strict: src / "index.html")
     book.build_book(profile, build_dir=tmp_path / "build", show_progress=False)
 
     def overlap(a, b):
         return spans[a][0] < spans[b][1] and spans[b][0] < spans[a][1]
 
-    names = book.lab_names(book._groups(profile, profile.cells()))
+    names = book.lab_names(book.lab_groups(profile, profile.cells()))
     lab, alone = [f"lab/{name}" for name in names.values()], f"lab/{names[KERNEL_GROUP]}"
     assert not any(overlap(alone, other) for other in spans if other != alone)
     readers = [name for name in spans if name != alone]
@@ -523,11 +524,37 @@ def test_a_lab_page_with_a_cell_to_run_executes_alone(tmp_path, monkeypatch):
 def test_missing_chapter_notebook_is_reported_before_any_compute(tmp_path):
     (tmp_path / "book").mkdir()
     (tmp_path / "_config.yml").write_text("title: T\n")
-    (tmp_path / "_toc.yml").write_text("root: book/intro\n")
+    shutil.copy(REPO_ROOT / "_toc.yml", tmp_path / "_toc.yml")  # the chapters it lists
     with pytest.raises(book.BookError, match="notebooks/qasper.ipynb"):
         book.build_book(load_profile("smoke", results_dir=str(tmp_path / "r")),
                         build_dir=tmp_path / "b", source_root=tmp_path, show_progress=False)
     assert not (tmp_path / "r").exists()
+
+
+def test_the_chapters_are_those_of_the_toc_in_its_order(tmp_path):
+    assert book.CHAPTER_SOURCES == book.chapter_sources(REPO_ROOT)
+    assert book.CHAPTERS[:2] == ("setup", "cost") and book.CHAPTERS[-1] == "conclusions"
+    (tmp_path / "_toc.yml").write_text(yaml.safe_dump({
+        "format": "jb-book", "root": "book/intro", "parts": [
+            {"caption": "Results", "chapters": [{"file": "notebooks/qmsum"},
+                                                {"file": "notebooks/setup"}]},
+            {"caption": "Appendix", "chapters": [{"file": "book/lab",
+                                                  "sections": [{"glob": "lab/*"}]}]}]}))
+    assert book.chapter_sources(tmp_path) == {"qmsum": ("summarization", {"dataset": "qmsum"}),
+                                              "setup": ("setup", {})}
+    (tmp_path / "book").mkdir()
+    (tmp_path / "_config.yml").write_text("title: T\n")
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "run.ipynb").write_text("{}")
+    (tmp_path / "notebooks" / "setup.ipynb").write_text("{}")
+    with pytest.raises(book.BookError, match=r"sources under .*: notebooks/summarization.ipynb$"):
+        book.plan_book(load_profile("smoke", results_dir=str(tmp_path / "r")),
+                       source_root=tmp_path)
+    (tmp_path / "notebooks" / "summarization.ipynb").write_text("{}")
+    plan = book.plan_book(load_profile("smoke", results_dir=str(tmp_path / "r")),
+                          source_root=tmp_path)
+    assert [line for line in plan if line.startswith("notebooks/")] == [
+        "notebooks/qmsum: summarization.ipynb {'dataset': 'qmsum'}", "notebooks/setup: setup.ipynb"]
 
 
 # ----------------------------------------------------------------------------- browser

@@ -15,6 +15,7 @@ import pytest
 from tradeoff.analysis import claims as C
 from tradeoff.analysis import recommend as R
 from tradeoff.analysis import table as T
+from tradeoff.analysis.verdict import STATEMENTS
 
 LENGTHS = (1024, 2048, 3072, 4096)
 DATASETS = ("govreport", "summscreenfd", "qmsum", "qasper")
@@ -397,7 +398,7 @@ def test_evidence_the_book_prints_for_the_paper_grid(grid):
     # (evaluate_claims mutmut_9, "XXstatementXX"; mutmut_18, the signal dropped).
     table = C.evaluate_claims(grid, "val_loss")
     expected = C.verdicts(grid, "val_loss")
-    assert table["statement"].tolist() == [C.STATEMENTS[c] for c in range(1, 8)]
+    assert table["statement"].tolist() == [STATEMENTS[c] for c in range(1, 8)]
     assert table["evidence"].tolist() == [v.evidence for v in expected]
     assert all(text.startswith(VAL_LOSS) for text in table["evidence"])
 
@@ -418,7 +419,7 @@ def test_missing_data_is_said_per_claim_under_the_chosen_signal():
             7: "no finished govreport runs"}
     found = C.verdicts(empty, "val_loss")
     assert [(v.claim, v.statement, v.verdict, v.numbers) for v in found] == [
-        (c, C.STATEMENTS[c], "inconclusive", {}) for c in range(1, 8)]
+        (c, STATEMENTS[c], "inconclusive", {}) for c in range(1, 8)]
     assert [v.evidence for v in found] == [f"{VAL_LOSS} Missing data: {what[c]}."
                                            for c in range(1, 8)]
     # The teacher-forced signal's note (_signal_note mutmut_8..14).

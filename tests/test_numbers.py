@@ -17,8 +17,8 @@ import sys
 import pytest
 
 from tradeoff import pipeline
-from tradeoff.analysis import claims
 from tradeoff.analysis.table import tidy
+from tradeoff.analysis.verdict import MAJORITY, MINORITY, share_verdict
 from tradeoff.config import Cell, CellParams, Profile, Settings, load_profile
 from tradeoff.energy import Measurement
 from tradeoff.grid import cell_record_path, run_grid
@@ -244,8 +244,8 @@ def test_a_saved_record_has_a_new_files_permissions_not_owner_only(tmp_path, mon
     (1, 4, "does not hold"), (25, 100, "does not hold"), (26, 100, "inconclusive"),
     (24, 100, "does not hold"), (0, 0, "inconclusive")])
 def test_majority_rule_at_its_thresholds(agree, total, verdict):
-    assert claims.MAJORITY == 0.75 and claims.MINORITY == 0.25
-    assert claims._share_verdict(agree, total) == verdict
+    assert MAJORITY == 0.75 and MINORITY == 0.25
+    assert share_verdict(agree, total) == verdict
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,8 +7,12 @@ import json
 import logging
 import sys
 
+from . import executors
 from .config import Cell, load_profile
-from .errors import ConfigError
+from .errors import ConfigError, DataUnavailableError
+from .grid import run_grid, validate_cells
+from .pipeline import run_cell
+from .records import record_path
 
 
 def _profile_args(parser: argparse.ArgumentParser) -> None:
@@ -111,8 +115,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except RuntimeError as err:
-        from .errors import DataUnavailableError
-
         if isinstance(err, DataUnavailableError):
             print(f"error: {err}", file=sys.stderr)
             return 2
@@ -126,8 +128,6 @@ def _dispatch(args) -> int:
         return _cost(args)
     profile = load_profile(args.profile, results_dir=args.results_dir, data_dir=args.data_dir)
     if args.command == "run":
-        from .pipeline import run_cell
-
         cell = Cell(args.dataset, args.model, args.length, args.seed,
                     args.grad_accum or profile.gradient_accumulation_steps, args.variant)
         if args.dry_run:
@@ -137,8 +137,6 @@ def _dispatch(args) -> int:
         return 0 if record.status == "ok" else 1
     if args.command == "grid":
         if args.list:
-            from .grid import validate_cells
-
             validate_cells(profile, profile.cells(), here=False)
             for cell in profile.cells():
                 print(f"--dataset {cell.dataset} --model {cell.model} --length {cell.length} "
@@ -149,8 +147,6 @@ def _dispatch(args) -> int:
             return _grid_jobs(profile, args)
         if args.dry_run:
             return _dry_run(profile, profile.cells(), args.force)
-        from .grid import run_grid
-
         records = run_grid(profile, force=args.force, retry_failed=args.retry_failed)
         failed = [r for r in records if r.status != "ok"]
         print(f"{len(records) - len(failed)}/{len(records)} cells ok; records in {profile.results_path}")
@@ -158,6 +154,7 @@ def _dispatch(args) -> int:
             print(f"  {r.label}: {r.status}: {r.reason}")
         return 0
     if args.command == "book":
+        # The book loads the chapters' report modules (pandas, matplotlib): only for `book`.
         from .book import build_book, plan_book
 
         if args.dry_run:
@@ -170,8 +167,6 @@ def _dispatch(args) -> int:
 
 def _grid_jobs(profile, args) -> int:
     """``grid --status`` and ``grid --executor``: cells as scheduler jobs (tradeoff.executors)."""
-    from . import executors
-
     if args.status:
         states = executors.cell_states(profile)
         for state in states:
@@ -202,9 +197,6 @@ def _grid_jobs(profile, args) -> int:
 
 def _dry_run(profile, cells: list[Cell], force: bool) -> int:
     """Validate cells (as a real run would, before any compute) and say what would run."""
-    from .grid import validate_cells
-    from .records import record_path
-
     for cell, params in zip(cells, validate_cells(profile, cells)):
         path = record_path(profile.results_path, params)
         action = "would run" if force or not path.exists() else "has a record"

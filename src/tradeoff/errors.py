@@ -29,3 +29,7 @@ class ParameterError(ValueError):
 class ReferenceFileError(ValueError):
     """A committed reference file (counted cost rows, knob memory or speed rows, published
     scores) that is missing, unreadable or breaks its schema; one line, with the fix."""
+
+
+class BookError(RuntimeError):
+    """The book cannot be built (missing sources, failed notebooks in strict mode, Sphinx)."""

@@ -1,18 +1,14 @@
-"""The paper's seven findings as functions over the run-record table, and a budget recommender.
+"""The paper's seven findings as tests over the run-record table.
 
-Each ``claim_N_*`` function takes the tidy table of :func:`tradeoff.analysis.table.tidy` and returns a
-:class:`Verdict`: ``"holds"``, ``"does not hold"`` or ``"inconclusive"``, the evidence in words and
-the numbers behind it. The exact test is in each function's docstring; the shared rules are:
+Each ``claim_N_*`` function takes the tidy table of :func:`tradeoff.analysis.table.tidy` and
+returns a :class:`~tradeoff.analysis.verdict.Verdict`; the findings' statements, the thresholds
+and the rules every verdict follows (parts, majority, missing data) are in
+:mod:`tradeoff.analysis.verdict`.
+The exact test is in each function's docstring; what the tests on run records share:
 
 * Only ``status == "ok"`` rows count. Claims use the main grid: per dataset, the rows with the
   smallest ``grad_accum`` (the Qasper batch-size study rows are used only where claim 6 says so).
 * Seeds are averaged per configuration (dataset x model x length) before anything is compared.
-* A claim is made of parts. A part tested over several comparisons holds when at least
-  :data:`MAJORITY` (75%) of them agree with the paper, does not hold at :data:`MINORITY` (25%) or
-  less, and is inconclusive in between. A claim holds when every part holds, does not hold when
-  any part does not hold, and is inconclusive otherwise.
-* Missing rows (a dataset or model not run, a column absent) never raise: the part, or the
-  claim, is inconclusive and the evidence says what was missing.
 
 Accuracy is read through a *signal* (:data:`ACCURACY_SIGNALS`): the headline SCROLLS metric, or
 the teacher-forced validation loss, which is the only meaningful signal at demo scale where a few
@@ -23,13 +19,12 @@ into "higher is better".
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from ..tasks import SUMMARIZATION
+from ..tasks import MODELS, SUMMARIZATION
 from ..records import (
     AVG_POWER,
     CPU_UTIL,
@@ -42,59 +37,27 @@ from ..records import (
     TRAIN_TIME,
 )
 from .table import BATCH, configurations, main_grid, ok_rows, score
+from .verdict import (
+    FAR_LONGER_RATIO,
+    LARGE_COST_RATIO,
+    MATCH_POINTS,
+    MATCH_RELATIVE,
+    missing,
+    NOT_TRACKS_RHO,
+    pct,
+    share_verdict,
+    SIMILAR_POWER_EFFICIENCY,
+    SMALL_GAIN_RELATIVE,
+    TRACKS_RHO,
+    Verdict,
+    verdict_of,
+)
 
 # The findings each dataset chapter tests on its own runs (the others need other datasets).
 CHAPTER_CLAIMS = {"govreport": (1, 2, 3, 4, 5, 7), "summscreenfd": (1, 2, 4, 5),
                   "qmsum": (1, 2, 3, 4, 5), "qasper": (1, 5, 6)}
 QA = "qasper"
-LED_BASE, LED_LARGE, BIGBIRD = "led-base", "led-large", "bigbird-large"
-
-# Thresholds; every one of them is named in the docstring of the claim that uses it.
-MAJORITY = 0.75  # share of comparisons agreeing with the paper for a part to hold
-MINORITY = 0.25  # share at or below which a part does not hold
-SIMILAR_POWER_EFFICIENCY = 0.25  # claim 2: |BigBird / LED-large - 1| within this is "similar"
-MATCH_RELATIVE = 0.02  # claim 5: LED-base "matches" LED-large within 2% of the latter's score ...
-MATCH_POINTS = 0.5  # ... or within 0.5 points (headline signal only: points of ROUGE / F1)
-SMALL_GAIN_RELATIVE = 0.10  # claim 6: a relative score gain below 10% is "small"
-LARGE_COST_RATIO = 1.5  # claim 6: energy x1.5 or more, or speed /1.5 or less, is a "large cost"
-FAR_LONGER_RATIO = 2.0  # claim 7: BigBird trains "far longer" than LED-large at >= 2x the time
-TRACKS_RHO = 0.8  # claim 7: Spearman rho(time, energy) >= 0.8 means time tracks energy ...
-NOT_TRACKS_RHO = 0.5  # ... and below 0.5 means it does not
-
-@dataclass(frozen=True)
-class Verdict:
-    """The outcome of testing one finding.
-
-    Attributes:
-        claim: the finding's number in the paper (1-7).
-        statement: the finding, as the paper states it.
-        verdict: ``"holds"``, ``"does not hold"`` or ``"inconclusive"``.
-        evidence: the test and its outcome in words, naming the accuracy signal.
-        numbers: the values behind the verdict, flat, as floats (JSON-able).
-    """
-
-    claim: int
-    statement: str
-    verdict: str
-    evidence: str
-    numbers: dict = field(default_factory=dict)
-
-
-STATEMENTS = {
-    1: "Power efficiency falls as input length grows.",
-    2: "BigBird-large has power efficiency similar to LED-large but much lower ROUGE; LED is the "
-       "better choice for summarization.",
-    3: "GovReport and QMSum: LED-large at 1024 is more energy-efficient and more accurate than "
-       "LED-base at longer lengths; growing LED-large's length raises accuracy more efficiently "
-       "than growing LED-base's.",
-    4: "BigBird uses more energy for lower ROUGE.",
-    5: "Training and inference speed fall with input length; inference is faster for smaller "
-       "models; LED-base at 2048 sometimes matches LED-large at 1024 in accuracy.",
-    6: "Qasper: LED beats BigBird in F1; under the fixed budget LED-base beats LED-large (bigger "
-       "batch); longer inputs give small F1 gains at large energy and speed cost.",
-    7: "GovReport: LED has higher GPU utilization; BigBird at 4096 has the lowest utilization but "
-       "trains far longer (about 4x LED-large at 4096); training time tracks total energy.",
-}
+LED_BASE, LED_LARGE, BIGBIRD = MODELS  # the paper's three models, as the findings name them
 
 
 # --------------------------------------------------------------------------------------------
@@ -113,7 +76,7 @@ def _at(cells: pd.DataFrame, dataset: str, model: str) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------
-# Small statistics and verdict logic
+# Small statistics
 
 
 def _spearman(x, y) -> float:
@@ -122,55 +85,6 @@ def _spearman(x, y) -> float:
     if len(data) < 2 or data["x"].nunique() < 2 or data["y"].nunique() < 2:
         return math.nan
     return float(np.corrcoef(data["x"].rank(), data["y"].rank())[0, 1])
-
-
-def _share_verdict(agree: int, total: int) -> str:
-    """Majority rule: >= MAJORITY holds, <= MINORITY does not, else (or no data) inconclusive."""
-    if total == 0:
-        return "inconclusive"
-    share = agree / total
-    if share >= MAJORITY:
-        return "holds"
-    if share <= MINORITY:
-        return "does not hold"
-    return "inconclusive"
-
-
-def _combine(parts: dict[str, str]) -> str:
-    """All parts hold: holds; any part does not hold: does not hold; else inconclusive."""
-    values = list(parts.values())
-    if any(v == "does not hold" for v in values):
-        return "does not hold"
-    if values and all(v == "holds" for v in values):
-        return "holds"
-    return "inconclusive"
-
-
-def _pct(agree: int, total: int) -> str:
-    return f"{agree}/{total}" + (f" ({agree / total:.0%})" if total else "")
-
-
-def _signal_note(signal: str) -> str:
-    if signal == "val_loss":
-        return "Accuracy signal: val_loss (teacher-forced validation loss; lower is better)."
-    if signal == "teacher_forced":
-        return ("Accuracy signal: teacher_forced (ROUGE geometric mean / F1 of the argmax "
-                "predictions under teacher forcing, as the released code scored them).")
-    return "Accuracy signal: headline (ROUGE geometric mean for summarization, F1 for Qasper)."
-
-
-def _verdict(claim: int, parts: dict[str, str], sentences: list[str], numbers: dict,
-             signal: str) -> Verdict:
-    verdict = _combine(parts)
-    summary = "; ".join(f"{name}: {v}" for name, v in parts.items())
-    evidence = " ".join([_signal_note(signal), *sentences, f"Parts - {summary}."])
-    return Verdict(claim, STATEMENTS[claim], verdict, evidence,
-                   {k: float(v) for k, v in numbers.items()})
-
-
-def _missing(claim: int, what: str, signal: str) -> Verdict:
-    return Verdict(claim, STATEMENTS[claim], "inconclusive",
-                   f"{_signal_note(signal)} Missing data: {what}.", {})
 
 
 def _trend_part(cells: pd.DataFrame, column: str, numbers: dict, label: str) -> tuple[str, str]:
@@ -185,9 +99,9 @@ def _trend_part(cells: pd.DataFrame, column: str, numbers: dict, label: str) -> 
         total += 1
         falling += int(rho < 0)  # NaN (a flat series) is not a fall
     numbers[f"{label}_series"], numbers[f"{label}_falling"] = total, falling
-    return (_share_verdict(falling, total),
+    return (share_verdict(falling, total),
             f"{label.replace('_', ' ').capitalize()} fell with length (Spearman rho < 0) in "
-            f"{_pct(falling, total)} of the dataset x model series with >= 2 lengths.")
+            f"{pct(falling, total)} of the dataset x model series with >= 2 lengths.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -213,9 +127,9 @@ def claim_1_power_efficiency_falls_with_length(frame: pd.DataFrame,
     numbers: dict = {}
     part, sentence = _trend_part(cells, POWER_EFFICIENCY, numbers, "power_efficiency")
     if numbers["power_efficiency_series"] == 0:
-        return _missing(1, "no dataset x model series with power efficiency at >= 2 lengths",
-                        signal)
-    return _verdict(1, {"falls with length": part}, [sentence], numbers, signal)
+        return missing(1, "no dataset x model series with power efficiency at >= 2 lengths",
+                       signal)
+    return verdict_of(1, {"falls with length": part}, [sentence], numbers, signal)
 
 
 def claim_2_bigbird_similar_power_efficiency_lower_accuracy(
@@ -255,20 +169,20 @@ def claim_2_bigbird_similar_power_efficiency_lower_accuracy(
                 lower += int(gap < 0)
                 gaps.append(gap)
     if pairs_pe + pairs_score == 0:
-        return _missing(2, "no summarization (dataset, length) where both bigbird-large and "
-                           "led-large finished", signal)
+        return missing(2, "no summarization (dataset, length) where both bigbird-large and "
+                          "led-large finished", signal)
     numbers |= {"pairs_power_efficiency": pairs_pe, "similar": similar,
                 "pairs_score": pairs_score, "bigbird_lower": lower}
     sentences = [
         f"BigBird-large / LED-large power efficiency within {SIMILAR_POWER_EFFICIENCY:.0%} in "
-        f"{_pct(similar, pairs_pe)} of the summarization (dataset, length) pairs"
+        f"{pct(similar, pairs_pe)} of the summarization (dataset, length) pairs"
         + (f" (median ratio {np.median(ratios):.2f})." if ratios else "."),
-        f"BigBird-large scored lower in {_pct(lower, pairs_score)}"
+        f"BigBird-large scored lower in {pct(lower, pairs_score)}"
         + (f" (mean gap {np.mean(gaps):+.3g})." if gaps else "."),
     ]
-    parts = {"similar power efficiency": _share_verdict(similar, pairs_pe),
-             "lower accuracy": _share_verdict(lower, pairs_score)}
-    return _verdict(2, parts, sentences, numbers, signal)
+    parts = {"similar power efficiency": share_verdict(similar, pairs_pe),
+             "lower accuracy": share_verdict(lower, pairs_score)}
+    return verdict_of(2, parts, sentences, numbers, signal)
 
 
 def claim_3_grow_model_not_input(frame: pd.DataFrame, signal: str = "headline") -> Verdict:
@@ -321,19 +235,19 @@ def claim_3_grow_model_not_input(frame: pd.DataFrame, signal: str = "headline") 
                 slopes += 1
                 steeper += int(gain["led-large"] > gain["led-base"])
     if not used:
-        return _missing(3, "led-base and led-large results on govreport or qmsum", signal)
+        return missing(3, "led-base and led-large results on govreport or qmsum", signal)
     numbers |= {"comparisons": comparisons, "large_short_wins": wins,
                 "slope_comparisons": slopes, "large_steeper": steeper}
     sentences = [
         f"Datasets: {', '.join(used)}. LED-large at its shortest length had a higher score and "
-        f"lower training energy than LED-base at a longer length in {_pct(wins, comparisons)} "
+        f"lower training energy than LED-base at a longer length in {pct(wins, comparisons)} "
         f"comparisons.",
         f"Score gain per kWh when growing the length was larger for LED-large in "
-        f"{_pct(steeper, slopes)} datasets.",
+        f"{pct(steeper, slopes)} datasets.",
     ]
-    parts = {"large-short beats base-long": _share_verdict(wins, comparisons),
-             "large gains more per kWh": _share_verdict(steeper, slopes)}
-    return _verdict(3, parts, sentences, numbers, signal)
+    parts = {"large-short beats base-long": share_verdict(wins, comparisons),
+             "large gains more per kWh": share_verdict(steeper, slopes)}
+    return verdict_of(3, parts, sentences, numbers, signal)
 
 
 def claim_4_bigbird_more_energy_lower_accuracy(frame: pd.DataFrame,
@@ -368,14 +282,14 @@ def claim_4_bigbird_more_energy_lower_accuracy(frame: pd.DataFrame,
             agree += int(ratio > 1 and gap < 0)
             ratios.append(ratio)
     if pairs == 0:
-        return _missing(4, "no summarization (dataset, length) where both bigbird-large and "
-                           "led-large finished with energy and score", signal)
+        return missing(4, "no summarization (dataset, length) where both bigbird-large and "
+                          "led-large finished with energy and score", signal)
     numbers |= {"pairs": pairs, "more_energy_lower_score": agree}
     sentences = [f"BigBird-large used more training energy for a lower score than LED-large at "
-                 f"the same length in {_pct(agree, pairs)} summarization (dataset, length) pairs "
+                 f"the same length in {pct(agree, pairs)} summarization (dataset, length) pairs "
                  f"(median energy ratio {np.median(ratios):.2f})."]
-    return _verdict(4, {"more energy, lower score": _share_verdict(agree, pairs)}, sentences,
-                    numbers, signal)
+    return verdict_of(4, {"more energy, lower score": share_verdict(agree, pairs)}, sentences,
+                      numbers, signal)
 
 
 def claim_5_speed_falls_with_length(frame: pd.DataFrame, signal: str = "headline") -> Verdict:
@@ -427,17 +341,17 @@ def claim_5_speed_falls_with_length(frame: pd.DataFrame, signal: str = "headline
     numbers |= {"infer_pairs": pairs, "base_infers_faster": faster,
                 "match_comparisons": matches, "base_matches_large": len(matched)}
     if numbers["train_speed_series"] + numbers["infer_speed_series"] + pairs == 0:
-        return _missing(5, "no series with speeds at >= 2 lengths and no led-base/led-large pair",
-                        signal)
+        return missing(5, "no series with speeds at >= 2 lengths and no led-base/led-large pair",
+                       signal)
     sentences = [train_sentence, infer_sentence,
                  f"LED-base inferred faster than LED-large at the same length in "
-                 f"{_pct(faster, pairs)} (dataset, length) pairs.",
+                 f"{pct(faster, pairs)} (dataset, length) pairs.",
                  f"Reported, not tested: LED-base one length up matched LED-large at its "
                  f"shortest length in {len(matched)}/{matches} datasets"
                  + (f": {', '.join(matched)}." if matched else ".")]
     parts = {"training speed falls": train_part, "inference speed falls": infer_part,
-             "smaller model infers faster": _share_verdict(faster, pairs)}
-    return _verdict(5, parts, sentences, numbers, signal)
+             "smaller model infers faster": share_verdict(faster, pairs)}
+    return verdict_of(5, parts, sentences, numbers, signal)
 
 
 def claim_6_qasper_small_model_long_input(frame: pd.DataFrame,
@@ -464,7 +378,7 @@ def claim_6_qasper_small_model_long_input(frame: pd.DataFrame,
     rows = rows[rows["dataset"] == QA]
     cells = configurations(rows, signal)
     if cells.empty:
-        return _missing(6, "no finished qasper runs", signal)
+        return missing(6, "no finished qasper runs", signal)
     numbers: dict = {}
     bigbird, base, large = (_at(cells, QA, m) for m in (BIGBIRD, LED_BASE, LED_LARGE))
 
@@ -518,20 +432,20 @@ def claim_6_qasper_small_model_long_input(frame: pd.DataFrame,
                 "base_vs_large_pairs": base_pairs, "base_wins": base_wins,
                 "length_series": series_n, "small_gain_large_cost": cheap}
     sentences = [
-        f"LED beat BigBird-large at the same length in {_pct(led_wins, led_pairs)} pairs.",
-        f"LED-base beat LED-large in {_pct(base_wins, base_pairs)} lengths"
+        f"LED beat BigBird-large at the same length in {pct(led_wins, led_pairs)} pairs.",
+        f"LED-base beat LED-large in {pct(base_wins, base_pairs)} lengths"
         + (f" (median effective batch ratio base/large {np.median(batch_ratios):.2f})."
            if batch_ratios else "."),
         f"Longest vs shortest length: relative score gain < {SMALL_GAIN_RELATIVE:.0%} with energy "
-        f"x{LARGE_COST_RATIO} or speed /{LARGE_COST_RATIO} in {_pct(cheap, series_n)} models.",
+        f"x{LARGE_COST_RATIO} or speed /{LARGE_COST_RATIO} in {pct(cheap, series_n)} models.",
         (f"Reported, not tested: batch-size study ({len(study)} rows) changed the score by "
          f"{np.mean(study_gains):+.3g} on average over {len(study_gains)} configurations."
          if study_gains else "No batch-size study rows."),
     ]
-    parts = {"LED beats BigBird": _share_verdict(led_wins, led_pairs),
-             "LED-base beats LED-large": _share_verdict(base_wins, base_pairs),
-             "small gain at large cost": _share_verdict(cheap, series_n)}
-    return _verdict(6, parts, sentences, numbers, signal)
+    parts = {"LED beats BigBird": share_verdict(led_wins, led_pairs),
+             "LED-base beats LED-large": share_verdict(base_wins, base_pairs),
+             "small gain at large cost": share_verdict(cheap, series_n)}
+    return verdict_of(6, parts, sentences, numbers, signal)
 
 
 def _utilization_column(cells: pd.DataFrame) -> tuple[str | None, str]:
@@ -567,7 +481,7 @@ def claim_7_govreport_utilization_and_time(frame: pd.DataFrame,
     runs = runs[runs["dataset"] == "govreport"]
     cells = configurations(runs, signal)
     if cells.empty:
-        return _missing(7, "no finished govreport runs", signal)
+        return missing(7, "no finished govreport runs", signal)
     numbers: dict = {}
     parts: dict[str, str] = {}
     sentences: list[str] = []
@@ -590,9 +504,9 @@ def claim_7_govreport_utilization_and_time(frame: pd.DataFrame,
                     pairs += 1
                     higher += int(gap > 0)
         numbers |= {"util_pairs": pairs, "led_higher_util": higher}
-        parts["LED higher utilization"] = _share_verdict(higher, pairs)
+        parts["LED higher utilization"] = share_verdict(higher, pairs)
         sentences.append(f"LED had higher mean {kind} utilization than BigBird-large at the same "
-                         f"length in {_pct(higher, pairs)} pairs.")
+                         f"length in {pct(higher, pairs)} pairs.")
 
     common = bigbird.index.intersection(large.index)
     if len(common) == 0:
@@ -640,7 +554,7 @@ def claim_7_govreport_utilization_and_time(frame: pd.DataFrame,
     # The utilization parts are inserted first; keep the report's order stable.
     order = ["LED higher utilization", "BigBird lowest utilization", "BigBird trains far longer",
              "time tracks energy"]
-    return _verdict(7, {k: parts[k] for k in order}, sentences, numbers, signal)
+    return verdict_of(7, {k: parts[k] for k in order}, sentences, numbers, signal)
 
 
 CLAIMS: tuple[Callable[..., Verdict], ...] = (

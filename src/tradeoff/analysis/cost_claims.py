@@ -5,7 +5,7 @@ model's reference rows (:mod:`tradeoff.records.reference`: FLOPs counted by ``Fl
 saved activations and the batch-fit memory model, written by :mod:`tradeoff.cost`) of the
 paper's *full* architectures, and, for speed, measured run records of those architectures when
 they exist. They use the same
-:class:`~tradeoff.analysis.claims.Verdict` and the same rules: a part tested over several
+:class:`~tradeoff.analysis.verdict.Verdict` and the same rules: a part tested over several
 comparisons holds when at least 75% agree with the paper and does not hold at 25% or less;
 missing rows make a verdict inconclusive, never an error. A chapter shows them beside the
 verdicts of the runs, not mixed with them.
@@ -27,18 +27,10 @@ from ..records.reference import (
 )
 from ..records.run import RunRecord
 from ..tasks import GIB, MODELS
-from .claims import (
-    BIGBIRD,
-    FAR_LONGER_RATIO,
-    LED_BASE,
-    LED_LARGE,
-    Verdict,
-    _pct,
-    _share_verdict,
-    claim_5_speed_falls_with_length,
-)
+from .claims import BIGBIRD, LED_BASE, LED_LARGE, claim_5_speed_falls_with_length
 from .hardware import matmul_precision, peak_rate
 from .table import ok_rows
+from .verdict import FAR_LONGER_RATIO, Verdict, pct, share_verdict
 
 BATCH_STATEMENT = ("LED-base fits a larger batch than LED-large under the paper's 48 GB card "
                    "(finding 6's explanation of why LED-base wins on Qasper).")
@@ -101,10 +93,10 @@ def batch_fit_verdict(rows: Sequence[CostRow] | pd.DataFrame) -> Verdict:
     pairs = ", ".join(f"{int(n)}: {int(base[n])} vs {int(large[n])}" for n in common)
     evidence = (f"{COUNTED} Largest batch under 48 GiB, LED-base vs LED-large, by input length "
                 f"({target}-token targets): {pairs}. LED-base fits more in "
-                f"{_pct(larger, len(common))} of the lengths. Both are upper bounds of one "
+                f"{pct(larger, len(common))} of the lengths. Both are upper bounds of one "
                 f"memory model (16 bytes a parameter for fp32 weights, gradients and AdamW, plus "
                 f"saved activations and logits per sample); what it leaves out lowers both.")
-    return Verdict(6, BATCH_STATEMENT, _share_verdict(larger, len(common)), evidence, numbers)
+    return Verdict(6, BATCH_STATEMENT, share_verdict(larger, len(common)), evidence, numbers)
 
 
 def training_compute_verdict(rows: Sequence[CostRow] | pd.DataFrame,

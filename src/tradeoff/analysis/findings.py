@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .claims import STATEMENTS, Verdict
 from ..tasks import SUMMARIZATION
 from .cost_claims import architecture_verdicts, paper_architectures
 from .published import growth_verdict, qa_input_verdict
+from .verdict import STATEMENTS, Verdict
 
 PUBLISHED_COUNTED = "published + counted"
 COUNTED = "counted"

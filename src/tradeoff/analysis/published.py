@@ -22,8 +22,8 @@ import pandas as pd
 from ..records.published import ROUGE_PARTS, PublishedScores, Score
 from ..records.reference import CostRow
 from ..tasks import COST_TARGET_TOKENS, HEADLINE, TASKS
-from .claims import LARGE_COST_RATIO, SMALL_GAIN_RELATIVE, Verdict, _pct, _share_verdict
 from .recommend import non_dominated
+from .verdict import LARGE_COST_RATIO, pct, share_verdict, SMALL_GAIN_RELATIVE, Verdict
 
 # The cost a published point is set against: counted, per training example or per inference.
 TRAIN_FLOPS, INFER_FLOPS = "train_step_flops", "inference_flops"
@@ -271,9 +271,9 @@ def qa_input_verdict(points: pd.DataFrame, dataset: str = "qasper",
                      f"{g.to_score:.1f} F1 ({relative:+.0%}) for x{g.flops_ratio:.2f} "
                      f"training FLOPs")
     evidence = (f"{PUBLISHED} {'; '.join(parts)}. Small gain (< {SMALL_GAIN_RELATIVE:.0%}) at a "
-                f"large cost (x{LARGE_COST_RATIO:g} or more) in {_pct(agree, len(gains))} of the "
+                f"large cost (x{LARGE_COST_RATIO:g} or more) in {pct(agree, len(gains))} of the "
                 f"comparisons.")
-    return Verdict(6, QA_INPUT_STATEMENT, _share_verdict(agree, len(gains)), evidence, numbers)
+    return Verdict(6, QA_INPUT_STATEMENT, share_verdict(agree, len(gains)), evidence, numbers)
 
 
 def growth_verdict(points: pd.DataFrame, families: dict[str, Sequence[str]], *,
@@ -317,7 +317,7 @@ def growth_verdict(points: pd.DataFrame, families: dict[str, Sequence[str]], *,
                        "costs.", {})
     evidence = (f"{PUBLISHED} Median points gained per doubling of training FLOPs - "
                 f"{'; '.join(parts)}. Growing the {prefer} gains more in "
-                f"{_pct(agree, total)} of the datasets. Input growth is each model's series of "
+                f"{pct(agree, total)} of the datasets. Input growth is each model's series of "
                 f"published lengths; model growth is a family's sizes at one length "
                 f"({', '.join(' < '.join(m) for m in families.values())}).")
-    return Verdict(3, statement, _share_verdict(agree, total), evidence, numbers)
+    return Verdict(3, statement, share_verdict(agree, total), evidence, numbers)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..analysis.claims import Verdict
+from ..analysis.verdict import Verdict
 from ..analysis.cost_claims import (
     PAPER_ARCHITECTURES,
     measured_speed,
