@@ -30,7 +30,7 @@ RUNS_DIR = GPU_DIR / "runs"
 METER_FILE = GPU_DIR / "meter.json"
 EFFICIENCY_ONLY = "random weights: efficiency only"
 NO_RECORDS = ("No GPU records yet: `bash benchmarks/gpu_session.sh` produces them when a GPU is "
-              "lent (H200 or H100, random weights: efficiency only).")
+              f"lent (H200 or H100, {EFFICIENCY_ONLY}).")
 
 
 @dataclass(frozen=True)
