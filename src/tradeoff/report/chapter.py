@@ -1,16 +1,12 @@
 """What every chapter notebook does first: check its parameters, then load its records.
 
-A chapter's parameters arrive from papermill, which passes ``-p name value`` as text unless the
-value reads as a number, a boolean or None: ``-p lengths '[1024, 2048]'`` gives the *string*
-``"[1024, 2048]"``. :func:`open_chapter` checks each parameter before anything is drawn and stops
-with one line that names the parameter, what it got, what it expects and how to pass it
-(``-y 'lengths: [1024, 2048]'``), instead of a traceback from deep inside the package. The same
-function serves every chapter, so each rule is written once.
+:func:`open_chapter` checks each parameter (:mod:`tradeoff.report.params`) before anything is
+drawn, then loads the records the chapter shows. The same function serves every chapter, so each
+rule is written once. The chapter's takeaway box and its "Re-run this page" command live here too.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,10 +18,10 @@ from ..errors import ConfigError, ParameterError
 from ..tasks import DATASET_LABELS, DATASETS, MODELS
 from ..errors import RecordError
 from ..records import load_records, RunRecord
+from .params import check_choice, check_list, check_text, fail, yaml_hint
 from .style import models_in
 
 SIGNALS = ("auto", *ACCURACY_SIGNALS)
-SUMMARIZATION_DATASETS = ("govreport", "summscreenfd", "qmsum")
 
 # What each dataset chapter says about its data before any figure (SCROLLS facts, PAPER.md).
 INTRODUCTIONS = {
@@ -130,66 +126,6 @@ def rerun_markdown(notebook: str, page: str, **params):
                     f"   # {RERUN_NOTE}\n```")
 
 
-def _show(value) -> str:
-    text = repr(value)
-    kind = "text" if isinstance(value, str) else type(value).__name__
-    return f"{text[:60]} ({kind})"
-
-
-def _fail(name: str, value, expects: str, how: str) -> ParameterError:
-    return ParameterError(f"parameter `{name}` got {_show(value)}; expects {expects}. {how}")
-
-
-def _yaml_hint(name: str, example: str) -> str:
-    return (f"With papermill, pass it as YAML: -y '{name}: {example}' (or in a file given with "
-            f"-f); -p passes text.")
-
-
-def check_list(name: str, value, item_type: type, example: str, allowed=None) -> list:
-    """A list parameter: a list of ``item_type``, each in ``allowed`` when given."""
-    if not isinstance(value, list) or not all(
-            isinstance(v, item_type) and not isinstance(v, bool) for v in value):
-        raise _fail(name, value, f"a list of {item_type.__name__}, e.g. {example}",
-                    _yaml_hint(name, example))
-    if not value:
-        raise _fail(name, value, f"at least one entry, e.g. {example}", _yaml_hint(name, example))
-    if allowed is not None:
-        unknown = [v for v in value if v not in allowed]
-        if unknown:
-            raise _fail(name, value, f"entries from {', '.join(map(str, allowed))} "
-                        f"(unknown: {', '.join(map(str, unknown))})", _yaml_hint(name, example))
-    return value
-
-
-def check_choice(name: str, value, allowed) -> str:
-    """A text parameter with a fixed set of values."""
-    if value not in allowed:
-        raise _fail(name, value, f"one of {', '.join(allowed)}",
-                    f"With papermill: -p {name} {allowed[0]}.")
-    return value
-
-
-def check_number(name: str, value, *, integer: bool = False, minimum: float = 0.0,
-                 optional: bool = False) -> float | int | None:
-    """A number parameter (``None`` allowed when ``optional``: no limit)."""
-    if value is None and optional:
-        return None
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value) \
-            or value < minimum:
-        kind = "an integer" if integer else "a number"
-        expects = f"{kind} >= {minimum:g}" + (" or None (no limit)" if optional else "")
-        raise _fail(name, value, expects, f"With papermill: -p {name} {int(minimum) or 1}"
-                    + (f" (or -y '{name}: null' for no limit)." if optional else "."))
-    return value
-
-
-def _check_text(name: str, value) -> str:
-    if not isinstance(value, str) or not value:
-        raise _fail(name, value, "a non-empty text", f"With papermill: -p {name} <text>.")
-    return value
-
-
 def open_chapter(*, profile: str, results_dir: str, models: list | None = None,
                  lengths: list | None = None, signal: str = "auto",
                  dataset: str | None = None, datasets=DATASETS) -> Chapter:
@@ -213,12 +149,12 @@ def open_chapter(*, profile: str, results_dir: str, models: list | None = None,
         ParameterError: one line naming the parameter, what it got, what it expects and how to
             pass it with papermill.
     """
-    _check_text("profile", profile)
+    check_text("profile", profile)
     try:
         settings: Profile | str = load_profile(profile)
     except ConfigError:
         settings = profile  # a profile given by a path that no longer exists: name it only
-    _check_text("results_dir", results_dir)
+    check_text("results_dir", results_dir)
     if dataset is not None:
         check_choice("dataset", dataset, tuple(datasets))
     if models is not None:
@@ -229,7 +165,7 @@ def open_chapter(*, profile: str, results_dir: str, models: list | None = None,
 
     folder = Path(results_dir)
     if not folder.is_dir():
-        raise _fail("results_dir", results_dir, "a folder of run records",
+        raise fail("results_dir", results_dir, "a folder of run records",
                     f"It does not exist: run the grid first (python -m tradeoff grid --profile "
                     f"{profile}) or pass -p results_dir <folder>.")
     try:
@@ -242,10 +178,10 @@ def open_chapter(*, profile: str, results_dir: str, models: list | None = None,
         missing = [n for n in lengths if n not in recorded]
         if missing:
             where = f" of {dataset}" if dataset else ""
-            raise _fail("lengths", lengths, f"lengths with records{where} in {results_dir} "
+            raise fail("lengths", lengths, f"lengths with records{where} in {results_dir} "
                         f"(recorded: {', '.join(map(str, recorded)) or 'none'}; "
                         f"missing: {', '.join(map(str, missing))})",
-                        _yaml_hint("lengths", str(recorded[:2] or [1024])))
+                        yaml_hint("lengths", str(recorded[:2] or [1024])))
         records = select_records(records, lengths=lengths)
     frame = tidy(records)
     frame.attrs["results_dir"] = str(results_dir)

@@ -30,7 +30,7 @@ from ..errors import ParameterError, ReferenceFileError
 from ..models import PRESETS
 from ..records.reference import CostReference, cost_frame, load_cost_reference
 from ..tasks import DATASET_LABELS, PAPER_CARD_GB
-from .chapter import _fail, _yaml_hint, check_list, check_number
+from .params import check_list, check_number, fail, yaml_hint
 from .cost_tables import (
     FITTED,
     exponent_text,
@@ -103,21 +103,21 @@ def open_reference(*, reference_file: str | None, models: list, lengths: list,
         ParameterError: one line naming the parameter, what it got and what it expects.
     """
     if reference_file is not None and (not isinstance(reference_file, str) or not reference_file):
-        raise _fail("reference_file", reference_file, "a path to the cost reference or None",
+        raise fail("reference_file", reference_file, "a path to the cost reference or None",
                     "With papermill: -p reference_file reference/cost/cost-rows.json.")
     check_list("architectures", models, str, '["led-base", "led-large"]', allowed=tuple(PRESETS))
     check_list("input_lengths", lengths, int, "[1024, 4096]")
     check_number("target_length", target_length, integer=True, minimum=1)
     check_number("released_target_length", released_target_length, integer=True, minimum=1)
     if measured_dir is not None and (not isinstance(measured_dir, str) or not measured_dir):
-        raise _fail("measured_dir", measured_dir, "a folder of run records or None",
+        raise fail("measured_dir", measured_dir, "a folder of run records or None",
                     "With papermill: -p measured_dir reference/cpu-arch.")
     try:
         reference = load_cost_reference(reference_file)
     except ReferenceFileError as err:
         raise ParameterError(f"parameter `reference_file`: {err}") from None
     if target_length not in reference.target_lengths:
-        raise _fail("target_length", target_length, "a target length with reference rows "
+        raise fail("target_length", target_length, "a target length with reference rows "
                     f"({', '.join(map(str, reference.target_lengths))})",
                     f"With papermill: -p target_length {reference.target_lengths[-1]}.")
     rows = reference.select(target_length, models, lengths)
@@ -126,10 +126,10 @@ def open_reference(*, reference_file: str | None, models: list, lengths: list,
         missing = [n for n in lengths if n not in counted]
         if missing:
             have = sorted({r.length for r in reference.select(target_length, [model])})
-            raise _fail("input_lengths", lengths,
+            raise fail("input_lengths", lengths,
                         f"lengths with reference rows of {model} at {target_length}-token "
                         f"targets (counted: {', '.join(map(str, have)) or 'none'}; missing: "
-                        f"{', '.join(map(str, missing))})", _yaml_hint("input_lengths", str(have)))
+                        f"{', '.join(map(str, missing))})", yaml_hint("input_lengths", str(have)))
     released = reference.select(released_target_length, models, lengths)
     folder = Path(MEASURED_DIR if measured_dir is None else measured_dir)
     records = measured_records(folder)

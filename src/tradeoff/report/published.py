@@ -32,7 +32,7 @@ from ..analysis.findings import (
     Finding,
 )
 from ..tasks import COST_TARGET_TOKENS, DATASETS, TASKS
-from .chapter import _fail, check_choice
+from .params import check_choice, fail
 from ..errors import ParameterError, ReferenceFileError
 from ..numbers import fmt
 from .style import MODEL_COLORS, MODEL_LABELS, MODEL_MARKERS, new_figure, no_data, NOT_IN_PAPER
@@ -87,7 +87,7 @@ def open_published(*, published_file: str | None = None, reference_file: str | N
         check_choice("dataset", dataset, DATASETS)
     for name, value in (("published_file", published_file), ("reference_file", reference_file)):
         if value is not None and (not isinstance(value, str) or not value):
-            raise _fail(name, value, "a path or None", f"With papermill: -p {name} PATH.")
+            raise fail(name, value, "a path or None", f"With papermill: -p {name} PATH.")
     try:
         scores = load_published(published_file)
     except ReferenceFileError as err:

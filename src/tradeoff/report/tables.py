@@ -25,6 +25,7 @@ from ..config import load_profile, Profile
 from ..tasks import DATASETS
 from ..records.run import hardware_label
 from ..records import ENERGY_KWH, INFER_SPEED, POWER_EFFICIENCY, TRAIN_SPEED
+from .params import check_number
 from .provenance import can_bear_verdicts, energy_method_text, unique_values
 from ..numbers import column_kind, fmt, fmt_column, KINDS, NA, NAME_KINDS, with_unit
 from .style import MODEL_LABELS, models_in
@@ -424,7 +425,6 @@ class Budget:
 
 def budget(max_energy_kwh: float | None, min_infer_samples_per_s: float | None) -> Budget:
     """The conclusions chapter's budget parameters, checked (one clear line when wrong)."""
-    from .chapter import check_number
 
     return Budget(check_number("energy_budget_kwh", max_energy_kwh, optional=True),
                   check_number("min_infer_samples_per_s", min_infer_samples_per_s, optional=True))
