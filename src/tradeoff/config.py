@@ -39,6 +39,8 @@ from .errors import ConfigError
 from .knobs import NO_KNOB, knob
 from .models import PRESETS, check_length, check_scale
 from .tasks import (
+    Dataset,
+    ModelName,
     COST_TARGET_TOKENS,
     DATASETS,
     DEFAULT_MAX_NEW_TOKENS,
@@ -56,8 +58,6 @@ PARAMS_DIR = REPO_ROOT / "params"
 CACHE_DIR = Path(os.environ.get("TRADEOFF_CACHE", REPO_ROOT / ".cache"))
 
 
-Dataset = Literal["govreport", "summscreenfd", "qmsum", "qasper"]
-ModelName = Literal["led-base", "led-large", "bigbird-large"]
 # A model's display name ends up in record file names.
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 

@@ -20,6 +20,8 @@ TaskKind = Literal["summarization", "qa"]
 HEADLINE: dict[str, str] = {"summarization": "rouge_geomean", "qa": "f1"}
 HEADLINE_LABEL: dict[str, str] = {"rouge_geomean": "ROUGE (geometric mean of R1/R2/RL)",
                                   "f1": "F1"}
+# The same metrics in a few words, for axis labels and table headers.
+HEADLINE_WORDS: dict[str, str] = {"rouge_geomean": "ROUGE geometric mean", "f1": "token F1"}
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ TASK_TABLE: dict[str, Task] = {t.name: t for t in (
 
 # Views of the table, by dataset name.
 DATASETS = tuple(TASK_TABLE)
+Dataset = Literal[DATASETS]  # the type of a dataset name, for the typed settings and records
 TASKS = {name: t.kind for name, t in TASK_TABLE.items()}
 SUMMARIZATION = tuple(name for name, t in TASK_TABLE.items() if t.kind == "summarization")
 DATASET_LABELS = {name: t.label for name, t in TASK_TABLE.items()}
@@ -81,6 +84,7 @@ QUERY_DATASETS = tuple(name for name, t in TASK_TABLE.items() if t.has_query)
 # The paper's three models, in the paper's order (tradeoff.models has their architectures and
 # the models the paper did not study).
 MODELS = ("led-base", "led-large", "bigbird-large")
+ModelName = Literal[MODELS]
 LENGTHS = (1024, 2048, 3072, 4096)  # the paper's input lengths (tokens)
 # The paper validates every 500 steps for summarization, every 10 for QA.
 PAPER_EVAL_STEPS = {"summarization": 500, "qa": 10}

@@ -18,8 +18,8 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..config import REPO_ROOT, Dataset
-from ..tasks import TASKS
+from ..config import REPO_ROOT
+from ..tasks import TASKS, Dataset
 from .reference import read_reference
 
 PUBLISHED_FILE = REPO_ROOT / "reference" / "published" / "scores.yaml"

@@ -20,10 +20,10 @@ from matplotlib.figure import Figure
 from ..analysis.table import CEILING_COLUMNS, configurations
 from .provenance import DATA_SHORT, unique_values
 from ..numbers import fmt, fmt_column
+from ..tasks import HEADLINE_WORDS
 from .style import dataset_label, METHOD_STYLES, new_figure, no_data, plot_models
 
 # The score each task's ceiling and baselines are compared on, in words.
-SCORE_WORDS = {"rouge_geomean": "ROUGE geometric mean", "f1": "token F1"}
 SHARE_WORDS = {"recoverable_share": "answer text in the input (% of questions)",
                "answer_coverage": "answer position in the input (% of answers)"}
 _KIND_ORDER = {"ceiling": 0, "baseline": 1}
@@ -124,7 +124,7 @@ def ceilings_vs_length(ceilings: pd.DataFrame, dataset: str, runs: pd.DataFrame 
             if runs is not None and signal == "headline" and len(runs):
                 configs = configurations(runs, "headline", dataset=dataset)
                 drawn += plot_models(ax, configs, "length", "value", annotate=False)
-            ax.set_ylabel(f"{SCORE_WORDS.get(metric, metric)} (higher is better)")
+            ax.set_ylabel(f"{HEADLINE_WORDS.get(metric, metric)} (higher is better)")
             ax.set_title("ceiling and baselines", fontsize=9)
         else:
             for task_, method, tokenizer in methods:
@@ -171,7 +171,7 @@ def cost_table(ceilings: pd.DataFrame, dataset: str) -> pd.DataFrame:
         for row in series.sort_values("length").itertuples(index=False):
             line = {"method": _label(task_, method) + (f" [{tokenizer}]" if several else ""),
                     "kind": row.kind, "length (tokens)": int(row.length),
-                    f"{SCORE_WORDS.get(metric, metric)} (0-100)": row.score}
+                    f"{HEADLINE_WORDS.get(metric, metric)} (0-100)": row.score}
             if task == "qa":
                 line |= {words: getattr(row, column) for column, words in SHARE_WORDS.items()}
             line |= {"CPU time per sample (ms)": row.cpu_s_per_sample * 1e3,
@@ -257,7 +257,7 @@ def doubling_table(ceilings: pd.DataFrame) -> pd.DataFrame:
     for dataset in dict.fromkeys(rows["dataset"]):
         task = rows.loc[rows["dataset"] == dataset, "task"].iloc[0]
         metric = rows.loc[rows["dataset"] == dataset, "metric"].iloc[0]
-        measures = [("score", f"{_label(task, 'oracle')}: {SCORE_WORDS.get(metric, metric)}")]
+        measures = [("score", f"{_label(task, 'oracle')}: {HEADLINE_WORDS.get(metric, metric)}")]
         if task == "qa":
             measures += list(SHARE_WORDS.items())
         for column, words in measures:
