@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--dataset",
                       help="set --target-length and --new-tokens to the dataset's mean reference "
                            "length (govreport | summscreenfd | qmsum | qasper; one token per "
-                           "word, a lower bound: tradeoff.config.COST_TARGET_TOKENS)")
+                           "word, a lower bound: tradeoff.tasks.COST_TARGET_TOKENS)")
     cost.add_argument("--scale", choices=("full", "mini"), default="full",
                       help="full: the paper's architectures; mini: the small stand-ins (quick)")
     cost.add_argument("--json", action="store_true", help="one JSON object per model x length")

@@ -18,6 +18,7 @@ encoder-decoder that ``AutoModelForSeq2SeqLM`` builds runs as it is.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -230,14 +231,20 @@ def check_length(name: str, scale: str, length: int, checkpoint: str | None = No
         limit = max_input_length(name, scale)
     else:
         limit = position_limit(checkpoint_config(name, checkpoint))
-    if limit is None:
-        if length <= 0:
-            raise ConfigError(f"input length {length} is impossible for {name} ({scale}): "
-                              f"it must be at least 1 token")
-        return
-    if not 0 < length <= limit:
-        raise ConfigError(f"input length {length} is impossible for {name} ({scale}): "
-                          f"it must be between 1 and {limit} tokens")
+    check_tokens("input length", length, limit, name, scale)
+
+
+def check_tokens(what: str, tokens: int, limit: int | None, name: str, scale: str) -> None:
+    """Reject a token count outside 1..``limit`` (``limit`` None: no bound but at least 1).
+
+    Raises:
+        ConfigError: e.g. "input length 0 is impossible for led-base (full): it must be
+            between 1 and 16384 tokens".
+    """
+    if not 0 < tokens <= (math.inf if limit is None else limit):
+        bound = "at least 1 token" if limit is None else f"between 1 and {limit} tokens"
+        raise ConfigError(f"{what} {tokens} is impossible for {name} ({scale}): it must be "
+                          f"{bound}")
 
 
 def checkpoint_config(name: str, checkpoint: str):

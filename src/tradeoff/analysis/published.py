@@ -94,7 +94,7 @@ def published_points(scores: PublishedScores, cost_rows: Sequence[CostRow],
     """Headline scores joined to the counted cost of the same (model, length).
 
     Each dataset's points take the cost rows counted at that dataset's target length
-    (:data:`tradeoff.config.COST_TARGET_TOKENS`: training target and generated tokens equal to
+    (:data:`tradeoff.tasks.COST_TARGET_TOKENS`: training target and generated tokens equal to
     its mean reference length). A point without a counted row keeps NaN costs.
 
     Args:

@@ -51,6 +51,7 @@ from ..models import (
     PRESETS,
     build_config,
     check_length,
+    check_tokens,
     get_preset,
     guard_block_sparse,
     layer_counts,
@@ -322,17 +323,10 @@ def validate_request(models: Sequence[str], lengths: Sequence[int], scale: str,
         arch = getattr(get_preset(model), scale)
         # LongT5's relative positions bound neither side: no limit but the count's memory.
         decoder_positions = arch.get("max_decoder_position_embeddings", position_limit(arch))
-        if decoder_positions is None:
-            if target_length <= 0 or new_tokens <= 0:
-                raise ConfigError(f"target length {target_length} and new tokens {new_tokens} "
-                                  f"must be at least 1 for {model}")
-            continue
-        if not 0 < target_length <= decoder_positions:
-            raise ConfigError(f"target length {target_length} is impossible for {model} ({scale}): "
-                              f"it must be between 1 and {decoder_positions} tokens")
-        if not 0 < new_tokens < decoder_positions:
-            raise ConfigError(f"new tokens {new_tokens} is impossible for {model} ({scale}): "
-                              f"it must be between 1 and {decoder_positions - 1}")
+        check_tokens("target length", target_length, decoder_positions, model, scale)
+        # Generation starts from the decoder's start token, which takes one position.
+        check_tokens("new tokens", new_tokens,
+                     None if decoder_positions is None else decoder_positions - 1, model, scale)
 
 
 def paper_defaults() -> tuple[list[int], int, float]:

@@ -108,7 +108,7 @@ COST_FILE_NOTES = {
                   "(resumes from the count cache in .cache/cost)",
     "dataset_targets": "rows counted with --dataset NAME have target and generated "
                        "tokens = the dataset's mean reference words in SCROLLS' "
-                       "Table 1, rounded up (tradeoff.config.COST_TARGET_TOKENS): "
+                       "Table 1, rounded up (tradeoff.tasks.COST_TARGET_TOKENS): "
                        "a lower bound on its subword tokens",
 }
 COST_FIX = "regenerate it with `python -m tradeoff cost --write-reference`"
