@@ -367,14 +367,12 @@ def test_a_changed_input_replaces_the_record(fixture_profile, tokenizer, tmp_pat
     assert all(a.key != b.key for a, b in zip(first.records, again.records))
 
 
-def test_load_records_reads_run_records_only(fixture_profile, tokenizer, tmp_path):
-    from test_figures import record
-
+def test_load_records_reads_run_records_only(fixture_profile, tokenizer, tmp_path, make_record):
     from tradeoff.analysis import table
     from tradeoff.errors import RecordError
     from tradeoff.records import load_ceiling_record, load_record, load_records, save_record
 
-    run = record("qasper", "led-base", 1024)
+    run = make_record("qasper", "led-base", 1024)
     save_record(run, fixture_profile.results_path / "qasper" / "run.json")
     update = ceilings.ceiling_records(fixture_profile, tokenizer=tokenizer,
                                       cache_dir=tmp_path / "cache", show_progress=False)
