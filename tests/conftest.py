@@ -1,5 +1,6 @@
-"""Fixtures shared by several test files: run and ceiling records built by hand
-(``make_record``), and a real one-node SLURM cluster (tests/slurm_cluster.py)."""
+"""Fixtures shared by several test files: the smoke profile (``smoke_profile``), run and ceiling
+records built by hand (``make_record``), the pipeline with a fake in place of training and
+inference (``fake_execute``), and a real one-node SLURM cluster (tests/slurm_cluster.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ from slurm_cluster import Cluster, ClusterUnavailable
 CLUSTER_CPUS = 3
 
 
-# ----------------------------------------------------------------------------- records
+# ----------------------------------------------------------------------------- profiles, records
+
+
+@pytest.fixture
+def smoke_profile(tmp_path):
+    """The smoke profile (params/smoke.yaml), its records in ``tmp_path / "results"``."""
+    from tradeoff.config import load_profile
+
+    return load_profile("smoke", results_dir=str(tmp_path / "results"))
 
 
 class RecordFactory:
@@ -104,6 +113,35 @@ def make_record() -> RecordFactory:
     """The record factory: ``make_record(dataset, model, length, ...)``, ``make_record.grid()``,
     ``make_record.ceiling()``."""
     return RecordFactory()
+
+
+# ----------------------------------------------------------------------------- a fake pipeline
+
+
+class FakeExecute:
+    """Stands for ``pipeline._execute``: notes ``(dataset, length)`` of each cell it is asked to
+    run, raises ``fail[length]`` where given, and else returns a finished cell's results."""
+
+    def __init__(self):
+        self.calls: list[tuple[str, int]] = []
+        self.fail: dict[int, BaseException] = {}
+
+    def __call__(self, params, data, show_progress):
+        self.calls.append((params.dataset, params.length))
+        if params.length in self.fail:
+            raise self.fail[params.length]
+        metric = "f1" if params.dataset == "qasper" else "rouge_geomean"
+        return dict(accuracy_metric=metric, accuracy={metric: 1.0}, efficiency={})
+
+
+@pytest.fixture
+def fake_execute(monkeypatch) -> FakeExecute:
+    """The pipeline with no training: cells 'run' at once through :class:`FakeExecute`."""
+    from tradeoff import pipeline
+
+    fake = FakeExecute()
+    monkeypatch.setattr(pipeline, "_execute", fake)
+    return fake
 
 
 # ----------------------------------------------------------------------------- SLURM
