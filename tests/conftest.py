@@ -1,6 +1,8 @@
 """Fixtures shared by several test files: the smoke profile (``smoke_profile``), run and ceiling
 records built by hand (``make_record``), the pipeline with a fake in place of training and
-inference (``fake_execute``), and a real one-node SLURM cluster (tests/slurm_cluster.py)."""
+inference (``fake_execute``), smoke records run once per test run and the smoke book built on
+them (``smoke_grid``, ``built_book``: tests/smoke_book.py), and a real one-node SLURM cluster
+(tests/slurm_cluster.py)."""
 
 from __future__ import annotations
 
@@ -142,6 +144,25 @@ def fake_execute(monkeypatch) -> FakeExecute:
     fake = FakeExecute()
     monkeypatch.setattr(pipeline, "_execute", fake)
     return fake
+
+
+# ----------------------------------------------------------------------------- grid and book
+
+
+@pytest.fixture(scope="session")
+def smoke_grid(tmp_path_factory):
+    """The shared smoke records (tests/smoke_book.py), run once per test run."""
+    from smoke_book import run_smoke_grid
+
+    return run_smoke_grid(tmp_path_factory.mktemp("smoke-grid"))
+
+
+@pytest.fixture(scope="session")
+def built_book(smoke_grid, tmp_path_factory):
+    """The smoke book built twice on the shared grid (tests/smoke_book.py)."""
+    from smoke_book import build_smoke_book
+
+    return build_smoke_book(smoke_grid, tmp_path_factory.mktemp("book"))
 
 
 # ----------------------------------------------------------------------------- SLURM

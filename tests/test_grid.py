@@ -15,10 +15,12 @@ CELL = Cell("qasper", "led-base", 1024)
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    """One real smoke cell, shared by the tests that only read its record."""
+def finished(smoke_grid, tmp_path_factory):
+    """One real smoke cell (from the shared grid, conftest.py), in a results folder of its own,
+    shared by the tests that only read its record."""
     profile = load_profile("smoke", results_dir=str(tmp_path_factory.mktemp("results")))
-    return profile, pipeline.run_cell(profile, CELL, show_progress=False)
+    smoke_grid.copy([CELL], profile.results_path)
+    return profile, load_record(grid.cell_record_path(profile, CELL))
 
 
 def test_cell_runs_end_to_end_and_labels_its_energy_method(finished):
@@ -39,14 +41,13 @@ def test_cell_runs_end_to_end_and_labels_its_energy_method(finished):
     # The raw windows behind the efficiency are kept, in the meter's own schema.
     assert record.measurements["train"]["total_energy_j"] == pytest.approx(eff.train_energy_j)
     assert record.data["stand_in"] is True
-    # The saved file validates and matches what was returned.
+    # The saved file validates and matches what was returned (checked when the grid ran).
     saved = load_record(grid.cell_record_path(profile, CELL))
     assert saved.accuracy == record.accuracy
 
 
-def test_summarization_cell_records_teacher_forced_rouge(tmp_path):
-    profile = load_profile("smoke", results_dir=str(tmp_path))
-    record = pipeline.run_cell(profile, Cell("govreport", "led-base", 1024), show_progress=False)
+def test_summarization_cell_records_teacher_forced_rouge(smoke_grid):
+    record = smoke_grid.record(Cell("govreport", "led-large", 1024))
     assert record.status == "ok", record.reason
     tf = {k: v for k, v in record.accuracy.items() if k.startswith("tf_")}
     assert set(tf) == {"tf_rouge1", "tf_rouge2", "tf_rougeL", "tf_rougeLsum", "tf_rouge_geomean",
