@@ -1,16 +1,56 @@
-"""Fixtures shared by several test files: the smoke profile (``smoke_profile``), run and ceiling
-records built by hand (``make_record``), the pipeline with a fake in place of training and
-inference (``fake_execute``), smoke records run once per test run and the smoke book built on
-them (``smoke_grid``, ``built_book``: tests/smoke_book.py), and a real one-node SLURM cluster
-(tests/slurm_cluster.py)."""
+"""Fixtures shared by the test files, the e2e mark, and the order of files in a parallel run.
+
+Shared fixtures:
+
+* ``smoke_profile``: the smoke profile, its records in a fresh folder;
+* ``make_record``: run and ceiling records built by hand (no run), for figures and tables;
+* ``fake_execute``: the pipeline's training and inference replaced by a fake that records the
+  cells it was asked to run and raises where a test tells it to;
+* ``smoke_grid``: smoke cells run once per test run (tests/smoke_book.py), whose records the
+  end-to-end tests copy; ``built_book``: the smoke book built on them, once;
+* ``slurm_cluster``: a real one-node SLURM (tests/slurm_cluster.py).
+
+Every test that uses the grid, the book or the cluster is marked ``e2e`` here (some others are
+marked in their files), so ``pytest -m "not e2e"`` is the quick unit run.
+
+The suite runs in two processes (pytest-xdist, ``-n 2 --dist loadfile`` in pyproject.toml): the
+tests of a file run in one process, in order, so that a file's fixtures are made once (the built
+book in test_book.py, both clusters in test_slurm.py) and the documented commands of a block can
+build on each other (test_docs.py). The files with the longest fixtures start first, and the
+unit tests fill both processes at the end. The grid is run by the first process that needs it
+while the other waits for it (a file lock). Groups of single tests (``--dist loadgroup``) would
+be finer, but pytest-xdist 3.8 loses them under pytest 9.2 (pytest-dev/pytest-xdist#1386).
+"""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 from slurm_cluster import Cluster, ClusterUnavailable
 
 # Three job slots on the node, so that one job of four queues while the others run.
 CLUSTER_CPUS = 3
+# Fixtures whose tests are end to end.
+E2E_FIXTURES = {"smoke_grid", "built_book", "slurm_cluster"}
+# The files that start first in a parallel run, longest first: the book (it runs the grid), the
+# clusters and the local jobs, the other end-to-end files, then the grid's other readers.
+FIRST_FILES = ("test_book.py", "test_slurm.py", "test_executors.py", "test_knobs.py",
+               "test_checkpoints.py", "test_gpu_session.py", "test_rehearsal.py",
+               "test_grid.py", "test_docs.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if set(item.fixturenames) & E2E_FIXTURES:
+            item.add_marker(pytest.mark.e2e)
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the order in which files are handed out
+        items[:] = sorted(items, key=_run_order)
+
+
+def _run_order(item) -> int:
+    name = item.path.name
+    return FIRST_FILES.index(name) if name in FIRST_FILES else len(FIRST_FILES)
 
 
 # ----------------------------------------------------------------------------- profiles, records
@@ -151,10 +191,21 @@ def fake_execute(monkeypatch) -> FakeExecute:
 
 @pytest.fixture(scope="session")
 def smoke_grid(tmp_path_factory):
-    """The shared smoke records (tests/smoke_book.py), run once per test run."""
+    """The shared smoke records (tests/smoke_book.py), run once per test run.
+
+    Under pytest-xdist the processes share one folder: the first to get here runs the grid
+    while holding a lock, the others wait and find every cell recorded.
+    """
     from smoke_book import run_smoke_grid
 
-    return run_smoke_grid(tmp_path_factory.mktemp("smoke-grid"))
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return run_smoke_grid(tmp_path_factory.mktemp("smoke-grid"))
+    from filelock import FileLock
+
+    folder = tmp_path_factory.getbasetemp().parent / "smoke-grid"
+    with FileLock(f"{folder}.lock"):
+        folder.mkdir(exist_ok=True)
+        return run_smoke_grid(folder)
 
 
 @pytest.fixture(scope="session")

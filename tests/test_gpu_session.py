@@ -137,6 +137,7 @@ def test_the_env_check_stops_without_a_gpu_its_energy_counter_or_an_import():
         "import no_such_module: ModuleNotFoundError: No module named 'no_such_module'"]
 
 
+@pytest.mark.e2e
 def test_the_session_loop_writes_each_record_at_once_and_skips_what_does_not_fit(tmp_path):
     """A rehearsal on the CPU: smoke cells through the session's loop (no GPU required, no meter
     checks), then the import into a reference folder the cost chapter reads."""

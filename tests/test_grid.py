@@ -155,6 +155,7 @@ def test_env_command_says_which_method_it_will_use():
     assert report["environment"]["cpu_cores"] >= 1
 
 
+@pytest.mark.e2e
 def test_cell_runs_unchanged_under_torchrun_with_two_gloo_processes(tmp_path):
     # The paper's QA runs are data-parallel; the same command must work under torchrun.
     out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
