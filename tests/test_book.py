@@ -1,12 +1,13 @@
 """The book end to end: grid -> lab records -> chapters -> ``jupyter-book build -W`` -> browser.
 
-One module-scoped build runs a reduced smoke grid (every dataset and model, one input length)
-with one cell seeded as failed, then builds again to check that nothing is executed twice. To keep
-the suite within its budget, all groups but one are run in this process first (one import of
-torch instead of twelve); the kernel of the remaining group (govreport x led-base) runs its cell,
-so the path "papermill runs the grid" is exercised too. The
-rendered pages are opened in headless Chromium (skipped when it is not installed: ``make
-browser`` installs it) to check that every chapter shows its title and its figures.
+One build per test run (tests/smoke_book.py, shared through conftest.py) reads a reduced smoke
+grid (every dataset and model, one input length) with one cell seeded as failed, then builds
+again to check that nothing is executed twice. To keep the suite within its budget, all groups
+but one are run in one process first, into the grid that the other end-to-end tests share (one
+import of torch instead of twelve); the kernel of the remaining group (govreport x led-base)
+runs its cell, so the path "papermill runs the grid" is exercised too. The rendered pages are
+opened in headless Chromium (skipped when it is not installed: ``make browser`` installs it) to
+check that every chapter shows its title and its figures.
 """
 
 from __future__ import annotations
@@ -19,66 +20,28 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import yaml
 from page_scan import VERDICT, verdict_leaks
+from smoke_book import FAILED_CELL, FAILED_REASON, KERNEL_GROUP, reduced_smoke
 
 from tradeoff import book
 from tradeoff.book import build, cache, execute, schedule, stage
-from tradeoff.config import PARAMS_DIR, REPO_ROOT, Cell, load_profile
-from tradeoff.grid import cell_record_path, run_grid
+from tradeoff.config import REPO_ROOT, load_profile
+from tradeoff.grid import cell_record_path
 from tradeoff.records import RunRecord, save_record
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
-FAILED_CELL = Cell("qasper", "bigbird-large", 1024)
-FAILED_REASON = "RuntimeError: seeded failure to check that failed cells are shown"
-KERNEL_GROUP = ("govreport", "led-base")  # the group whose cell the lab notebook runs
 
 
-def reduced_smoke(folder: Path):
-    """The smoke profile on one input length and without Qasper's batch study: 12 cells."""
-    raw = yaml.safe_load((PARAMS_DIR / "smoke.yaml").read_text())
-    raw.update(name="smoke-book", lengths=[1024], qasper_grad_accum_study=[])
-    path = folder / "smoke-book.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return load_profile(path, results_dir=str(folder / "results"))
-
-
-def seed_failed_cell(profile) -> None:
-    """A record that says the cell failed: the grid keeps it, and the book must show it."""
-    params = FAILED_CELL.resolve(profile)
-    record = RunRecord(profile=profile.name, label=FAILED_CELL.label,
-                       params_hash=params.digest, params=params, status="failed",
-                       reason=FAILED_REASON, train={"traceback": "Traceback: seeded\n"},
-                       wall_time_s=0.0)
-    save_record(record, cell_record_path(profile, FAILED_CELL))
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("book")
-    profile = reduced_smoke(folder)
-    seed_failed_cell(profile)
-    run_grid(profile, cells=[c for c in profile.cells() if (c.dataset, c.model) != KERNEL_GROUP],
-             show_progress=False)
-    kernel_records = [cell_record_path(profile, c) for c in profile.cells()
-                      if (c.dataset, c.model) == KERNEL_GROUP]
-    assert not any(p.exists() for p in kernel_records)
-    build_dir = folder / "build"
-    index = book.build_book(profile, build_dir=build_dir, strict=True, show_progress=False)
-    first = book.read_report(build_dir)
-    index_again = book.build_book(profile, build_dir=build_dir, strict=True,
-                                  show_progress=False)
-    second = book.read_report(build_dir)
-    html_dir = index.parent
-    return SimpleNamespace(profile=profile, build_dir=build_dir, index=index, html=html_dir,
-                           first=first, second=second, index_again=index_again,
-                           folder=folder)
+@pytest.fixture
+def built(built_book):
+    """The smoke book, built once per test run on the shared grid (conftest.py)."""
+    return built_book
 
 
 # ----------------------------------------------------------------------------- end to end

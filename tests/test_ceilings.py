@@ -406,14 +406,12 @@ def test_a_result_of_the_former_json_cache_becomes_its_record(fixture_profile, t
     assert _records(fixture_profile, tokenizer, tmp_path).computed == 4
 
 
-def test_load_records_reads_run_records_only(fixture_profile, tokenizer, tmp_path):
-    from test_figures import record
-
+def test_load_records_reads_run_records_only(fixture_profile, tokenizer, tmp_path, make_record):
     from tradeoff.analysis import table
     from tradeoff.errors import RecordError
     from tradeoff.records import load_ceiling_record, load_record, load_records, save_record
 
-    run_record = record("qasper", "led-base", 1024)
+    run_record = make_record("qasper", "led-base", 1024)
     save_record(run_record, fixture_profile.results_path / "qasper" / "run.json")
     update = _records(fixture_profile, tokenizer, tmp_path)
     assert len(update.paths) == 4

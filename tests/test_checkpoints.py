@@ -43,6 +43,7 @@ def _profile_file(tmp_path: Path, checkpoints: dict, **settings) -> Path:
     return path
 
 
+@pytest.mark.e2e
 def test_longt5_and_pegasus_x_by_checkpoint_run_a_smoke_cell_offline(tmp_path, capsys):
     checkpoints = {"longt5-tiny": _folder(tmp_path, "longt5", LONGT5),
                    "pegasus-x-tiny": _folder(tmp_path, "pegasus-x", PEGASUS_X)}

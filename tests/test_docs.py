@@ -29,8 +29,8 @@ from pathlib import Path
 import pytest
 
 from tradeoff.book import CHAPTER_SOURCES
-from tradeoff.config import Cell, load_profile
-from tradeoff.grid import run_grid
+from tradeoff.config import Cell
+from tradeoff.records import load_records
 from tradeoff.report import chapter
 from tradeoff.report.chapter import ParameterError, open_chapter
 
@@ -43,7 +43,8 @@ SLOW = re.compile(r"needs (a|\d+) GPUs?|needs a network|needs the (paper|demo) g
                   r"takes (a minute|minutes|hours|days)")
 # The cell of a template that shows its page's re-run command (computed: one template, many pages).
 COMPUTED_COMMAND = re.compile(r"^chapter\.rerun_markdown\(.*\)$")
-# The smoke records the chapters' examples read: two lengths of a QA and a summarization set.
+# The smoke records the chapters' examples read: two lengths of a QA and a summarization set
+# (from the shared smoke grid, conftest.py).
 RECORDED = [Cell(d, "led-base", n) for d in ("qasper", "qmsum") for n in (1024, 2048)]
 
 
@@ -167,14 +168,15 @@ def run_line(line: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedPr
 
 
 @pytest.fixture(scope="module")
-def scratch(tmp_path_factory):
+def scratch(tmp_path_factory, smoke_grid):
     """A folder like a checkout after `make book`: notebooks/ and smoke records in results/demo."""
     folder = tmp_path_factory.mktemp("docs")
     (folder / "notebooks").symlink_to(ROOT / "notebooks")
     (folder / "reference").symlink_to(ROOT / "reference")  # the committed knob runs
     (folder / "tests").symlink_to(ROOT / "tests")  # the one-machine SLURM's script
-    profile = load_profile("smoke", results_dir=str(folder / "results" / "demo"))
-    records = run_grid(profile, RECORDED, show_progress=False)
+    smoke_grid.copy(RECORDED, folder / "results" / "demo")
+    records = load_records(folder / "results" / "demo")
+    assert sorted(r.label for r in records) == sorted(c.label for c in RECORDED)
     assert all(r.status == "ok" for r in records), [r.reason for r in records]
     yield folder
     # A cluster a page's commands started stops here too, even where its stop command failed.
@@ -182,6 +184,21 @@ def scratch(tmp_path_factory):
 
     for conf in folder.glob("*/slurm.conf"):
         Cluster(conf.parent).stop()
+
+
+@pytest.fixture(scope="module")
+def ran(scratch):
+    """Runs a documented command's check form (:func:`check_form`) in its folder, once: pages
+    that show the same command in the same folder share its result."""
+    results = {}
+
+    def run(command: Command) -> subprocess.CompletedProcess:
+        line, cwd = check_form(command)
+        key = (with_exports(command, line), cwd or scratch)
+        if key not in results:
+            results[key] = run_line(*key)
+        return results[key]
+    return run
 
 
 ALL = ([c for page in PAGES for c in documented_commands(page)]
@@ -225,20 +242,21 @@ def test_papermill_commands_pass_only_parameters_their_notebook_declares():
 
 
 @pytest.mark.parametrize("command", ALL, ids=lambda c: f"{c.page}:{c.line}")
-def test_documented_command_runs(command, scratch):
+def test_documented_command_runs(command, ran):
     if needs_root(command) and os.geteuid() != 0:
         pytest.skip(f"{command.where}: its block runs as root")
-    line, cwd = check_form(command)
-    line = with_exports(command, line)
-    done = run_line(line, cwd or scratch)
+    line = with_exports(command, check_form(command)[0])
+    done = ran(command)
     assert done.returncode == 0, (
         f"{command.where}\n  ran: {line}\n  exit {done.returncode}\n"
         + "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:]))
 
 
-def test_the_papermill_example_shows_only_the_lengths_asked_for(scratch):
+def test_the_papermill_example_shows_only_the_lengths_asked_for(scratch, ran):
     [example] = [c for c in ALL if "papermill notebooks/qasper.ipynb qasper-short" in c.text]
-    assert run_line(example.text, scratch).returncode == 0
+    line, cwd = check_form(example)
+    assert (with_exports(example, line), cwd) == (example.text, None)  # as written, in scratch
+    assert ran(example).returncode == 0
     out = Path(scratch, shlex.split(example.text)[2])
     cells = json.loads(out.read_text())["cells"]
     errors = [o for c in cells for o in c.get("outputs", []) if o.get("output_type") == "error"]

@@ -79,6 +79,7 @@ def local_grid(tmp_path_factory):
     return profile, jobs, seen
 
 
+@pytest.mark.e2e
 def test_local_jobs_are_separate_processes_that_write_the_grids_records(local_grid):
     profile, jobs, seen = local_grid
     assert [c for c, _ in seen["first"]] == [QA, SUMM]
@@ -100,6 +101,7 @@ def test_local_jobs_are_separate_processes_that_write_the_grids_records(local_gr
         grid.cell_record_path(profile, c).name for c in (QA, SUMM))
 
 
+@pytest.mark.e2e
 def test_a_job_killed_mid_cell_leaves_no_record_and_is_resubmitted(local_grid):
     profile, jobs, seen = local_grid
     killed = seen["after_kill"][QA]
@@ -115,12 +117,14 @@ def test_a_job_killed_mid_cell_leaves_no_record_and_is_resubmitted(local_grid):
     assert seen["after_resume"][QA].job_id == new_job
 
 
+@pytest.mark.e2e
 def test_finished_cells_are_never_submitted(local_grid):
     _, _, seen = local_grid
     assert seen["third"] == []
     assert seen["new_job_folders"] == []
 
 
+@pytest.mark.e2e
 def test_status_command_reads_records_and_job_states(local_grid, capsys, tmp_path):
     profile, jobs, seen = local_grid
     # The grid's profile: smoke with Qasper on two processes, which is part of the cell's name.

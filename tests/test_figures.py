@@ -1,7 +1,8 @@
 """Figures, tables and banners on hand-made run records; notebook conventions on every notebook.
 
-Records are built here (no run, no /tmp data): `record` makes one RunRecord with the fields the
-figures read, so each test knows exactly how many lines, points and bars to expect.
+Records are built by hand (no run, no /tmp data): the record factory ``make_record`` of
+conftest.py makes one RunRecord with the fields the figures read, so each test knows exactly how
+many lines, points and bars to expect.
 """
 
 from __future__ import annotations
@@ -23,76 +24,13 @@ from tradeoff.report import figures as F
 from tradeoff.report import provenance as P
 from tradeoff.report import style as S
 from tradeoff.report import tables as Tb
-from tradeoff.config import Cell, Profile
-from tradeoff.records import POWER_EFFICIENCY, CeilingRecord, RunRecord
+from tradeoff.config import Profile
+from tradeoff.records import POWER_EFFICIENCY
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
-MODELS = ("led-base", "led-large", "bigbird-large")
-
-CPU_ENV = {"cpu": "AMD EPYC", "cpu_cores": 2, "gpu": "none", "gpu_count": 0}
-GPU_ENV = {"cpu": "Intel Xeon", "cpu_cores": 16, "gpu": "NVIDIA H100", "gpu_count": 2}
-CPU_REASON = ("RAPL unreadable: CPU energy is an ESTIMATE, process CPU time x 10 W per busy "
-              "core (assumed)")
-
-
-def record(dataset="govreport", model="led-base", length=1024, *, grad_accum=1, seed=0,
-           status="ok", gpu=False, source="aclsum", init="random", scale="mini", energy_kwh=None,
-           power_eff=None, val_loss=None, reason="", variant="none",
-           settings: dict | None = None) -> RunRecord:
-    """One run record; efficiency falls with length, larger models are slower. ``settings``
-    override the profile's (e.g. ``max_target_length``)."""
-    k = length / 1024
-    size = {"led-base": 1.0, "led-large": 2.0, "bigbird-large": 3.0}[model]
-    params = Cell(dataset, model, length, seed, grad_accum, variant).resolve(
-        Profile(source=source, init=init, scale=scale, cpu_watts_per_core=10.0,
-                **(settings or {})))
-    if status != "ok":
-        return RunRecord(profile="test", label=f"{dataset}/{model}/L{length}",
-                         params_hash=f"{dataset}-{model}-{length}-{grad_accum}-{seed}",
-                         params=params, status=status, reason=reason,
-                         env=GPU_ENV if gpu else CPU_ENV, wall_time_s=1.0)
-    efficiency = {
-        "train_time_s": 10.0 * size * k,
-        "train_samples_per_s": 8.0 / size / k,
-        "infer_samples_per_s": 4.0 / size / k,
-        "train_energy_j": 36.0 * size * k,
-        "train_energy_kwh": energy_kwh if energy_kwh is not None else 1e-5 * size * k,
-        "train_avg_power_w": 3.6,
-        "power_efficiency_samples_per_s_per_w": power_eff if power_eff is not None
-        else 0.2 / size / k,
-        "train_cpu_util_mean_pct": 150.0 - 10 * size,
-        "train_rss_mean_mib": 1000.0 * size,
-        "train_gpu_util_mean_pct": (90.0 - 10 * size) if gpu else None,
-        "train_gpu_mem_mean_mib": (20000.0 * size) if gpu else None,
-    }
-    if gpu:
-        trace = [{"t_s": t, "cpu_util_pct": 100.0, "rss_mib": 900.0, "gpu0_power_w": 200.0,
-                  "gpu1_power_w": 100.0, "gpu0_util_pct": 80.0, "gpu1_util_pct": 70.0}
-                 for t in (0.0, 0.5, 1.0)]
-    else:
-        trace = [{"t_s": t, "cpu_util_pct": 100.0 + t, "rss_mib": 900.0} for t in (0.0, 0.5, 1.0)]
-    loss = val_loss if val_loss is not None else 7.0 - 0.1 * size + 0.01 * k - 0.05 * grad_accum
-    return RunRecord(
-        profile="test", label=f"{dataset}/{model}/L{length}",
-        params_hash=f"{dataset}-{model}-{length}-{grad_accum}-{seed}", params=params,
-        status="ok", accuracy_metric="f1" if dataset == "qasper" else "rouge_geomean",
-        accuracy={"f1" if dataset == "qasper" else "rouge_geomean": 20.0 + size + k,
-                  "val_loss": loss},
-        efficiency=efficiency, energy_method="nvml-counter" if gpu else "cpu-time-estimate",
-        energy_reason="" if gpu else CPU_REASON,
-        train={"batch_size": 2, "effective_batch_size": 2 * grad_accum},
-        data={"stand_in": source == "aclsum", "description": "test data"},
-        traces={"train": trace, "inference": trace}, env=GPU_ENV if gpu else CPU_ENV,
-        wall_time_s=1.0)
-
-
-def grid(datasets=("govreport",), lengths=(1024, 2048), **kwargs) -> list[RunRecord]:
-    return [record(d, m, n, **kwargs) for d in datasets for m in MODELS for n in lengths]
-
-
 @pytest.fixture(scope="module")
-def cpu_frame():
-    return T.tidy(grid(datasets=("govreport", "qasper")))
+def cpu_frame(make_record):
+    return T.tidy(make_record.grid(datasets=("govreport", "qasper")))
 
 
 def _texts(fig: Figure) -> str:
@@ -122,11 +60,11 @@ def test_accuracy_vs_power_efficiency_draws_one_line_per_model(cpu_frame):
     assert "estimated" in ax.get_xlabel()
 
 
-def test_a_chapter_figures_csv_holds_each_models_points(cpu_frame):
+def test_a_chapter_figures_csv_holds_each_models_points(cpu_frame, make_record):
     from tradeoff.report.figure_data import plotted_data
 
     data = plotted_data(F.accuracy_vs_power_efficiency(cpu_frame, "govreport", "val_loss"))
-    assert sorted(set(data["series"])) == sorted(S.MODEL_LABELS[m] for m in MODELS)
+    assert sorted(set(data["series"])) == sorted(S.MODEL_LABELS[m] for m in make_record.MODELS)
     base = data[data["series"] == S.MODEL_LABELS["led-base"]]
     assert base["x"].tolist() == pytest.approx([0.2, 0.1])  # power efficiency at 1024, 2048
     assert base["y"].tolist() == pytest.approx([6.86, 6.87])  # their validation losses
@@ -142,9 +80,9 @@ def test_energy_vs_accuracy_rescales_small_energies_to_joules(cpu_frame):
     assert "ROUGE" in ax.get_ylabel()
 
 
-def test_energy_stays_in_kwh_when_large():
-    frame = T.tidy([record(model=m, length=n, energy_kwh=2.0 * n / 1024) for m in MODELS
-                    for n in (1024, 4096)])
+def test_energy_stays_in_kwh_when_large(make_record):
+    frame = T.tidy([make_record(model=m, length=n, energy_kwh=2.0 * n / 1024)
+                    for m in make_record.MODELS for n in (1024, 4096)])
     ax = F.energy_vs_accuracy(frame, "govreport", "val_loss").axes[0]
     assert "(kWh)" in ax.get_xlabel()
     assert list(ax.lines[0].get_xdata()) == pytest.approx([2.0, 8.0])
@@ -168,9 +106,9 @@ def test_qasper_efficiency_has_four_panels_of_three_lines(cpu_frame):
     assert [len(ax.lines) for ax in fig.axes] == [3, 3, 3, 3]
 
 
-def test_batch_size_effect_one_line_per_accumulation():
-    records = grid(datasets=("qasper",)) + [record("qasper", "led-base", n, grad_accum=4)
-                                            for n in (1024, 2048)]
+def test_batch_size_effect_one_line_per_accumulation(make_record):
+    records = make_record.grid(datasets=("qasper",)) + [
+        make_record("qasper", "led-base", n, grad_accum=4) for n in (1024, 2048)]
     fig = F.batch_size_effect(T.tidy(records), "val_loss")
     accuracy, energy = fig.axes[:2]
     assert len(accuracy.lines) == 2 and len(energy.lines) == 2
@@ -179,9 +117,9 @@ def test_batch_size_effect_one_line_per_accumulation():
     assert "LED-base" in fig._suptitle.get_text()
 
 
-def test_batch_gain_is_large_minus_small_accumulation():
-    records = [record("qasper", "led-base", 1024, val_loss=7.0),
-               record("qasper", "led-base", 1024, grad_accum=4, val_loss=6.5)]
+def test_batch_gain_is_large_minus_small_accumulation(make_record):
+    records = [make_record("qasper", "led-base", 1024, val_loss=7.0),
+               make_record("qasper", "led-base", 1024, grad_accum=4, val_loss=6.5)]
     gain = Tb.batch_gain(T.tidy(records), "val_loss")
     assert gain["change"].tolist() == pytest.approx([-0.5])
     assert Tb.batch_gain(T.tidy(records[:1]), "val_loss").empty
@@ -196,24 +134,24 @@ def test_deep_dive_labels_cpu_equivalents_on_a_cpu_run(cpu_frame):
     assert "GPU utilization (%)" not in labels
 
 
-def test_deep_dive_uses_gpu_columns_on_a_gpu_run():
-    fig = F.deep_dive(T.tidy(grid(gpu=True)))
+def test_deep_dive_uses_gpu_columns_on_a_gpu_run(make_record):
+    fig = F.deep_dive(T.tidy(make_record.grid(gpu=True)))
     assert "mean GPU utilization (%)" in fig.axes[0].get_ylabel()
     heights = sorted(p.get_height() for p in fig.axes[0].patches)
     assert heights == pytest.approx([60, 60, 70, 70, 80, 80])
 
 
-def test_power_traces_cpu_and_gpu():
-    cpu = F.power_traces(grid(lengths=(1024, 2048, 4096)), "govreport")
+def test_power_traces_cpu_and_gpu(make_record):
+    cpu = F.power_traces(make_record.grid(lengths=(1024, 2048, 4096)), "govreport")
     ax = cpu.axes[0]
     assert len(ax.lines) == 6  # per model: shortest and longest length
     assert "CPU" in ax.get_title() and "CPU utilization" in ax.get_ylabel()
-    gpu = F.power_traces(grid(gpu=True), "govreport", models=["led-base"])
+    gpu = F.power_traces(make_record.grid(gpu=True), "govreport", models=["led-base"])
     ax = gpu.axes[0]
     assert len(ax.lines) == 2
     assert list(ax.lines[0].get_ydata()) == pytest.approx([300.0] * 3)  # gpu0 + gpu1
     assert "GPU power" in ax.get_ylabel()
-    assert len(F.power_traces(grid(), "govreport", max_runs=2).axes[0].lines) == 2
+    assert len(F.power_traces(make_record.grid(), "govreport", max_runs=2).axes[0].lines) == 2
 
 
 def test_pareto_frontiers_one_panel_per_dataset(cpu_frame):
@@ -245,11 +183,12 @@ EMPTY_FIGURES = [
 
 @pytest.mark.parametrize("draw", EMPTY_FIGURES)
 @pytest.mark.parametrize("case", ["no records", "only failures", "bare columns"])
-def test_missing_data_gives_a_note_not_an_error(draw, case):
+def test_missing_data_gives_a_note_not_an_error(draw, case, make_record):
     if case == "no records":
         records, frame = [], T.tidy([])
     elif case == "only failures":
-        records = [record(m, status="oom", reason="CUDA out of memory") for m in ("govreport",)]
+        records = [make_record(m, status="oom", reason="CUDA out of memory")
+                   for m in ("govreport",)]
         frame = T.tidy(records)
     else:  # a hand-made table with coordinates only: no efficiency or accuracy columns
         records = []
@@ -273,9 +212,9 @@ def test_figures_stay_out_of_pyplot(cpu_frame):
 # Signal, banner and tables
 
 
-def test_accuracy_signal_and_labels(cpu_frame):
+def test_accuracy_signal_and_labels(cpu_frame, make_record):
     assert T.accuracy_signal(cpu_frame) == "val_loss"
-    pretrained = T.tidy(grid(init="pretrained", scale="full", source="scrolls"))
+    pretrained = T.tidy(make_record.grid(init="pretrained", scale="full", source="scrolls"))
     assert T.accuracy_signal(pretrained) == "headline"
     assert T.accuracy_signal(T.tidy([])) == "headline"
     assert S.signal_label("val_loss") == "validation loss (lower is better)"
@@ -303,8 +242,8 @@ def test_banner_for_a_cpu_demo_says_stand_in_and_estimated(cpu_frame):
     assert "12 runs" in text
 
 
-def test_banner_for_a_paper_run_says_scrolls():
-    frame = T.tidy(grid(gpu=True, source="scrolls", init="pretrained", scale="full"))
+def test_banner_for_a_paper_run_says_scrolls(make_record):
+    frame = T.tidy(make_record.grid(gpu=True, source="scrolls", init="pretrained", scale="full"))
     text = P.banner("no-such-profile", frame).data
     assert "SCROLLS" in text and "stand-in" not in text
     assert "2 x NVIDIA H100" in text
@@ -318,8 +257,8 @@ def test_banner_without_records():
     assert "none found" in text and ":class: warning" in text
 
 
-def test_energy_methods_table_says_why_in_a_sentence_not_the_library_error(cpu_frame):
-    gpu = T.tidy(grid(gpu=True, source="scrolls", init="pretrained", scale="full"))
+def test_energy_methods_table_says_why_in_a_sentence_not_the_library_error(cpu_frame, make_record):
+    gpu = T.tidy(make_record.grid(gpu=True, source="scrolls", init="pretrained", scale="full"))
     table = P.energy_methods_table(cpu_frame)
     assert list(table.columns) == ["energy method", "why", "runs"]
     assert table["runs"].sum() == len(cpu_frame)
@@ -332,15 +271,15 @@ def test_energy_methods_table_says_why_in_a_sentence_not_the_library_error(cpu_f
     assert P.energy_methods_table(T.tidy([])).empty
 
 
-def test_failed_runs_table_shows_failures():
-    records = grid() + [record(model="bigbird-large", length=4096, status="oom",
+def test_failed_runs_table_shows_failures(make_record):
+    records = make_record.grid() + [make_record(model="bigbird-large", length=4096, status="oom",
                                reason="CUDA out of memory at batch 1")]
     table = Tb.failed_runs_table(T.tidy(records))
     assert len(table) == 1
     row = table.iloc[0]
     assert (row["model"], row["length"], row["status"]) == ("bigbird-large", 4096, "oom")
     assert "out of memory" in row["reason"]
-    assert Tb.failed_runs_table(T.tidy(grid())).empty
+    assert Tb.failed_runs_table(T.tidy(make_record.grid())).empty
     assert Tb.failed_runs_table(T.tidy([])).empty
 
 
@@ -360,10 +299,10 @@ def test_protocol_table_reflects_the_profile(cpu_frame):
     assert "3 validations" in paper.loc["convergence", "this run"]
 
 
-def test_length_effect_ratio_and_text():
-    frame = T.tidy([record(model="led-base", length=1024, power_eff=0.2),
-                    record(model="led-base", length=4096, power_eff=0.05),
-                    record(model="led-large", length=1024, power_eff=0.1)])
+def test_length_effect_ratio_and_text(make_record):
+    frame = T.tidy([make_record(model="led-base", length=1024, power_eff=0.2),
+                    make_record(model="led-base", length=4096, power_eff=0.05),
+                    make_record(model="led-large", length=1024, power_eff=0.1)])
     table = Tb.length_effect(frame, "govreport", POWER_EFFICIENCY)
     assert table.loc["led-base", "ratio"] == pytest.approx(0.25)
     assert Tb.effect_text(table, "led-base") == "×0.250 (4096 vs 1024 tokens)"
@@ -381,16 +320,16 @@ def test_recommendations_show_the_loss_and_the_reason(cpu_frame):
     assert none_fit["reason"].str.contains("none of the").all()
 
 
-def test_selection_filters_records():
-    records = grid(lengths=(1024, 2048, 4096))
+def test_selection_filters_records(make_record):
+    records = make_record.grid(lengths=(1024, 2048, 4096))
     kept = T.select_records(records, models=["led-base"], lengths=[4096])
     assert [(r.params.model, r.params.length) for r in kept] == [("led-base", 4096)]
 
 
-def test_load_reads_a_folder(tmp_path):
+def test_load_reads_a_folder(tmp_path, make_record):
     from tradeoff.records import save_record
 
-    for r in grid():
+    for r in make_record.grid():
         save_record(r, tmp_path / f"{r.params_hash}.json")
     records, frame = T.load(tmp_path, models=["led-large"])
     assert len(records) == 2 and set(frame["model"]) == {"led-large"}
@@ -410,20 +349,6 @@ def test_importing_the_report_does_not_import_torch():
 # Ceilings and baselines: what longer inputs can buy (hand-made ceiling records)
 
 
-def ceiling(dataset="govreport", length=1024, method="oracle", score=30.0, cpu_s=0.1, *,
-            source="aclsum", tokenizer="bpe-test", **scores) -> CeilingRecord:
-    """One ceiling record with the fields the chapter figure and tables read."""
-    task = "qa" if dataset == "qasper" else "summarization"
-    metric = "f1" if task == "qa" else "rouge_geomean"
-    return CeilingRecord(
-        kind="ceiling" if method == "oracle" else "baseline", profile="test", key="k",
-        dataset=dataset, task=task, source=source, length=length, method=method,
-        tokenizer=tokenizer, tokenizer_hash="t" * 16, metric=metric, score=score,
-        scores={metric: score, **scores}, n_samples=20, n_available=100,
-        truncated_share=0.5, kept_tokens_mean=float(length), cpu_s_per_sample=cpu_s,
-        cpu_watts_per_core=10.0, env=CPU_ENV)
-
-
 SUMMARY_CEILINGS = {  # method: ({length: score}, {length: CPU s per sample})
     "oracle": ({1024: 30.0, 2048: 34.0, 4096: 35.0}, {1024: 0.05, 2048: 0.08, 4096: 0.16}),
     "lead": ({1024: 12.0, 2048: 12.0, 4096: 12.0}, {1024: 0.02, 2048: 0.02, 4096: 0.02}),
@@ -432,13 +357,13 @@ SUMMARY_CEILINGS = {  # method: ({length: score}, {length: CPU s per sample})
 
 
 @pytest.fixture(scope="module")
-def ceiling_frame():
-    records = [ceiling("govreport", n, m, s, cpus[n]) for m, (scores, cpus) in
+def ceiling_frame(make_record):
+    records = [make_record.ceiling("govreport", n, m, s, cpus[n]) for m, (scores, cpus) in
                SUMMARY_CEILINGS.items() for n, s in scores.items()]
-    records += [ceiling("qasper", n, "oracle", f1, 0.002 * n / 1024, recoverable_share=share,
-                        answer_coverage=cover)
+    records += [make_record.ceiling("qasper", n, "oracle", f1, 0.002 * n / 1024,
+                                    recoverable_share=share, answer_coverage=cover)
                 for n, f1, share, cover in [(1024, 50.0, 46.0, 10.0), (2048, 75.0, 72.0, 32.0)]]
-    records += [ceiling("qasper", n, "bm25", f1, 0.05 * n / 1024)
+    records += [make_record.ceiling("qasper", n, "bm25", f1, 0.05 * n / 1024)
                 for n, f1 in [(1024, 8.0), (2048, 27.0)]]
     return T.tidy_ceilings(records)
 
@@ -480,8 +405,8 @@ def test_qasper_ceilings_figure_shows_both_answer_shares(ceiling_frame):
     assert _line_values(cpu)["BM25 sentence"][1] == pytest.approx([50.0, 100.0])
 
 
-def test_ceilings_figure_shows_the_model_runs_only_on_the_same_scale(ceiling_frame):
-    runs = T.tidy(grid(init="pretrained", scale="full"))
+def test_ceilings_figure_shows_the_model_runs_only_on_the_same_scale(ceiling_frame, make_record):
+    runs = T.tidy(make_record.grid(init="pretrained", scale="full"))
     beside = C.ceilings_vs_length(ceiling_frame, "govreport", runs, "headline").axes[0]
     assert len(beside.lines) == 3 + 3  # three methods, three models
     base = [line for line in beside.lines if line.get_label() == "LED-base"][0]
@@ -522,7 +447,7 @@ def test_ceiling_cost_table_and_texts(ceiling_frame):
     assert "20 of 100 validation examples" in text and "10 W per busy core" in text
 
 
-def test_doubling_table_says_which_lengths_exist(ceiling_frame):
+def test_doubling_table_says_which_lengths_exist(ceiling_frame, make_record):
     table = C.doubling_table(ceiling_frame).set_index(["dataset", "ceiling"])
     assert [c for c in table.columns if c.endswith("(points)")] == [
         "1024 → 2048 (points)", "2048 → 4096 (points)"]
@@ -536,7 +461,7 @@ def test_doubling_table_says_which_lengths_exist(ceiling_frame):
     assert math.isnan(qasper["2048 → 4096 (points)"].iloc[0])  # no 4096 ceiling for Qasper
     assert C.largest_doubling_text(ceiling_frame) == "Qasper, 1024 → 2048: +25.0 points"
     assert "3072" not in C.doubling_text(ceiling_frame)
-    no_doubling = T.tidy_ceilings([ceiling(length=n) for n in (1024, 3072)])
+    no_doubling = T.tidy_ceilings([make_record.ceiling(length=n) for n in (1024, 3072)])
     assert "no two of these lengths are a doubling apart" in C.doubling_text(no_doubling)
     assert not [c for c in C.doubling_table(no_doubling).columns if c.endswith("(points)")]
 

@@ -138,6 +138,7 @@ def test_the_env_check_stops_without_a_gpu_its_energy_counter_or_an_import():
         "import no_such_module: ModuleNotFoundError: No module named 'no_such_module'"]
 
 
+@pytest.mark.e2e
 def test_the_session_loop_writes_each_record_at_once_and_skips_what_does_not_fit(tmp_path):
     """A rehearsal on the CPU: smoke cells through the session's loop (no GPU required, no meter
     checks), then the import into a reference folder the cost chapter reads."""
@@ -164,23 +165,25 @@ def test_the_session_loop_writes_each_record_at_once_and_skips_what_does_not_fit
 
 # ------------------------------------------------------------------------ the chapters' sections
 
-def gpu_record(model="led-large", length=4096, variant="none", **train):
-    """A finished GPU run from the tests' record factory, at the session's shape."""
-    from test_figures import record
-
-    base = record("govreport", model, length, gpu=True, scale="full", variant=variant,
-                  settings={"max_target_length": 128, "gpu_memory_gb": 48.0,
-                            "measure_after_steps": 2, "batch_size": "auto"})
-    efficiency = base.efficiency.model_copy(update={
-        "steady_samples_per_s": 2.5, "train_gpu_energy_j": 6000.0, "train_time_s": 20.0,
-        "train_gpu_util_mean_pct": 88.0, "train_gpu_mem_peak_mib": 40000.0,
-        "infer_energy_per_sample_j": 12.0, "infer_time_s": 8.0})
-    return base.model_copy(update={
-        "efficiency": efficiency,
-        "train": TrainSummary(**{"batch_size": 3, "effective_batch_size": 3,
-                                 "samples_trained": 36, "step_times_s": [5.0, 2.0, 1.2, 1.1, 1.3],
-                                 "max_memory_allocated_gib": 30.0} | train),
-        "inference": InferenceSummary(samples=32, generated_tokens=32 * 128)})
+@pytest.fixture
+def gpu_record(make_record):
+    """Finished GPU runs from the tests' record factory (conftest.py), at the session's shape."""
+    def gpu_record(model="led-large", length=4096, variant="none", **train):
+        base = make_record("govreport", model, length, gpu=True, scale="full", variant=variant,
+                           settings={"max_target_length": 128, "gpu_memory_gb": 48.0,
+                                     "measure_after_steps": 2, "batch_size": "auto"})
+        efficiency = base.efficiency.model_copy(update={
+            "steady_samples_per_s": 2.5, "train_gpu_energy_j": 6000.0, "train_time_s": 20.0,
+            "train_gpu_util_mean_pct": 88.0, "train_gpu_mem_peak_mib": 40000.0,
+            "infer_energy_per_sample_j": 12.0, "infer_time_s": 8.0})
+        return base.model_copy(update={
+            "efficiency": efficiency,
+            "train": TrainSummary(**{"batch_size": 3, "effective_batch_size": 3,
+                                     "samples_trained": 36,
+                                     "step_times_s": [5.0, 2.0, 1.2, 1.1, 1.3],
+                                     "max_memory_allocated_gib": 30.0} | train),
+            "inference": InferenceSummary(samples=32, generated_tokens=32 * 128)})
+    return gpu_record
 
 
 def test_without_records_each_chapter_says_so_in_one_line(tmp_path):
@@ -197,7 +200,8 @@ def test_without_records_each_chapter_says_so_in_one_line(tmp_path):
     assert gpu_report.meter_table(gpu.meter).empty
 
 
-def test_a_gpu_record_shows_as_a_labelled_table_of_measured_against_predicted(tmp_path):
+def test_a_gpu_record_shows_as_a_labelled_table_of_measured_against_predicted(tmp_path,
+                                                                              gpu_record):
     save_record(gpu_record(), tmp_path / "runs" / "a.json")
     failed = gpu_record(length=1024).model_copy(update={"status": "oom", "reason": "OOM"})
     save_record(failed, tmp_path / "runs" / "b.json")
@@ -226,7 +230,8 @@ def test_a_gpu_record_shows_as_a_labelled_table_of_measured_against_predicted(tm
     assert list(energy["mean GPU power (W)"]) == [pytest.approx(300.0)]
 
 
-def test_a_bf16_run_is_measured_against_the_bf16_peak_and_has_no_memory_prediction(tmp_path):
+def test_a_bf16_run_is_measured_against_the_bf16_peak_and_has_no_memory_prediction(tmp_path,
+                                                                                    gpu_record):
     save_record(gpu_record("led-base", 1024, "bf16"), tmp_path / "a.json")
     speed = cost_report.open_reference(
         reference_file=None, models=PAPER_MODELS, lengths=[1024], target_length=1024,

@@ -14,16 +14,13 @@ from tradeoff.records import Efficiency, TrainSummary, load_record
 CELL = Cell("qasper", "led-base", 1024)
 
 
-@pytest.fixture
-def profile(tmp_path):
-    return load_profile("smoke", results_dir=str(tmp_path / "results"))
-
-
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    """One real smoke cell, shared by the tests that only read its record."""
+def finished(smoke_grid, tmp_path_factory):
+    """One real smoke cell (from the shared grid, conftest.py), in a results folder of its own,
+    shared by the tests that only read its record."""
     profile = load_profile("smoke", results_dir=str(tmp_path_factory.mktemp("results")))
-    return profile, pipeline.run_cell(profile, CELL, show_progress=False)
+    smoke_grid.copy([CELL], profile.results_path)
+    return profile, load_record(grid.cell_record_path(profile, CELL))
 
 
 def test_cell_runs_end_to_end_and_labels_its_energy_method(finished):
@@ -44,15 +41,12 @@ def test_cell_runs_end_to_end_and_labels_its_energy_method(finished):
     # The raw windows behind the efficiency are kept, in the meter's own schema.
     assert record.measurements["train"].total_energy_j == pytest.approx(eff.train_energy_j)
     assert record.data.stand_in is True
-    # The saved file validates and matches what was returned.
-    saved = load_record(grid.cell_record_path(profile, CELL))
-    assert saved.accuracy == record.accuracy
-    assert saved.model_dump_json() == record.model_dump_json()  # every typed part, key for key
+    # That the saved file validates and matches what the run returned, every typed part key for
+    # key, is checked when the shared grid runs (tests/smoke_book.py).
 
 
-def test_summarization_cell_records_teacher_forced_rouge(tmp_path):
-    profile = load_profile("smoke", results_dir=str(tmp_path))
-    record = pipeline.run_cell(profile, Cell("govreport", "led-base", 1024), show_progress=False)
+def test_summarization_cell_records_teacher_forced_rouge(smoke_grid):
+    record = smoke_grid.record(Cell("govreport", "led-large", 1024))
     assert record.status == "ok", record.reason
     tf = {k: v for k, v in record.accuracy.items() if k.startswith("tf_")}
     assert set(tf) == {"tf_rouge1", "tf_rouge2", "tf_rougeL", "tf_rougeLsum", "tf_rouge_geomean",
@@ -76,29 +70,19 @@ def test_same_seed_same_metrics(finished, tmp_path):
     assert losses(again) == losses(record)
 
 
-def _fake_execute(calls, fail=None):
-    def execute(params, data, show_progress):
-        calls.append((params.dataset, params.length))
-        if fail and params.length in fail:
-            raise fail[params.length]
-        return dict(accuracy_metric="f1", accuracy={"f1": 1.0}, efficiency={})
-    return execute
-
-
-def test_interrupted_grid_resumes_without_redoing_cells(profile, monkeypatch):
+def test_interrupted_grid_resumes_without_redoing_cells(smoke_profile, fake_execute):
     cells = [CELL._replace(length=n) for n in (1024, 2048, 3072)]
-    calls = []
-    monkeypatch.setattr(pipeline, "_execute", _fake_execute(calls, {2048: KeyboardInterrupt()}))
+    fake_execute.fail = {2048: KeyboardInterrupt()}
     with pytest.raises(KeyboardInterrupt):
-        grid.run_grid(profile, cells, show_progress=False)
-    assert calls == [("qasper", 1024), ("qasper", 2048)]
-    calls.clear()
-    monkeypatch.setattr(pipeline, "_execute", _fake_execute(calls))
-    grid.run_grid(profile, cells, show_progress=False)
-    assert calls == [("qasper", 2048), ("qasper", 3072)]
+        grid.run_grid(smoke_profile, cells, show_progress=False)
+    assert fake_execute.calls == [("qasper", 1024), ("qasper", 2048)]
+    fake_execute.calls.clear()
+    fake_execute.fail.clear()
+    grid.run_grid(smoke_profile, cells, show_progress=False)
+    assert fake_execute.calls == [("qasper", 2048), ("qasper", 3072)]
 
 
-def test_failures_are_recorded_and_the_grid_goes_on(profile, monkeypatch):
+def test_failures_are_recorded_and_the_grid_goes_on(smoke_profile, fake_execute):
     import torch
 
     try:  # the CPU allocator's own error, as a memory limit (ulimit -v) makes it fail
@@ -106,19 +90,18 @@ def test_failures_are_recorded_and_the_grid_goes_on(profile, monkeypatch):
     except RuntimeError as err:
         cpu_refusal = err
     cells = [CELL._replace(length=n) for n in (1024, 2048, 3072, 4096)]
-    calls = []
-    monkeypatch.setattr(pipeline, "_execute", _fake_execute(calls, {
+    fake_execute.fail = {
         1024: torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
-        2048: ValueError("tokenizer exploded"), 3072: cpu_refusal}))
-    records = grid.run_grid(profile, cells, show_progress=False)
+        2048: ValueError("tokenizer exploded"), 3072: cpu_refusal}
+    records = grid.run_grid(smoke_profile, cells, show_progress=False)
     assert [r.status for r in records] == ["oom", "failed", "oom", "ok"]
     assert "tokenizer exploded" in records[1].reason
     # Recorded failures are kept unless asked to retry them.
-    calls.clear()
-    grid.run_grid(profile, cells, show_progress=False)
-    assert calls == []
-    grid.run_grid(profile, cells, retry_failed=True, show_progress=False)
-    assert calls == [("qasper", 1024), ("qasper", 2048), ("qasper", 3072)]
+    fake_execute.calls.clear()
+    grid.run_grid(smoke_profile, cells, show_progress=False)
+    assert fake_execute.calls == []
+    grid.run_grid(smoke_profile, cells, retry_failed=True, show_progress=False)
+    assert fake_execute.calls == [("qasper", 1024), ("qasper", 2048), ("qasper", 3072)]
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -171,6 +154,7 @@ def test_env_command_says_which_method_it_will_use():
     assert report["environment"]["cpu_cores"] >= 1
 
 
+@pytest.mark.e2e
 def test_cell_runs_unchanged_under_torchrun_with_two_gloo_processes(tmp_path):
     # The paper's QA runs are data-parallel; the same command must work under torchrun.
     out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
@@ -209,11 +193,9 @@ def test_a_window_without_energy_gives_nan_efficiency_not_a_failed_cell():
     assert eff.infer_samples_per_s == 2.0
 
 
-def test_a_corrupt_record_is_run_again_not_fatal(profile, monkeypatch):
-    calls = []
-    monkeypatch.setattr(pipeline, "_execute", _fake_execute(calls))
-    grid.run_grid(profile, [CELL], show_progress=False)
-    grid.cell_record_path(profile, CELL).write_text('{"truncated": ')
-    [record] = grid.run_grid(profile, [CELL], show_progress=False)
+def test_a_corrupt_record_is_run_again_not_fatal(smoke_profile, fake_execute):
+    grid.run_grid(smoke_profile, [CELL], show_progress=False)
+    grid.cell_record_path(smoke_profile, CELL).write_text('{"truncated": ')
+    [record] = grid.run_grid(smoke_profile, [CELL], show_progress=False)
     assert record.status == "ok"
-    assert len(calls) == 2
+    assert len(fake_execute.calls) == 2

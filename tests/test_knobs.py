@@ -126,6 +126,7 @@ def test_lora_trains_only_the_adapters_and_merges_back():
     assert not any("lora_" in n for n, _ in merged.named_parameters())
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("variant", ["bf16", "int8-dynamic", "lora"])
 def test_a_knob_cell_runs_end_to_end_and_records_what_took_effect(tmp_path, variant):
     profile = load_profile("smoke", results_dir=str(tmp_path))

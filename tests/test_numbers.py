@@ -16,10 +16,9 @@ import sys
 
 import pytest
 
-from tradeoff import pipeline
 from tradeoff.analysis.table import tidy
 from tradeoff.analysis.verdict import MAJORITY, MINORITY, share_verdict
-from tradeoff.config import Cell, CellParams, Profile, Settings, load_profile
+from tradeoff.config import Cell, CellParams, Profile, Settings
 from tradeoff.energy import Measurement
 from tradeoff.grid import cell_record_path, run_grid
 from tradeoff.records import Efficiency, RunRecord, TrainSummary, load_record, save_record
@@ -165,13 +164,6 @@ def test_the_hash_is_a_stable_golden_value_across_processes():
 # Atomic saving
 
 
-def _fake_execute(calls):
-    def execute(params, data, show_progress):
-        calls.append(params.length)
-        return dict(accuracy_metric="rouge_geomean", accuracy={"rouge_geomean": 1.0})
-    return execute
-
-
 class Crash(Exception):
     pass
 
@@ -192,13 +184,11 @@ def _half_written(real_fdopen):
 
 
 def test_a_crash_mid_write_leaves_the_previous_record_and_reruns_that_cell_only(
-        tmp_path, monkeypatch):
+        smoke_profile, fake_execute, monkeypatch):
     from tradeoff import records
 
-    profile = load_profile("smoke", results_dir=str(tmp_path))
+    profile = smoke_profile
     cells = [CELL, CELL._replace(length=2048)]
-    calls = []
-    monkeypatch.setattr(pipeline, "_execute", _fake_execute(calls))
     run_grid(profile, cells, show_progress=False)
     path = cell_record_path(profile, CELL)
     before = path.read_text()
@@ -208,7 +198,7 @@ def test_a_crash_mid_write_leaves_the_previous_record_and_reruns_that_cell_only(
         with pytest.raises(Crash):
             save_record(load_record(path), path)
     assert path.read_text() == before  # the previous record, whole
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+    assert sorted(p.name for p in profile.results_path.iterdir()) == sorted(
         cell_record_path(profile, c).name for c in cells)  # no partial or temporary file
 
     # With no record yet, a crash leaves none, and the next grid runs that cell only.
@@ -218,9 +208,9 @@ def test_a_crash_mid_write_leaves_the_previous_record_and_reruns_that_cell_only(
         with pytest.raises(Crash):
             run_grid(profile, cells, show_progress=False)
     assert not path.exists()
-    calls.clear()
+    fake_execute.calls.clear()
     run_grid(profile, cells, show_progress=False)
-    assert calls == [1024]
+    assert fake_execute.calls == [("govreport", 1024)]
     assert json.loads(path.read_text())["status"] == "ok"
 
 

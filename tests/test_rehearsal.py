@@ -26,6 +26,8 @@ from tradeoff.config import REPO_ROOT
 from tradeoff.data import train_tokenizer
 from tradeoff.records import load_record
 
+pytestmark = pytest.mark.e2e
+
 ANSWER = "yes"
 TRAIN = [{"id": f"t{i}", "pid": f"p{i}", "input": f"Is item {i} ready?\n\nItem {i} is ready, "
           f"yes. The answer is yes, or no.", "output": answer}
