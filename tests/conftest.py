@@ -26,8 +26,15 @@ from __future__ import annotations
 
 import os
 
-import pytest
-from slurm_cluster import Cluster, ClusterUnavailable
+# One intra-op thread in every process of a test run (set before anything imports torch; the
+# cells' jobs, commands and notebook kernels inherit it): the tests run several processes at
+# once on a few cores (two pytest processes, SLURM's three job slots, two kernels of the book),
+# and a second thread per process then spins at barriers (two concurrent smoke grids took 7x
+# as long as with one thread each). Threads change no tested value; a value set outside wins.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+from slurm_cluster import Cluster, ClusterUnavailable  # noqa: E402
 
 # Three job slots on the node, so that one job of four queues while the others run.
 CLUSTER_CPUS = 3
