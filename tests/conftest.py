@@ -40,11 +40,12 @@ from slurm_cluster import Cluster, ClusterUnavailable  # noqa: E402
 CLUSTER_CPUS = 3
 # Fixtures whose tests are end to end.
 E2E_FIXTURES = {"smoke_grid", "built_book", "slurm_cluster"}
-# The files that start first in a parallel run, longest first: the book (it runs the grid), the
-# clusters and the local jobs, the other end-to-end files, then the grid's other readers.
-FIRST_FILES = ("test_book.py", "test_slurm.py", "test_executors.py", "test_knobs.py",
-               "test_checkpoints.py", "test_gpu_session.py", "test_rehearsal.py",
-               "test_grid.py", "test_docs.py")
+# The files that start first in a parallel run, longest first (measured): the book, which runs
+# the grid; the clusters, the local jobs and the documented commands in the other process; then
+# the other end-to-end files. The unit tests fill both processes at the end.
+FIRST_FILES = ("test_book.py", "test_slurm.py", "test_executors.py", "test_docs.py",
+               "test_grid.py", "test_gpu_session.py", "test_knobs.py", "test_checkpoints.py",
+               "test_rehearsal.py")
 
 
 def pytest_collection_modifyitems(config, items):
