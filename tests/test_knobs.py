@@ -48,6 +48,12 @@ def test_a_knob_the_machine_cannot_run_is_rejected_before_compute():
     with pytest.raises(ConfigError, match="CPU kernels only"):
         knobs.check_machine("int8-dynamic", use_cuda=True)
     knobs.check_machine("bf16", use_cuda=False)  # CPU autocast has bf16
+    # The hardware is looked up (which imports torch) only for the knobs that depend on it.
+    asked = []
+    knobs.check_machine("bf16", use_cuda=lambda: asked.append("bf16") or False)
+    with pytest.raises(ConfigError, match="'fp16' needs a CUDA GPU"):
+        knobs.check_machine("fp16", use_cuda=lambda: asked.append("fp16") or False)
+    assert asked == ["fp16"]
     # Through a cell run: the error comes before any data, tokenizer or model.
     profile = load_profile("smoke", results_dir="/nonexistent/never-written")
     with pytest.raises(ConfigError, match="'fp16' needs a CUDA GPU"):

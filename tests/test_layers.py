@@ -147,6 +147,24 @@ def test_importing_the_analysis_loads_neither_torch_nor_the_report():
     assert loaded == "[]"
 
 
+@pytest.mark.parametrize("command", [
+    ["run", "--profile", "smoke", "--dataset", "qasper", "--model", "led-base", "--length",
+     "1024", "--variant", "bf16", "--dry-run"],
+    ["grid", "--profile", "smoke", "--dry-run"],
+    ["grid", "--profile", "smoke", "--list"],
+    ["cost", "--dry-run"],
+], ids=lambda command: " ".join(command[:1] + command[-1:]))
+def test_the_commands_that_only_validate_load_no_torch(command, tmp_path):
+    # Validating a profile, a cell or a count request takes a fraction of a second, as a user
+    # checking a command expects; importing torch alone takes seconds.
+    argv = command + (["--results-dir", str(tmp_path)] if command[0] != "cost" else [])
+    code = (f"import sys\nfrom tradeoff.cli import main\nassert main({argv!r}) == 0\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers')))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.strip().splitlines()[-1]
+    assert loaded == "[]"
+
+
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_no_module_is_over_600_lines(module):
     lines = len(MODULES[module].read_text().splitlines())

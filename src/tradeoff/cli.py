@@ -13,6 +13,7 @@ from .errors import ConfigError, DataUnavailableError
 from .grid import run_grid, validate_cells
 from .pipeline import run_cell
 from .records import record_path
+from .tasks import DEFAULT_NEW_TOKENS, MODELS
 
 
 def _profile_args(parser: argparse.ArgumentParser) -> None:
@@ -64,9 +65,6 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--build-dir", default="_build", help="build folder")
     book.add_argument("--dry-run", action="store_true",
                       help="validate the profile and the book's sources; list the pages")
-
-    from .cost.architecture import DEFAULT_NEW_TOKENS
-    from .tasks import MODELS
 
     cost = sub.add_parser("cost", help="counted FLOPs, saved activations and batch fit of the "
                                        "paper's full architectures (cached)")
@@ -270,8 +268,6 @@ def _cost(args) -> int:
 
 def _cost_targets(args) -> tuple[int | None, int]:
     """``cost``'s target and generated tokens: ``--dataset``'s, or the flags (or defaults)."""
-    from .cost.architecture import DEFAULT_NEW_TOKENS
-
     if args.dataset is None:
         return args.target_length, (DEFAULT_NEW_TOKENS if args.new_tokens is None
                                     else args.new_tokens)

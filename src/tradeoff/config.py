@@ -37,7 +37,7 @@ from pydantic import (
 
 from .errors import ConfigError
 from .knobs import NO_KNOB, knob
-from .models import PRESETS, check_length, check_scale
+from .models import MINI_VOCAB_SIZE, PRESETS, check_length, check_scale
 from .tasks import (
     Dataset,
     ModelName,
@@ -81,7 +81,7 @@ class Settings(BaseModel):
     # Model.
     init: Literal["pretrained", "random"] = Field("pretrained", description="checkpoint or random weights")
     scale: Literal["full", "mini"] = Field("full", description="paper architecture or CPU-sized mini")
-    vocab_size: int = Field(8000, description="BPE vocabulary trained for random-init models")
+    vocab_size: int = Field(MINI_VOCAB_SIZE, description="BPE vocabulary trained for random-init models")
 
     # Training protocol (SCROLLS' LED baseline unless the paper says otherwise).
     batch_size: int | Literal["auto"] = Field(

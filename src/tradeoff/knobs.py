@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import ConfigError
@@ -85,8 +86,13 @@ def prune_amount(variant: str) -> float | None:
     return int(match.group(1)) / 100 if match else None
 
 
-def check_machine(variant: str, use_cuda: bool) -> None:
+def check_machine(variant: str, use_cuda: bool | Callable[[], bool]) -> None:
     """Reject a knob this machine cannot run, before any compute.
+
+    Args:
+        variant: the knob.
+        use_cuda: whether the model runs on a CUDA GPU, or a function that says so; it is
+            called only for the knobs whose hardware matters (finding out imports torch).
 
     Raises:
         ConfigError: fp16 without a CUDA GPU (CPU autocast has no fp16 training path in the
@@ -94,6 +100,10 @@ def check_machine(variant: str, use_cuda: bool) -> None:
             only).
     """
     knob(variant)
+    if variant not in ("fp16", "int8-dynamic"):
+        return
+    if callable(use_cuda):
+        use_cuda = use_cuda()
     if variant == "fp16" and not use_cuda:
         raise ConfigError("variant 'fp16' needs a CUDA GPU (mixed-precision fp16 with loss "
                           "scaling); on a CPU use 'bf16'")

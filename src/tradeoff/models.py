@@ -26,6 +26,10 @@ from .errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+# The BPE vocabulary of a random-init model when none is given (the profile's ``vocab_size``
+# default, and the cost model's builds); pretrained models keep their checkpoint's vocabulary.
+MINI_VOCAB_SIZE = 8000
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -359,8 +363,8 @@ def check_scale(name: str, scale: str, checkpoint: str | None) -> None:
                           f"with a smaller config.json)")
 
 
-def build_model(name: str, init: str, scale: str, tokenizer=None, vocab_size: int = 8000,
-                dropout: float = 0.1, checkpoint: str | None = None):
+def build_model(name: str, init: str, scale: str, tokenizer=None,
+                vocab_size: int = MINI_VOCAB_SIZE, dropout: float = 0.1, checkpoint: str | None = None):
     """Build a model (and, for pretrained ones, its tokenizer).
 
     Args:

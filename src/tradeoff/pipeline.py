@@ -114,11 +114,15 @@ def run_cell(profile: Profile, cell: Cell, *, data=None, force: bool = False,
 
 def check_machine(params: CellParams) -> None:
     """Reject a cell this machine cannot run (a knob's hardware), before any compute."""
-    import torch
-
     from .knobs import check_machine as check_knob
 
-    check_knob(params.variant, torch.cuda.is_available())
+    check_knob(params.variant, _cuda_available)
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _is_oom(err: BaseException) -> bool:

@@ -48,6 +48,7 @@ from pathlib import Path
 from ..config import CACHE_DIR, load_profile
 from ..errors import ConfigError
 from ..models import (
+    MINI_VOCAB_SIZE,
     PRESETS,
     build_config,
     check_length,
@@ -65,9 +66,9 @@ from ..records.reference import (
     CostRow,
     max_batch,
 )
-from ..tasks import CARDS_GB, GIB, H100_MEMORY_GB, MODELS, PAPER_CARD_GB, paper_batch
+from ..tasks import (CARDS_GB, DEFAULT_NEW_TOKENS, GIB, H100_MEMORY_GB, MODELS, PAPER_CARD_GB,
+                     paper_batch)
 from .depth import (
-    MINI_VOCAB_SIZE,
     build_counting_model,
     depth_config,
     depths_needed,
@@ -81,10 +82,6 @@ log = logging.getLogger(__name__)
 COST_CACHE_DIR = CACHE_DIR / "cost"
 # Bumped whenever the counting procedure changes, so stale cached counts are not reused.
 COUNT_VERSION = 3
-# Greedy tokens generated for the inference count: the released code cuts training targets at
-# 128 tokens (``max_output_length``) and Qasper's generation budget is 128; summarization
-# budgets of up to 1024 tokens are a ``new_tokens`` away.
-DEFAULT_NEW_TOKENS = 128
 
 
 @dataclass(frozen=True)

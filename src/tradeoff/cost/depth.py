@@ -15,9 +15,6 @@ from collections.abc import Mapping
 
 from ..models import build_config, global_attention_mask, is_led, set_layer_counts
 
-# Vocabulary of a mini model when none is given: ``build_model``'s default for random-init minis
-# (full models keep their checkpoint's vocabulary whatever is passed).
-MINI_VOCAB_SIZE = 8000
 DEPTHS = ((1, 1), (2, 1), (1, 2))
 
 

@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import knobs
-from ..models import build_config, guard_block_sparse, is_led, layer_counts
+from ..models import MINI_VOCAB_SIZE, build_config, guard_block_sparse, is_led, layer_counts
 from ..records.reference import (
     MEMORY_FILE,
     MEMORY_FIX,
@@ -52,7 +52,6 @@ from ..records.reference import (
 from ..tasks import CARDS_GB, GIB, MODELS
 from .depth import (
     DEPTHS,
-    MINI_VOCAB_SIZE,
     build_counting_model,
     depth_config,
     extrapolate,

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..models import PRESETS
+from ..models import MINI_VOCAB_SIZE, PRESETS
+from ..tasks import DEFAULT_NEW_TOKENS
 from ..records.reference import (
     COST_FILE,
     CostEntry,
@@ -25,12 +26,10 @@ from ..records.reference import (
     write_reference_file,
 )
 from .architecture import (
-    DEFAULT_NEW_TOKENS,
     counted_with,
     extrapolation_check,
     paper_defaults,
 )
-from .depth import MINI_VOCAB_SIZE
 
 
 def _today() -> str:

@@ -300,8 +300,6 @@ def glue_texts(view: CostView, verdicts: list[Verdict]) -> dict[str, str]:
         ``{glue name: text}``; "n/a" with a reason where rows are missing.
     """
     frame, reference = view.frame, view.reference
-    versions = reference.versions()
-    written = sorted(set(reference.written))
     checks = [c for c in reference.checks if c.target_length == view.target_length]
     if checks:
         check = checks[0]
@@ -322,8 +320,6 @@ def glue_texts(view: CostView, verdicts: list[Verdict]) -> dict[str, str]:
         return fmt(v, "percent", digits=2)
 
     texts = {
-        "cost_versions": "; ".join(f"{k} {', '.join(v)}" for k, v in versions.items()),
-        "cost_written": ", ".join(written) or "n/a",
         "cost_check": check_text,
         "cost_target": str(view.target_length),
         "cost_generated": str(int(frame["generated_tokens"].iloc[0])) if len(frame) else "n/a",
