@@ -131,8 +131,10 @@ def _stand_in_splits(paper_ids: tuple[str, ...]) -> dict[str, str]:
     return {pid: ("validation" if rank < n_validation else "train") for rank, pid in enumerate(ranked)}
 
 
+@functools.lru_cache(maxsize=4)
 def build_stand_in(dataset: str) -> datasets.DatasetDict:
-    """Build the ACLSum stand-in of one dataset, deterministically.
+    """Build the ACLSum stand-in of one dataset, deterministically (once per process: the
+    cells of a grid share it).
 
     Args:
         dataset: One of :data:`tradeoff.tasks.DATASETS`.
