@@ -6,7 +6,7 @@ code, such as ``>`` for ``>=`` or ``*`` for ``/``) that no test noticed. Not par
 it takes about a minute on 2 cores for the default modules. Needs `pip install mutmut` (3.x), which
 the package itself does not depend on.
 
-    python benchmarks/mutation.py                      # records.py and config.py
+    python benchmarks/mutation.py                      # records/run.py and config.py
     python benchmarks/mutation.py --paths src/tradeoff/analysis/claims.py --tests tests/test_claims.py
     python benchmarks/mutation.py --paths src/tradeoff/train.py --tests tests/test_numbers.py \
         --mutants 'tradeoff.train.x_tokenize__mutmut_*'  # one function of a module
@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_PATHS = ["src/tradeoff/records.py", "src/tradeoff/config.py"]
+DEFAULT_PATHS = ["src/tradeoff/records/run.py", "src/tradeoff/config.py"]
 DEFAULT_TESTS = ["tests/test_numbers.py", "tests/test_config.py"]
 
 
@@ -40,6 +40,9 @@ def main() -> int:
                         help="run only the mutants matching these name patterns (fnmatch)")
     parser.add_argument("--show", action="store_true", help="print each surviving mutant's diff")
     args = parser.parse_args()
+    missing = [p for p in args.paths + args.tests if not (ROOT / p).is_file()]
+    if missing:
+        parser.error(f"no such file in the checkout: {', '.join(missing)}")
     mutmut = shutil.which("mutmut") or str(Path(sys.executable).parent / "mutmut")
     with tempfile.TemporaryDirectory(prefix="mutation-") as tmp:
         work = Path(tmp) / "tree"
