@@ -8,6 +8,7 @@ one line. The mocked unit tests of tests/test_executors.py stay; these show what
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -45,21 +46,43 @@ def _started(profile, job_id: str) -> bool:
     return err.exists() and "tokenizing" in err.read_text(errors="replace")
 
 
-def _niced(job_id: str) -> bool:
-    """Lower the priority of the job's processes to nice 19 (found by their SLURM variables);
-    True once its cell's process was found."""
-    found = False
+def _job_processes(job_id: str) -> list[psutil.Process]:
+    """The processes of a SLURM job on this node, found by their SLURM variables."""
+    found = []
     for process in psutil.process_iter():
         try:
             env = process.environ()
-            ids = {env.get("SLURM_JOB_ID"),
-                   f"{env.get('SLURM_ARRAY_JOB_ID')}_{env.get('SLURM_ARRAY_TASK_ID')}"}
-            if job_id in ids:
-                process.nice(19)
-                found = found or "submitit" in " ".join(process.cmdline())
         except psutil.Error:  # gone, or a process of another user
             continue
+        ids = {env.get("SLURM_JOB_ID"),
+               f"{env.get('SLURM_ARRAY_JOB_ID')}_{env.get('SLURM_ARRAY_TASK_ID')}"}
+        if job_id in ids:
+            found.append(process)
     return found
+
+
+def _niced(job_id: str) -> bool:
+    """Lower the priority of the job's processes to nice 19; True once its cell's process was
+    found."""
+    found = False
+    for process in _job_processes(job_id):
+        with contextlib.suppress(psutil.Error):
+            process.nice(19)
+            found = found or "submitit" in " ".join(process.cmdline())
+    return found
+
+
+def _cancel(job_id: str) -> None:
+    """``scancel``, then SIGKILL to what is left of the job, as a cluster's cgroups would do.
+
+    This cluster tracks processes without cgroups (proctrack/linuxproc): submitit's cell ignores
+    the SIGTERM that scancel sends first, and once the batch script has ended no SIGKILL reaches
+    the cell, which would then run to its end and write its record.
+    """
+    subprocess.run(["scancel", job_id], check=True, env=os.environ)
+    for process in _job_processes(job_id):
+        with contextlib.suppress(psutil.Error):
+            process.kill()
 
 
 def _profile_yaml(tmp_path, **settings) -> str:
@@ -107,7 +130,7 @@ def drill(slurm_cluster, tmp_path_factory):
 
         _wait_until(lambda: follow() and _started(profile, jobs[VICTIM]), 240,
                     "the cell to cancel to start", every_s=0.3)
-        subprocess.run(["scancel", jobs[VICTIM]], check=True, env=os.environ)
+        _cancel(jobs[VICTIM])
         _wait_until(lambda: _started(long, long_job), 240, "the long cell to start")
         # Its time limit is now two minutes: SLURM sends submitit's warning signal at once.
         subprocess.run(["scontrol", "update", f"JobId={long_job}", "TimeLimit=2"], check=True)
