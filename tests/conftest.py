@@ -67,8 +67,10 @@ def frozen_heap():
     """What a test file finds in memory is frozen (``gc.freeze``) while its tests run.
 
     A full garbage collection then scans only what the file's tests made: the Trainer collects
-    at the end of every training run and test_energy after every test, and in a process that
-    holds torch, transformers and a built book a full collection takes 0.3 to 0.5 s. Garbage of
+    at the start of every training run and test_energy after every test, and in a process that
+    holds torch, transformers and a built book a full collection takes 0.3 to 0.5 s. The
+    pipeline freezes once per process at its first cell (``pipeline._freeze_imported_objects``);
+    this fixture also covers what later files load (the book, Sphinx, the figures). Garbage of
     earlier files is collected first, so none is kept.
     """
     gc.collect()

@@ -100,14 +100,14 @@ def check_machine(variant: str, use_cuda: bool | Callable[[], bool]) -> None:
             only).
     """
     knob(variant)
-    if variant not in ("fp16", "int8-dynamic"):
-        return
-    if callable(use_cuda):
-        use_cuda = use_cuda()
-    if variant == "fp16" and not use_cuda:
+
+    def cuda() -> bool:
+        return use_cuda() if callable(use_cuda) else use_cuda
+
+    if variant == "fp16" and not cuda():
         raise ConfigError("variant 'fp16' needs a CUDA GPU (mixed-precision fp16 with loss "
                           "scaling); on a CPU use 'bf16'")
-    if variant == "int8-dynamic" and use_cuda:
+    if variant == "int8-dynamic" and cuda():
         raise ConfigError("variant 'int8-dynamic' runs torch.ao dynamic quantization, which has "
                           "CPU kernels only; run it with CUDA_VISIBLE_DEVICES='' on this machine")
 

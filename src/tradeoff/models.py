@@ -364,7 +364,8 @@ def check_scale(name: str, scale: str, checkpoint: str | None) -> None:
 
 
 def build_model(name: str, init: str, scale: str, tokenizer=None,
-                vocab_size: int = MINI_VOCAB_SIZE, dropout: float = 0.1, checkpoint: str | None = None):
+                vocab_size: int = MINI_VOCAB_SIZE, dropout: float = 0.1,
+                checkpoint: str | None = None):
     """Build a model (and, for pretrained ones, its tokenizer).
 
     Args:
