@@ -9,6 +9,10 @@ PYTHON ?= .venv/bin/python
 endif
 VENV := $(filter .venv/bin/python,$(PYTHON))
 PROFILE ?= demo
+# The suite and the book start many Python processes (cells, SLURM jobs, notebook kernels): each
+# reads the package's bytecode, compiled once into __pycache__, also where the environment turns
+# writing bytecode off (PYTHONDONTWRITEBYTECODE); pytest caches its rewritten test modules there too.
+unexport PYTHONDONTWRITEBYTECODE
 STAMP := .cache/installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)-$(subst /,_,$(PYTHON))
 
 .PHONY: install book grid test browser clean

@@ -167,12 +167,59 @@ def stand_ins():
 
 
 def test_stand_ins_are_deterministic(stand_ins):
-    # Rebuild from the package files, not the in-process caches.
+    # Rebuild from the package files, not the in-process or on-disk caches.
     stand_in_builder._aclsum_papers.cache_clear()
-    stand_in_builder.build_stand_in.cache_clear()
-    again = data.load_dataset_splits("qasper")
+    again = stand_in_builder._build_stand_in("qasper")
     for split in ("train", "validation"):
         assert again[split].to_list() == stand_ins["qasper"][split].to_list()
+
+
+@pytest.fixture
+def hf_home(monkeypatch, tmp_path):
+    """An empty Hugging Face cache, and no stand-in held by this process before or after."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_DATASETS_CACHE", raising=False)
+    stand_in_builder.build_stand_in.cache_clear()
+    yield tmp_path / "hf"
+    stand_in_builder.build_stand_in.cache_clear()
+
+
+def test_a_stand_in_is_built_once_and_later_processes_read_what_was_built(hf_home, monkeypatch):
+    built = data.build_stand_in("govreport")
+    folders = list((hf_home / "datasets" / "tradeoff-stand-ins").iterdir())
+    assert [f.name for f in folders] == [f"govreport-{stand_in_builder.stand_in_version()}"]
+    stand_in_builder.build_stand_in.cache_clear()  # as a new process would start
+    monkeypatch.setattr(stand_in_builder, "_build_stand_in",
+                        lambda dataset: pytest.fail(f"{dataset} was built again"))
+    read = data.build_stand_in("govreport")
+    for split in ("train", "validation"):
+        assert read[split].to_list() == built[split].to_list()
+        assert read[split].features == built[split].features
+        assert read[split].cache_files == []  # in memory: later maps write no cache files
+
+
+def test_a_new_aclsum_release_builds_the_stand_ins_again(monkeypatch):
+    version = stand_in_builder.stand_in_version()
+    real = stand_in_builder.importlib.metadata.version
+    monkeypatch.setattr(stand_in_builder.importlib.metadata, "version",
+                        lambda package: "999" if package == "aclsum" else real(package))
+    stand_in_builder.stand_in_version.cache_clear()
+    try:
+        assert stand_in_builder.stand_in_version() != version
+    finally:
+        monkeypatch.undo()
+        stand_in_builder.stand_in_version.cache_clear()
+    assert stand_in_builder.stand_in_version() == version
+
+
+def test_an_unwritable_cache_only_means_building_each_time(hf_home, monkeypatch):
+    hf_home.parent.mkdir(parents=True, exist_ok=True)
+    blocker = hf_home.parent / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(blocker / "datasets"))  # under a file: no folder
+    splits = data.build_stand_in("summscreenfd")
+    assert (len(splits["train"]), len(splits["validation"])) == (200, 50)
+    assert not (hf_home / "datasets").exists()
 
 
 def test_stand_in_splits_are_document_disjoint_and_80_20(stand_ins):

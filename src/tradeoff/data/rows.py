@@ -1,5 +1,6 @@
 """The row layout both sources share, and the operations on rows that do not care where they
-came from: checks of names, the query separator, grouping references by id, subsampling.
+came from: checks of names, the query separator, grouping references by id, subsampling, and the
+folder where both keep what they derive (the ``datasets`` cache).
 
 Every source gives splits ``train`` and ``validation`` with the string columns ``id``, ``pid``,
 ``input`` and ``output``. Query datasets (QMSum, Qasper) put the query first, a blank line, then
@@ -9,8 +10,10 @@ the document, as SCROLLS does.
 from __future__ import annotations
 
 import hashlib
+import os
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import datasets
@@ -30,6 +33,29 @@ CLOZE_BLANK = "____"
 def row_features() -> datasets.Features:
     """The ``datasets`` features of a split: the four string columns of :data:`COLUMNS`."""
     return datasets.Features({key: datasets.Value("string") for key in COLUMNS})
+
+
+def hf_cache_folder(cache_dir: str | os.PathLike | None, sub: str, variable: str,
+                    default: Callable[[], str | os.PathLike]) -> Path:
+    """A Hugging Face cache folder: ``cache_dir/sub``, else the environment's ``variable``, else
+    ``$HF_HOME/sub``, else the library's ``default()``.
+
+    Resolved at call time: the HF libraries freeze their own defaults when imported, before an
+    entry point may have set the environment (:func:`tradeoff.data.set_offline_env`).
+    """
+    if cache_dir is not None:
+        return Path(cache_dir) / sub
+    if os.environ.get(variable):
+        return Path(os.environ[variable])
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]) / sub
+    return Path(default())
+
+
+def datasets_cache(cache_dir: str | os.PathLike | None = None) -> Path:
+    """The ``datasets`` cache folder (see :func:`hf_cache_folder`)."""
+    return hf_cache_folder(cache_dir, "datasets", "HF_DATASETS_CACHE",
+                           lambda: datasets.config.HF_DATASETS_CACHE)
 
 
 def _check_choice(value: str, valid: Sequence[str], what: str) -> str:

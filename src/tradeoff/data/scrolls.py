@@ -21,7 +21,7 @@ import datasets
 
 from ..errors import DataUnavailableError
 from ..tasks import SCROLLS_NAMES
-from .rows import SPLITS, row_features
+from .rows import SPLITS, datasets_cache, hf_cache_folder, row_features
 
 SCROLLS_REPO = "tau/scrolls"
 SCROLLS_URL = "https://huggingface.co/datasets/tau/scrolls/resolve/main/{name}.zip"
@@ -38,27 +38,11 @@ def _env_true(name: str) -> bool:
     return os.environ.get(name, "").strip().upper() in {"1", "ON", "YES", "TRUE"}
 
 
-def _hf_cache(cache_dir: str | os.PathLike | None, sub: str, variable: str, default) -> Path:
-    # Resolved at call time: the HF libraries freeze their own defaults when imported.
-    if cache_dir is not None:
-        return Path(cache_dir) / sub
-    if os.environ.get(variable):
-        return Path(os.environ[variable])
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]) / sub
-    return Path(default())
-
-
 def _hub_cache(cache_dir: str | os.PathLike | None) -> Path:
     def default():
         from huggingface_hub import constants
         return constants.HF_HUB_CACHE
-    return _hf_cache(cache_dir, "hub", "HF_HUB_CACHE", default)
-
-
-def _datasets_cache(cache_dir: str | os.PathLike | None) -> Path:
-    return _hf_cache(cache_dir, "datasets", "HF_DATASETS_CACHE",
-                     lambda: datasets.config.HF_DATASETS_CACHE)
+    return hf_cache_folder(cache_dir, "hub", "HF_HUB_CACHE", default)
 
 
 def _has_splits(folder: Path) -> bool:
@@ -188,9 +172,9 @@ def load_scrolls(dataset: str, data_dir: str | os.PathLike | None = None,
                 f"Download {SCROLLS_URL.format(name=name)} there.")
     else:
         found = _download(name, dataset, cache_dir)
-    folder = found if found.is_dir() else _extract(found, name, _datasets_cache(cache_dir))
+    folder = found if found.is_dir() else _extract(found, name, datasets_cache(cache_dir))
     files = {split: str(folder / f"{split}.jsonl") for split in SPLITS}
     features = row_features()
     loaded = datasets.load_dataset("json", data_files=files, features=features,
-                                   cache_dir=str(_datasets_cache(cache_dir)))
+                                   cache_dir=str(datasets_cache(cache_dir)))
     return datasets.DatasetDict({split: loaded[split] for split in SPLITS})

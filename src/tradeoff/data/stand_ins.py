@@ -10,20 +10,29 @@ throughout the paper, one per decile of the body.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
+import hashlib
+import importlib.metadata
+import os
 import random
 import re
+import shutil
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import datasets
 
 from ..tasks import SCROLLS_NAMES
+from . import rows
 from .rows import (
     CLOZE_BLANK,
     QUERY_SEPARATOR,
     SPLITS,
     check_dataset,
+    datasets_cache,
     row_features,
     stable_int,
 )
@@ -133,25 +142,69 @@ def _stand_in_splits(paper_ids: tuple[str, ...]) -> dict[str, str]:
 
 @functools.lru_cache(maxsize=4)
 def build_stand_in(dataset: str) -> datasets.DatasetDict:
-    """Build the ACLSum stand-in of one dataset, deterministically (once per process: the
-    cells of a grid share it).
+    """The ACLSum stand-in of one dataset: built once per machine, kept in the ``datasets``
+    cache, and read from there by every later process (once per process: the cells of a grid
+    share it).
+
+    The cached copy is keyed by :func:`stand_in_version` (this module's and the row layout's
+    source, the ``aclsum`` and ``datasets`` versions), so a change to any of them builds it
+    again. An unwritable cache only means building it each time.
 
     Args:
         dataset: One of :data:`tradeoff.tasks.DATASETS`.
 
     Returns:
         A ``DatasetDict`` with ``train`` and ``validation`` (document-disjoint), columns ``id``,
-        ``pid``, ``input``, ``output``; every id starts with ``aclsum/``.
+        ``pid``, ``input``, ``output``; every id starts with ``aclsum/``. In memory, as built.
     """
     check_dataset(dataset)
+    folder = datasets_cache() / "tradeoff-stand-ins" / f"{dataset}-{stand_in_version()}"
+    if (folder / datasets.config.DATASETDICT_JSON_FILENAME).is_file():
+        return datasets.load_from_disk(str(folder), keep_in_memory=True)
+    splits = _build_stand_in(dataset)
+    with contextlib.suppress(OSError):  # a read-only cache, or another process won the race
+        _save(splits, folder)
+    return splits
+
+
+def _save(splits: datasets.DatasetDict, folder: Path) -> None:
+    """Save to a temporary sibling and rename, so an interrupted save leaves no half folder;
+    without ``datasets``' progress bars, which a cache write does not need to show."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
+    bars_shown = not datasets.utils.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    try:
+        splits.save_to_disk(str(tmp))
+        os.replace(tmp, folder)
+    finally:
+        if bars_shown:
+            datasets.enable_progress_bars()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@functools.cache
+def stand_in_version() -> str:
+    """A hash of everything a stand-in's rows depend on: the source of this module and of the
+    row layout, and the versions of ``aclsum`` (the papers) and ``datasets`` (the format)."""
+    digest = hashlib.sha256()
+    for module_file in (__file__, rows.__file__):
+        digest.update(Path(module_file).read_bytes())
+    for package in ("aclsum", "datasets"):
+        digest.update(f"{package}=={importlib.metadata.version(package)}".encode())
+    return digest.hexdigest()[:16]
+
+
+def _build_stand_in(dataset: str) -> datasets.DatasetDict:
+    """Build one dataset's stand-in from the ACLSum papers, deterministically."""
     papers = _aclsum_papers()
     assignment = _stand_in_splits(tuple(p.id for p in papers))
-    rows: dict[str, list[dict[str, str]]] = {split: [] for split in SPLITS}
+    rows_of: dict[str, list[dict[str, str]]] = {split: [] for split in SPLITS}
     for paper in papers:
-        rows[assignment[paper.id]].extend(_stand_in_rows(dataset, paper))
+        rows_of[assignment[paper.id]].extend(_stand_in_rows(dataset, paper))
     features = row_features()
     return datasets.DatasetDict({
-        split: datasets.Dataset.from_list(rows[split], features=features) for split in SPLITS})
+        split: datasets.Dataset.from_list(rows_of[split], features=features) for split in SPLITS})
 
 
 def _stand_in_rows(dataset: str, paper: _Paper) -> list[dict[str, str]]:
