@@ -339,8 +339,10 @@ def test_load_reads_a_folder(tmp_path, make_record):
 
 
 def test_importing_the_report_does_not_import_torch():
+    # Nor seaborn and the scipy.stats it loads: its palette is written out (report/style.py).
     code = ("import sys, tradeoff.report.figures, tradeoff.report.tables, tradeoff.analysis.claims; "
-            "print(sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules))")
+            "print(sorted(m for m in ('torch', 'transformers', 'datasets', 'seaborn', 'scipy') "
+            "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

@@ -189,3 +189,10 @@ def test_every_table_of_a_real_chapter_reads_without_an_exponent():
         assert not EXPONENT.search(html), EXPONENT.search(html)
     points = Tb.styled(published.points_table(real)).to_html()
     assert re.search(r"training compute per example, counted \((GFLOP|TFLOP|PFLOP)\)", points)
+
+
+def test_the_palette_is_seaborns_colour_blind_palette():
+    import seaborn as sns
+
+    assert list(style.PALETTE) == sns.color_palette("colorblind").as_hex()
+

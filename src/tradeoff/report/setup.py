@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from ..config import Profile
 from ..data import answer_coverage, describe_source, length_summary, split_sizes
 from ..tasks import LENGTHS
-from .style import _PALETTE, dataset_label, new_figure, no_data
+from .style import PALETTE, dataset_label, new_figure, no_data
 
 
 def data_sources_table(splits: dict[str, Any], profile: Profile) -> pd.DataFrame:
@@ -118,7 +118,7 @@ def answer_positions_figure(positions: pd.DataFrame, lengths: Sequence[int] = LE
     ax.hist(ends, bins=40, color="0.6")
     coverage = answer_coverage(positions, lengths)
     for n in lengths:
-        ax.axvline(n, color=_PALETTE[3], linestyle="--", linewidth=1, gid="studied input length")
+        ax.axvline(n, color=PALETTE[3], linestyle="--", linewidth=1, gid="studied input length")
         ax.annotate(f"{n}: {coverage[n]:.0%} kept", (n, 0.98), xycoords=("data", "axes fraction"),
                     rotation=90, ha="right", va="top", fontsize=7,
                     bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1})

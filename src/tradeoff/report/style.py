@@ -13,23 +13,26 @@ from collections.abc import Iterable
 
 import matplotlib
 import pandas as pd
-import seaborn as sns
 from matplotlib.figure import Figure
 
 from ..analysis.table import ACCURACY_SIGNALS
 from ..numbers import KINDS, column_unit
 from ..tasks import DATASET_LABELS, MODELS, SUMMARIZATION
 
-# One color and marker per model across the whole book (seaborn's colour-blind palette).
-_PALETTE = sns.color_palette("colorblind").as_hex()
+# One color and marker per model across the whole book. The colours are seaborn's colour-blind
+# palette, `seaborn.color_palette("colorblind").as_hex()`, written out: importing seaborn (and the
+# scipy.stats it loads) took a second of every notebook kernel for these ten colours.
+# tests/test_style.py checks them against seaborn.
+PALETTE = ("#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc",
+           "#ca9161", "#fbafe4", "#949494", "#ece133", "#56b4e9")
 
 
 # A family shares its colour (its sizes differ by marker); BART-base, a 1024-position baseline
 # with published SCROLLS scores, has its own.
-MODEL_COLORS = {"led-base": _PALETTE[0], "led-large": _PALETTE[1], "bigbird-large": _PALETTE[2],
-                "longt5-base": _PALETTE[3], "longt5-large": _PALETTE[3],
-                "longt5-xl": _PALETTE[3], "pegasus-x-base": _PALETTE[5],
-                "pegasus-x-large": _PALETTE[5], "bart-base": _PALETTE[8]}
+MODEL_COLORS = {"led-base": PALETTE[0], "led-large": PALETTE[1], "bigbird-large": PALETTE[2],
+                "longt5-base": PALETTE[3], "longt5-large": PALETTE[3],
+                "longt5-xl": PALETTE[3], "pegasus-x-base": PALETTE[5],
+                "pegasus-x-large": PALETTE[5], "bart-base": PALETTE[8]}
 
 
 MODEL_MARKERS = {"led-base": "o", "led-large": "s", "bigbird-large": "^", "longt5-base": "P",
@@ -52,12 +55,12 @@ MODEL_LABELS = {"led-base": "LED-base", "led-large": "LED-large", "bigbird-large
 # ceilings in black, so no method can be mistaken for a model. Keys: (task, method) or a score.
 METHOD_STYLES = {
     ("summarization", "oracle"): ("extractive oracle (ceiling)", "black", "*"),
-    ("summarization", "lead"): ("lead", _PALETTE[7], "v"),
-    ("summarization", "lexrank"): ("LexRank", _PALETTE[4], "D"),
+    ("summarization", "lead"): ("lead", PALETTE[7], "v"),
+    ("summarization", "lexrank"): ("LexRank", PALETTE[4], "D"),
     ("qa", "oracle"): ("best span (ceiling)", "black", "*"),
-    ("qa", "bm25"): ("BM25 sentence", _PALETTE[4], "D"),
+    ("qa", "bm25"): ("BM25 sentence", PALETTE[4], "D"),
     "recoverable_share": ("answer text in the input", "black", "*"),
-    "answer_coverage": ("answer position in the input", _PALETTE[5], "P"),
+    "answer_coverage": ("answer position in the input", PALETTE[5], "P"),
 }
 
 
