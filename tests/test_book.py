@@ -12,6 +12,7 @@ check that every chapter shows its title and its figures.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
@@ -538,6 +539,19 @@ def chromium(tmp_path: Path, *args: str, timeout: int = 90) -> str:
     return done.stdout
 
 
+@pytest.fixture(scope="module")
+def rendered(built, tmp_path_factory):
+    """``rendered(page)``: the DOM of a page of the built book once Chromium has run its scripts.
+    Each page is rendered once per module, since several tests read the same chapter."""
+    folder = tmp_path_factory.mktemp("chromium")
+
+    @functools.cache
+    def dom(page: str) -> str:
+        return chromium(folder, "--virtual-time-budget=5000", "--dump-dom",
+                        (built.html / page).as_uri())
+    return dom
+
+
 def chapter_title(built, chapter: str) -> str:
     """The first heading of the executed chapter notebook, as plain words."""
     nb = json.loads((built.build_dir / "src" / "notebooks" / f"{chapter}.ipynb").read_text())
@@ -564,9 +578,9 @@ def _gpu_section_words() -> str:
 
 @needs_chromium
 @pytest.mark.parametrize("chapter", book.CHAPTERS)
-def test_chromium_renders_chapter_with_title_and_figures(built, chapter, tmp_path):
+def test_chromium_renders_chapter_with_title_and_figures(built, chapter, rendered):
     page = built.html / "notebooks" / f"{chapter}.html"
-    dom = chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", page.as_uri())
+    dom = rendered(f"notebooks/{chapter}.html")
     h1 = re.search(r"<h1[^>]*>(.*?)</h1>", dom, re.DOTALL)
     assert h1, f"{chapter}: no <h1> in the rendered DOM"
     assert words(chapter_title(built, chapter)) in words(h1.group(1))
@@ -581,10 +595,10 @@ def test_chromium_renders_chapter_with_title_and_figures(built, chapter, tmp_pat
 
 @needs_chromium
 @pytest.mark.parametrize("chapter", ["govreport", "qasper"])
-def test_chromium_shows_what_longer_inputs_can_buy(built, chapter, tmp_path):
+def test_chromium_shows_what_longer_inputs_can_buy(built, chapter, rendered):
     """The ceilings figure is on a summarization chapter and on Qasper, with its numbers."""
     page = built.html / "notebooks" / f"{chapter}.html"
-    dom = chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", page.as_uri())
+    dom = rendered(f"notebooks/{chapter}.html")
     text = words(dom)
     assert "What longer inputs can buy" in text
     figures = [f for f in re.findall(r"<figure\b.*?</figure>", dom, re.DOTALL)
@@ -653,11 +667,11 @@ def test_chromium_screenshot_of_a_chapter_is_not_blank(built, tmp_path):
 
 
 @needs_chromium
-def test_chromium_shows_the_energy_audit_and_the_method_comparison(built, tmp_path):
+def test_chromium_shows_the_energy_audit_and_the_method_comparison(built, rendered):
     """The energy chapter's audit figure with its glued ratios; the method page's comparison
     of the paper's text, the released code and the two profiles."""
     page = built.html / "notebooks" / "energy.html"
-    dom = chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", page.as_uri())
+    dom = rendered("notebooks/energy.html")
     text = words(dom)
     assert "Audit the energy number of the released code" in text
     figures = [f for f in re.findall(r"<figure\b.*?</figure>", dom, re.DOTALL)
@@ -668,8 +682,7 @@ def test_chromium_shows_the_energy_audit_and_the_method_comparison(built, tmp_pa
     assert ("released number is 121 times the true energy in kWh at 1 h 120 at 4 h 62 at 8 h "
             "and 21 at 24 h") in text
     assert "Measured on a GPU" in text and _gpu_section_words() in text
-    method = built.html / "book" / "method.html"
-    dom = chromium(tmp_path, "--dump-dom", method.as_uri())
+    dom = rendered("book/method.html")
     tables = [t for t in re.findall(r"<table\b.*?</table>", dom, re.DOTALL)
               if "Released code" in words(t) and "paper code profile" in words(t)]
     assert len(tables) == 1, "the comparison table is missing"
@@ -677,7 +690,7 @@ def test_chromium_shows_the_energy_audit_and_the_method_comparison(built, tmp_pa
 
 
 @needs_chromium
-def test_chromium_shows_what_the_architectures_cost(built, tmp_path):
+def test_chromium_shows_what_the_architectures_cost(rendered):
     """The cost chapter: its five figures, and numbers and verdicts read from the reference
     counts and the committed measured runs."""
     from tradeoff.analysis import cost_claims, findings
@@ -687,8 +700,7 @@ def test_chromium_shows_what_the_architectures_cost(built, tmp_path):
     from tradeoff.report import cost as cost_report
     from tradeoff.report import gpu
 
-    page = built.html / "notebooks" / "cost.html"
-    dom = chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", page.as_uri())
+    dom = rendered("notebooks/cost.html")
     text = words(dom)
     figures = [f for f in re.findall(r"<figure\b.*?</figure>", dom, re.DOTALL)
                if re.search(r'<img[^>]+src="[^"]*_images/[^"]+\.png"', f)]
