@@ -540,7 +540,7 @@ def chromium(tmp_path: Path, *args: str, timeout: int = 90) -> str:
 
 
 @pytest.fixture(scope="module")
-def rendered(built, tmp_path_factory):
+def rendered(built_book, tmp_path_factory):
     """``rendered(page)``: the DOM of a page of the built book once Chromium has run its scripts.
     Each page is rendered once per module, since several tests read the same chapter."""
     folder = tmp_path_factory.mktemp("chromium")
@@ -548,7 +548,7 @@ def rendered(built, tmp_path_factory):
     @functools.cache
     def dom(page: str) -> str:
         return chromium(folder, "--virtual-time-budget=5000", "--dump-dom",
-                        (built.html / page).as_uri())
+                        (built_book.html / page).as_uri())
     return dom
 
 
