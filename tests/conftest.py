@@ -37,8 +37,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import pytest  # noqa: E402
 from slurm_cluster import Cluster, ClusterUnavailable  # noqa: E402
 
-# Three job slots on the node, so that one job of four queues while the others run.
-CLUSTER_CPUS = 3
+# Two job slots on the node (the accounting one also has two GPUs), so that of the SLURM drill's
+# three jobs one queues while the others run.
+CLUSTER_CPUS = 2
 # Fixtures whose tests are end to end.
 E2E_FIXTURES = {"smoke_grid", "built_book", "slurm_cluster"}
 # The files that start first in a parallel run, longest first (measured): the book, which runs
