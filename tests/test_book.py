@@ -6,13 +6,13 @@ again to check that nothing is executed twice. To keep the suite within its budg
 but one are run in one process first, into the grid that the other end-to-end tests share (one
 import of torch instead of twelve); the kernel of the remaining group (govreport x led-base)
 runs its cell, so the path "papermill runs the grid" is exercised too. The rendered pages are
-opened in headless Chromium (skipped when it is not installed: ``make browser`` installs it) to
-check that every chapter shows its title and its figures.
+opened in headless Chromium (skipped when it is not installed: ``make browser`` installs it), all
+in one browser, each page in a frame, to check that every chapter shows its title, its figures
+and its numbers.
 """
 
 from __future__ import annotations
 
-import functools
 import html
 import json
 import re
@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -539,17 +540,50 @@ def chromium(tmp_path: Path, *args: str, timeout: int = 90) -> str:
     return done.stdout
 
 
-@pytest.fixture(scope="module")
-def rendered(built_book, tmp_path_factory):
-    """``rendered(page)``: the DOM of a page of the built book once Chromium has run its scripts.
-    Each page is rendered once per module, since several tests read the same chapter."""
-    folder = tmp_path_factory.mktemp("chromium")
+# Loads each page in a frame (its scripts run as in a reader's browser) and reports its DOM and
+# its images' loaded widths: one Chromium for every page the tests read.
+PROBE = """<html><body><pre id="out">pending</pre><script>
+const pages = PAGES; const result = {}; let left = pages.length;
+for (const page of pages) {
+  const frame = document.createElement('iframe');
+  frame.width = 1200; frame.height = 2000; frame.src = page;
+  frame.onload = () => {
+    const doc = frame.contentDocument;
+    result[page] = {dom: doc.documentElement.outerHTML,
+                    images: Array.from(doc.querySelectorAll('img')).map(
+                      i => [i.getAttribute('src'), i.complete && i.naturalWidth])};
+    if (--left === 0) document.getElementById('out').textContent = JSON.stringify(result);
+  };
+  document.body.appendChild(frame);
+}
+</script></body></html>"""
 
-    @functools.cache
-    def dom(page: str) -> str:
-        return chromium(folder, "--virtual-time-budget=5000", "--dump-dom",
-                        (built_book.html / page).as_uri())
-    return dom
+
+@dataclass(frozen=True)
+class Rendered:
+    """The pages of the built book as Chromium rendered them, by path under the html folder."""
+
+    dom: dict[str, str]  # the page's DOM once its scripts ran
+    images: dict[str, list[tuple[str, int]]]  # (src, natural width) of each image; 0 if broken
+
+
+@pytest.fixture(scope="module")
+def rendered(built_book, tmp_path_factory) -> Rendered:
+    """Every chapter and the method page, loaded by one Chromium (several tests read each)."""
+    pages = [f"notebooks/{c}.html" for c in book.CHAPTERS] + ["book/method.html"]
+    probe = built_book.html / "_probe.html"
+    probe.write_text(PROBE.replace("PAGES", json.dumps(pages)))
+    try:
+        dom = chromium(tmp_path_factory.mktemp("chromium"), "--allow-file-access-from-files",
+                       "--virtual-time-budget=15000", "--dump-dom", probe.as_uri())
+    finally:
+        probe.unlink()
+    out = html.unescape(re.search(r'<pre id="out">(.*?)</pre>', dom, re.DOTALL).group(1))
+    assert out != "pending", "a page did not load within Chromium's time budget"
+    result = json.loads(out)
+    assert sorted(result) == sorted(pages)
+    return Rendered(dom={page: r["dom"] for page, r in result.items()},
+                    images={page: [tuple(i) for i in r["images"]] for page, r in result.items()})
 
 
 def chapter_title(built, chapter: str) -> str:
@@ -580,7 +614,7 @@ def _gpu_section_words() -> str:
 @pytest.mark.parametrize("chapter", book.CHAPTERS)
 def test_chromium_renders_chapter_with_title_and_figures(built, chapter, rendered):
     page = built.html / "notebooks" / f"{chapter}.html"
-    dom = rendered(f"notebooks/{chapter}.html")
+    dom = rendered.dom[f"notebooks/{chapter}.html"]
     h1 = re.search(r"<h1[^>]*>(.*?)</h1>", dom, re.DOTALL)
     assert h1, f"{chapter}: no <h1> in the rendered DOM"
     assert words(chapter_title(built, chapter)) in words(h1.group(1))
@@ -598,7 +632,7 @@ def test_chromium_renders_chapter_with_title_and_figures(built, chapter, rendere
 def test_chromium_shows_what_longer_inputs_can_buy(built, chapter, rendered):
     """The ceilings figure is on a summarization chapter and on Qasper, with its numbers."""
     page = built.html / "notebooks" / f"{chapter}.html"
-    dom = rendered(f"notebooks/{chapter}.html")
+    dom = rendered.dom[f"notebooks/{chapter}.html"]
     text = words(dom)
     assert "What longer inputs can buy" in text
     figures = [f for f in re.findall(r"<figure\b.*?</figure>", dom, re.DOTALL)
@@ -622,33 +656,11 @@ def test_chromium_shows_what_longer_inputs_can_buy(built, chapter, rendered):
 
 
 @needs_chromium
-def test_chromium_loads_every_chapter_figure(built, tmp_path):
+def test_chromium_loads_every_chapter_figure(rendered):
     """In the browser, every chapter image has loaded with a real width (not a broken link)."""
-    pages = [f"notebooks/{c}.html" for c in book.CHAPTERS]
-    probe = built.html / "_probe.html"
-    probe.write_text("""<html><body><pre id="out">pending</pre><script>
-const pages = PAGES; const result = {}; let left = pages.length;
-for (const page of pages) {
-  const frame = document.createElement('iframe');
-  frame.width = 1200; frame.height = 2000; frame.src = page;
-  frame.onload = () => {
-    const imgs = Array.from(frame.contentDocument.querySelectorAll('img'));
-    result[page] = imgs.map(i => [i.getAttribute('src'), i.complete && i.naturalWidth]);
-    if (--left === 0) document.getElementById('out').textContent = JSON.stringify(result);
-  };
-  document.body.appendChild(frame);
-}
-</script></body></html>""".replace("PAGES", json.dumps(pages)))
-    try:
-        dom = chromium(tmp_path, "--allow-file-access-from-files", "--virtual-time-budget=15000",
-                       "--dump-dom", probe.as_uri())
-    finally:
-        probe.unlink()
-    out = re.search(r'<pre id="out">(.*?)</pre>', dom, re.DOTALL).group(1)
-    result = json.loads(html.unescape(out))
-    assert sorted(result) == sorted(pages)
-    for page, imgs in result.items():
-        figures = [(src, width) for src, width in imgs if "_images/" in src]
+    for chapter in book.CHAPTERS:
+        page = f"notebooks/{chapter}.html"
+        figures = [(src, width) for src, width in rendered.images[page] if "_images/" in src]
         assert figures, page
         assert all(width and width > 100 for _, width in figures), (page, figures)
 
@@ -671,7 +683,7 @@ def test_chromium_shows_the_energy_audit_and_the_method_comparison(built, render
     """The energy chapter's audit figure with its glued ratios; the method page's comparison
     of the paper's text, the released code and the two profiles."""
     page = built.html / "notebooks" / "energy.html"
-    dom = rendered("notebooks/energy.html")
+    dom = rendered.dom["notebooks/energy.html"]
     text = words(dom)
     assert "Audit the energy number of the released code" in text
     figures = [f for f in re.findall(r"<figure\b.*?</figure>", dom, re.DOTALL)
@@ -682,7 +694,7 @@ def test_chromium_shows_the_energy_audit_and_the_method_comparison(built, render
     assert ("released number is 121 times the true energy in kWh at 1 h 120 at 4 h 62 at 8 h "
             "and 21 at 24 h") in text
     assert "Measured on a GPU" in text and _gpu_section_words() in text
-    dom = rendered("book/method.html")
+    dom = rendered.dom["book/method.html"]
     tables = [t for t in re.findall(r"<table\b.*?</table>", dom, re.DOTALL)
               if "Released code" in words(t) and "paper code profile" in words(t)]
     assert len(tables) == 1, "the comparison table is missing"
@@ -700,7 +712,7 @@ def test_chromium_shows_what_the_architectures_cost(rendered):
     from tradeoff.report import cost as cost_report
     from tradeoff.report import gpu
 
-    dom = rendered("notebooks/cost.html")
+    dom = rendered.dom["notebooks/cost.html"]
     text = words(dom)
     figures = [f for f in re.findall(r"<figure\b.*?</figure>", dom, re.DOTALL)
                if re.search(r'<img[^>]+src="[^"]*_images/[^"]+\.png"', f)]
