@@ -29,7 +29,7 @@ import os
 
 # One intra-op thread in every process of a test run (set before anything imports torch; the
 # cells' jobs, commands and notebook kernels inherit it): the tests run several processes at
-# once on a few cores (two pytest processes, SLURM's three job slots, two kernels of the book),
+# once on a few cores (two pytest processes, SLURM's two job slots, two kernels of the book),
 # and a second thread per process then spins at barriers (two concurrent smoke grids took 7x
 # as long as with one thread each). Threads change no tested value; a value set outside wins.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
