@@ -128,7 +128,7 @@ def frontier_figure(view: PublishedView) -> Figure:
                 linestyle="--", label="Pareto frontier")
         ax.set_xscale("log")
         ax.set_xlabel(pub.COST_LABEL[cost].replace("(counted)", "(counted, log scale)"))
-        ax.set_ylabel(f"{metric}, published, test split")
+        ax.set_ylabel(f"{metric}\npublished, test split")  # two lines: no taller than the axes
     axes[0][0].legend(frameon=False, fontsize=7)
     if dataset:
         fig.suptitle(f"{DATASET_LABELS[dataset]}: published test scores against compute counted "
