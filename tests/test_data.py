@@ -451,3 +451,19 @@ def test_zip_in_the_hub_cache_is_used_offline(monkeypatch, scrolls_root: Path, t
     (snapshot / "qasper.zip").write_bytes((scrolls_root / "zips" / "qasper.zip").read_bytes())
     splits = data.load_dataset_splits("qasper", source="scrolls", cache_dir=tmp_path / "cache")
     assert splits["validation"]["output"] == ["12", "twelve", "F1"]
+
+
+def test_a_folder_is_written_whole_or_not_at_all(tmp_path: Path):
+    from tradeoff.data.rows import folder_written_atomically
+
+    target = tmp_path / "cache" / "thing"
+    with folder_written_atomically(target) as tmp:
+        (tmp / "a.txt").write_text("mine")
+    assert (target / "a.txt").read_text() == "mine"
+    with folder_written_atomically(target) as tmp:  # another process was first: its folder stays
+        (tmp / "a.txt").write_text("second")
+    assert (target / "a.txt").read_text() == "mine"
+    with pytest.raises(RuntimeError), folder_written_atomically(tmp_path / "cache" / "other") as tmp:
+        (tmp / "half.txt").write_text("half")
+        raise RuntimeError("interrupted")
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["thing"]  # no half folder

@@ -9,10 +9,13 @@ the document, as SCROLLS does.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +59,24 @@ def datasets_cache(cache_dir: str | os.PathLike | None = None) -> Path:
     """The ``datasets`` cache folder (see :func:`hf_cache_folder`)."""
     return hf_cache_folder(cache_dir, "datasets", "HF_DATASETS_CACHE",
                            lambda: datasets.config.HF_DATASETS_CACHE)
+
+
+@contextlib.contextmanager
+def folder_written_atomically(target: Path) -> Iterator[Path]:
+    """Fill the yielded temporary sibling of ``target``; it then becomes ``target`` in one rename,
+    so an interrupted write leaves no half folder. Where another process put ``target`` there
+    first, its folder is kept and this one removed."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
+    try:
+        yield tmp
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not target.is_dir():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _check_choice(value: str, valid: Sequence[str], what: str) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import datasets
 
 from ..errors import DataUnavailableError
 from ..tasks import SCROLLS_NAMES
-from .rows import SPLITS, datasets_cache, hf_cache_folder, row_features
+from .rows import SPLITS, datasets_cache, folder_written_atomically, hf_cache_folder, row_features
 
 SCROLLS_REPO = "tau/scrolls"
 SCROLLS_URL = "https://huggingface.co/datasets/tau/scrolls/resolve/main/{name}.zip"
@@ -71,7 +70,6 @@ def _extract(zip_path: Path, name: str, cache: Path) -> Path:
     target = cache / "scrolls_extracted" / f"{name}-{key[:16]}"
     if _has_splits(target):
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(zip_path) as archive:
         members = {Path(m).name: m for m in archive.namelist()
                    if m.endswith(".jsonl") and Path(m).parent.name == name}
@@ -79,18 +77,10 @@ def _extract(zip_path: Path, name: str, cache: Path) -> Path:
         if missing:
             raise DataUnavailableError(
                 f"{zip_path} is not a SCROLLS {name} zip: missing {', '.join(missing)}")
-        # Extract to a temporary sibling and rename, so an interrupted run leaves no half folder.
-        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}-"))
-        try:
+        with folder_written_atomically(target) as tmp:
             for split in SPLITS:
                 with archive.open(members[f"{split}.jsonl"]) as src, open(tmp / f"{split}.jsonl", "wb") as dst:
                     shutil.copyfileobj(src, dst)
-            os.replace(tmp, target)
-        except OSError:
-            if _has_splits(target):  # another process won the race
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                raise
     return target
 
 

@@ -14,11 +14,8 @@ import contextlib
 import functools
 import hashlib
 import importlib.metadata
-import os
 import random
 import re
-import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +30,7 @@ from .rows import (
     SPLITS,
     check_dataset,
     datasets_cache,
+    folder_written_atomically,
     row_features,
     stable_int,
 )
@@ -162,25 +160,21 @@ def build_stand_in(dataset: str) -> datasets.DatasetDict:
     if (folder / datasets.config.DATASETDICT_JSON_FILENAME).is_file():
         return datasets.load_from_disk(str(folder), keep_in_memory=True)
     splits = _build_stand_in(dataset)
-    with contextlib.suppress(OSError):  # a read-only cache, or another process won the race
+    with contextlib.suppress(OSError):  # a cache it cannot write to
         _save(splits, folder)
     return splits
 
 
 def _save(splits: datasets.DatasetDict, folder: Path) -> None:
-    """Save to a temporary sibling and rename, so an interrupted save leaves no half folder;
-    without ``datasets``' progress bars, which a cache write does not need to show."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
+    """Save without ``datasets``' progress bars, which a cache write does not need to show."""
     bars_shown = not datasets.utils.are_progress_bars_disabled()
     datasets.disable_progress_bars()
     try:
-        splits.save_to_disk(str(tmp))
-        os.replace(tmp, folder)
+        with folder_written_atomically(folder) as tmp:
+            splits.save_to_disk(str(tmp))
     finally:
         if bars_shown:
             datasets.enable_progress_bars()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @functools.cache

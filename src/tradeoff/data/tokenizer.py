@@ -11,13 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .rows import split_query
+from .rows import folder_written_atomically, split_query
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
@@ -78,16 +77,11 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, cache_dir: str | os.P
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=backend, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
         unk_token="<unk>", mask_token="<mask>", cls_token="<s>", sep_token="</s>")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=".bpe-"))
-    tokenizer.save_pretrained(str(tmp))
-    (tmp / "training.json").write_text(json.dumps(
-        {"format": _TOKENIZER_FORMAT, "vocab_size": vocab_size, "min_frequency": min_frequency,
-         "n_texts": len(texts)}, indent=2))
-    try:
-        os.replace(tmp, path)
-    except OSError:  # a concurrent call cached the same tokenizer first
-        shutil.rmtree(tmp, ignore_errors=True)
+    with folder_written_atomically(path) as tmp:  # a concurrent call may cache it first
+        tokenizer.save_pretrained(str(tmp))
+        (tmp / "training.json").write_text(json.dumps(
+            {"format": _TOKENIZER_FORMAT, "vocab_size": vocab_size,
+             "min_frequency": min_frequency, "n_texts": len(texts)}, indent=2))
     return PreTrainedTokenizerFast.from_pretrained(str(path))
 
 
