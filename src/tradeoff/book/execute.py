@@ -8,16 +8,42 @@ a page was executed with are shown once, folded.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import default
 
 from .build_report import NotebookRun
 from .cache import stored_meta
 
-# Kernels log a warning about their local TCP transport on every start (and an error when
-# interrupted at shutdown); what a notebook does wrong is in its outputs anyway.
+# Kernels log an error when interrupted at shutdown; what a notebook does wrong is in its outputs
+# anyway.
 KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]
+
+
+class UnixSocketKernelManager(AsyncKernelManager):
+    """A kernel that talks over Unix sockets named by a random id, not over TCP ports.
+
+    For a TCP kernel, jupyter_client picks five free ports by binding and releasing them, and the
+    kernel binds them again once it has started. In between, another process can take one (a
+    second kernel of the build, torch's rendezvous, a scheduler's daemon), and the kernel dies
+    before replying ("Address already in use"; jupyter/jupyter_client#154, nteract/papermill#511).
+    A socket file with a random name cannot be taken. TCP stays where there are no Unix sockets.
+    """
+
+    @default("transport")
+    def _default_transport(self) -> str:
+        return "ipc" if os.name == "posix" else "tcp"
+
+    def _ip_default(self) -> str:  # jupyter_client's name for the address's default
+        if self.transport != "ipc":
+            return super()._ip_default()
+        # The sockets are <ip>-1 ... <ip>-5; the kernel's shutdown removes them.
+        return os.path.join(tempfile.gettempdir(), f"tradeoff-kernel-{uuid.uuid4().hex}")
 
 
 def execute_cached(name: str, source: Path, output: Path, params: dict, *, key, title,
@@ -58,6 +84,7 @@ def execute_cached(name: str, source: Path, output: Path, params: dict, *, key, 
     try:
         papermill.execute_notebook(nb, str(tmp), parameters=params, progress_bar=False,
                                    cwd=str(Path.cwd()), kernel_name="python3",
+                                   kernel_manager_class=UnixSocketKernelManager,
                                    extra_arguments=KERNEL_ARGS)
     except Exception as err:  # noqa: BLE001 - a failed notebook is shown in the book, not lost
         status, reason = "failed", reason_of(err)
