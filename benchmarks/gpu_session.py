@@ -446,29 +446,30 @@ def run_session(profile: Profile, plan: list[PlannedCell], out: Path, budget_s: 
     prepare_environment(profile)
     data = preflight_data(profile, profile.datasets)
     records, ratios = [], []
-    scratch = Path(tempfile.mkdtemp(prefix="gpu-session-"))
-    for planned in plan:
-        left = budget_s - (time.monotonic() - start)
-        scale = min(max(statistics.median(ratios), 0.5), 4.0) if ratios else 1.0
-        need = planned.estimate_s * scale
-        if need > left:
-            log(f"skip {planned.cell.label}: needs ~{need:.0f} s, {left:.0f} s left")
-            continue
-        log(f"run {planned.cell.label} ({planned.stage}; finder from batch "
-            f"{planned.start_batch}; ~{need:.0f} s, {left:.0f} s left)")
-        cell_profile = profile.model_copy(update={"max_auto_batch_size": planned.start_batch,
-                                                  "results_dir": str(scratch)})
-        began = time.monotonic()
-        record = run_cell(cell_profile, planned.cell, data=data[planned.cell.dataset],
-                          force=True, show_progress=False)
-        took = time.monotonic() - began
-        append_line(out / "records.jsonl", record.model_dump_json())
-        records.append(record)
-        ratios.append(took / planned.estimate_s)
-        log(f"  {record.status} in {took:.0f} s{': ' + record.reason if record.reason else ''}")
-        del record
-        gc.collect()
-        torch.cuda.empty_cache()
+    # Each cell also writes its record file; records.jsonl above is what is kept.
+    with tempfile.TemporaryDirectory(prefix="gpu-session-") as scratch:
+        for planned in plan:
+            left = budget_s - (time.monotonic() - start)
+            scale = min(max(statistics.median(ratios), 0.5), 4.0) if ratios else 1.0
+            need = planned.estimate_s * scale
+            if need > left:
+                log(f"skip {planned.cell.label}: needs ~{need:.0f} s, {left:.0f} s left")
+                continue
+            log(f"run {planned.cell.label} ({planned.stage}; finder from batch "
+                f"{planned.start_batch}; ~{need:.0f} s, {left:.0f} s left)")
+            cell_profile = profile.model_copy(update={"max_auto_batch_size": planned.start_batch,
+                                                      "results_dir": scratch})
+            began = time.monotonic()
+            record = run_cell(cell_profile, planned.cell, data=data[planned.cell.dataset],
+                              force=True, show_progress=False)
+            took = time.monotonic() - began
+            append_line(out / "records.jsonl", record.model_dump_json())
+            records.append(record)
+            ratios.append(took / planned.estimate_s)
+            log(f"  {record.status} in {took:.0f} s{': ' + record.reason if record.reason else ''}")
+            del record
+            gc.collect()
+            torch.cuda.empty_cache()
     log(*summary_table(records, reference))
     return 0
 
