@@ -26,8 +26,9 @@ STAMP := .cache/installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)-$(s
 # compiles only what runs, once, before the processes of a build or a test run start side by side.
 WARM_IMPORTS := torch transformers.trainer_seq2seq \
 	$(foreach m,led bigbird_pegasus bart longt5 pegasus_x,transformers.models.$(m).modeling_$(m)) \
-	peft datasets evaluate rouge_score.rouge_scorer nltk pydantic zeus.monitor submitit \
-	matplotlib.pyplot pandas papermill ipykernel.ipkernel jupyter_book sphinx myst_nb pytest xdist
+	peft datasets evaluate rouge_score.rouge_scorer nltk pysbd sumy.summarizers.lex_rank rank_bm25 \
+	pydantic zeus.monitor submitit matplotlib.pyplot pandas papermill ipykernel.ipkernel \
+	jupyter_book sphinx myst_nb pytest xdist
 
 $(STAMP): pyproject.toml $(VENV)
 	@mkdir -p .cache
