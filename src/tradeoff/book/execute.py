@@ -42,8 +42,9 @@ class UnixSocketKernelManager(AsyncKernelManager):
     def _ip_default(self) -> str:  # jupyter_client's name for the address's default
         if self.transport != "ipc":
             return super()._ip_default()
-        # The sockets are <ip>-1 ... <ip>-5; the kernel's shutdown removes them.
-        return os.path.join(tempfile.gettempdir(), f"tradeoff-kernel-{uuid.uuid4().hex}")
+        # The sockets are <ip>-1 ... <ip>-5; the kernel's shutdown removes them. 64 random bits
+        # keep the path short: a socket's path has at most 104 bytes on macOS, 108 on Linux.
+        return os.path.join(tempfile.gettempdir(), f"tradeoff-kernel-{uuid.uuid4().hex[:16]}")
 
 
 def execute_cached(name: str, source: Path, output: Path, params: dict, *, key, title,
