@@ -65,19 +65,21 @@ def _run_order(item) -> int:
 
 @pytest.fixture(scope="module", autouse=True)
 def frozen_heap():
-    """What a test file finds in memory is frozen (``gc.freeze``) while its tests run.
+    """What a test file finds in memory is frozen (``gc.freeze``) before its tests, for good.
 
-    A full garbage collection then scans only what the file's tests made: the Trainer collects
-    at the start of every training run and test_energy after every test, and in a process that
-    holds torch, transformers and a built book a full collection takes 0.3 to 0.5 s. The
+    A full garbage collection then scans only what was made since: the Trainer collects at the
+    start of every training run and test_energy after every test, and in a process that holds
+    torch, transformers and a built book a full collection of everything takes 0.3 to 0.5 s. The
     pipeline freezes once per process at its first cell (``pipeline._freeze_imported_objects``);
-    this fixture also covers what later files load (the book, Sphinx, the figures). Garbage of
-    earlier files is collected first, so none is kept.
+    this fixture also covers what later files load (the book, Sphinx, the figures). Each file's
+    start first collects what the earlier files left, over the part made since the last freeze
+    (their tests' objects and their module fixtures, torn down by then). Never unfreezing keeps
+    that collection short: unfrozen, the whole heap would be scanned again at every file. The
+    price: an object alive at a file's start that later becomes cyclic garbage stays in memory
+    until the process ends.
     """
     gc.collect()
     gc.freeze()
-    yield
-    gc.unfreeze()
 
 
 # ----------------------------------------------------------------------------- profiles, records
