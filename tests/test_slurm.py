@@ -141,7 +141,7 @@ def drill(slurm_cluster, tmp_path_factory):
             120, "the long cell to end")
         seen["states"] = {s.cell: s for s in executors.cell_states(profile, CELLS)}
         # Any file of the cancelled cell: a record, or an atomic write's temporary file.
-        victim_name = f"{VICTIM.dataset}_{VICTIM.model}_L{VICTIM.length}_"
+        victim_name = grid.cell_record_path(profile, VICTIM).stem
         seen["partial_files"] = sorted(p.name for p in profile.results_path.iterdir()
                                        if p.name.lstrip(".").startswith(victim_name))
         seen["second"] = executors.submit_grid(profile, CELLS)
